@@ -1,0 +1,173 @@
+//! The Alertmanager webhook payload (version "4"), parsed once at the edge into typed values.
+//!
+//! Field names on the wire are Alertmanager's own (`startsAt`, `generatorURL`, ...); they are
+//! kept when the payload is handed to templates, so a template author can read Alertmanager's
+//! documentation and find the same names here.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, FixedOffset};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Labels and annotations: string to string, ordered by key so renders are deterministic.
+pub type KeyValues = BTreeMap<String, String>;
+
+/// Whether an alert (or a whole notification) is still firing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// At least one alert is active.
+    #[default]
+    Firing,
+    /// Every alert of the notification has ended.
+    Resolved,
+}
+
+/// One notification, as Alertmanager posts it to a webhook receiver.
+///
+/// Every field but `alerts` has a default, so hand-written payloads (previews, `curl` tests)
+/// need not spell out everything Alertmanager always sends.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// The Alertmanager receiver that matched; useful to tell routes apart in one group.
+    #[serde(default)]
+    pub receiver: String,
+    /// `firing` while any alert of the group fires.
+    #[serde(default)]
+    pub status: Status,
+    /// The alerts of this notification, firing and resolved mixed, in Alertmanager's order.
+    pub alerts: Vec<Alert>,
+    /// The labels the route grouped by.
+    #[serde(default)]
+    pub group_labels: KeyValues,
+    /// Labels every alert of the group shares.
+    #[serde(default)]
+    pub common_labels: KeyValues,
+    /// Annotations every alert of the group shares.
+    #[serde(default)]
+    pub common_annotations: KeyValues,
+    /// Alertmanager's own address, for links back to it.
+    #[serde(default, rename = "externalURL")]
+    pub external_url: String,
+    /// Payload version; "4" for every Alertmanager since 0.8.
+    #[serde(default)]
+    pub version: String,
+    /// Identifies the group; stable across the notifications of one group.
+    #[serde(default)]
+    pub group_key: String,
+    /// How many alerts Alertmanager left out because of the receiver's `max_alerts`.
+    #[serde(default)]
+    pub truncated_alerts: u64,
+}
+
+/// One alert of a notification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    /// `firing` or `resolved`.
+    #[serde(default)]
+    pub status: Status,
+    /// Identifying labels (`alertname`, `instance`, `severity`, ...).
+    #[serde(default)]
+    pub labels: KeyValues,
+    /// Descriptive text (`summary`, `description`, ...).
+    #[serde(default)]
+    pub annotations: KeyValues,
+    /// When the alert started firing.
+    #[serde(default = "zero_time", with = "go_time")]
+    pub starts_at: DateTime<FixedOffset>,
+    /// When it ended; Go's zero time ("0001-01-01T00:00:00Z") while it still fires.
+    #[serde(default = "zero_time", with = "go_time")]
+    pub ends_at: DateTime<FixedOffset>,
+    /// Link to the Prometheus expression that produced the alert.
+    #[serde(default, rename = "generatorURL")]
+    pub generator_url: String,
+    /// Alertmanager's hash of the labels; identifies the alert across notifications.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+impl Alert {
+    /// The end time, unless it is Go's zero time (an alert that has not ended).
+    pub fn ended_at(&self) -> Option<DateTime<FixedOffset>> {
+        (!is_zero_time(&self.ends_at)).then_some(self.ends_at)
+    }
+
+    /// The alert's name, or an empty string when the label is missing.
+    pub fn name(&self) -> &str {
+        self.labels.get("alertname").map_or("", String::as_str)
+    }
+}
+
+impl Notification {
+    /// The firing alerts, in payload order.
+    pub fn firing(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.iter().filter(|a| a.status == Status::Firing)
+    }
+
+    /// The resolved alerts, in payload order.
+    pub fn resolved(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.iter().filter(|a| a.status == Status::Resolved)
+    }
+}
+
+/// Go's zero `time.Time`, which Alertmanager sends for "not set".
+pub fn zero_time() -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").expect("constant is valid RFC 3339")
+}
+
+/// True for Go's zero time (year 1), whatever its offset.
+pub fn is_zero_time(t: &DateTime<FixedOffset>) -> bool {
+    t.year() <= 1
+}
+
+/// Go's RFC 3339 times: 0 to 9 fractional digits, any offset. Written back as RFC 3339 with
+/// the offset they came with, so templates see what Alertmanager sent.
+mod go_time {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text).map_err(|e| {
+            serde::de::Error::custom(format_args!("invalid RFC 3339 time {text:?}: {e}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_with_any_fraction_and_offset_parse() {
+        for text in [
+            "2026-11-25T03:56:31Z",
+            "2026-11-25T03:56:31.5Z",
+            "2026-11-25T03:56:31.587181032Z",
+            "2026-11-25T11:56:31.587+08:00",
+        ] {
+            let json = format!(r#"{{"startsAt":"{text}"}}"#);
+            let alert: Alert = serde_json::from_str(&json).unwrap();
+            assert_eq!(alert.starts_at.timestamp(), 1_795_578_991, "{text}");
+        }
+    }
+
+    #[test]
+    fn go_zero_time_means_not_ended() {
+        let alert: Alert = serde_json::from_str(r#"{"endsAt":"0001-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(alert.ended_at(), None);
+        let alert: Alert = serde_json::from_str(r#"{"endsAt":"2026-11-25T03:56:35.661Z"}"#).unwrap();
+        assert!(alert.ended_at().is_some());
+    }
+
+    #[test]
+    fn a_bad_time_names_the_text() {
+        let err = serde_json::from_str::<Alert>(r#"{"startsAt":"yesterday"}"#).unwrap_err();
+        assert!(err.to_string().contains("\"yesterday\""), "{err}");
+    }
+}

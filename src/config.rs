@@ -1,0 +1,461 @@
+//! `profiles.yaml` and `--ding.profile` flags, read into raw values and validated once into a
+//! typed [`Config`]. Every problem names the file and line it comes from.
+//!
+//! Checks that can be made while deserializing (URLs, time zones, durations, environment
+//! references, unknown keys) are made there, so the YAML parser reports their position. Checks
+//! that need the file system (templates that exist) run after, and find their line with
+//! [`locate`].
+
+mod duration;
+mod locate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer};
+
+use crate::secret::{RobotUrl, Secret};
+pub use locate::locate;
+
+/// Default cap on a webhook body: a 10,000-alert notification is about 8 MB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The validated configuration: what the gateway serves with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from; `None` when every profile came from flags.
+    pub file: Option<PathBuf>,
+    /// The zone rendered times are shown in.
+    pub timezone: Tz,
+    /// Directory holding user templates; `None` means only the built-in ones.
+    pub templates_dir: Option<PathBuf>,
+    /// Timeout of one robot request.
+    pub timeout: Duration,
+    /// Webhook bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Profiles by name: the `<profile>` of `/dingtalk/<profile>/send`.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// One robot and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The robot's webhook URL (holds its token).
+    pub url: RobotUrl,
+    /// The signing secret, when the robot has "加签" enabled.
+    pub secret: Option<Secret>,
+    /// Text or markdown message.
+    pub message: MessageKind,
+    /// A template file name in the templates directory; `None` uses the built-in default.
+    pub template: Option<String>,
+    /// A Tera template for the markdown title (shown in notifications and chat lists).
+    pub title: Option<String>,
+    /// Who gets @-mentioned.
+    pub mention: Mention,
+}
+
+/// The two DingTalk message types alertrelay sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Plain text: every client shows it the same way.
+    Text,
+    /// DingTalk's markdown subset: headings, bold, links, colours.
+    #[default]
+    Markdown,
+}
+
+/// Who a message @-mentions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mention {
+    /// @所有人.
+    #[serde(default)]
+    pub all: bool,
+    /// Members by the mobile number of their DingTalk account.
+    #[serde(default)]
+    pub mobiles: Vec<String>,
+    /// Members by DingTalk user id.
+    #[serde(default)]
+    pub user_ids: Vec<String>,
+}
+
+impl Mention {
+    /// True when nobody is mentioned.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.mobiles.is_empty() && self.user_ids.is_empty()
+    }
+}
+
+/// A problem with the configuration. The message never holds a secret or a token.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file was read but something in it is wrong.
+    #[error("{file}:{line}: {message}", line = line.map_or_else(String::new, |l| l.to_string()))]
+    Invalid {
+        /// The file, or `--ding.profile` for flags.
+        file: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Nothing to serve.
+    #[error(
+        "no profiles: {file} does not exist and no --ding.profile=NAME=URL was given; write a profiles.yaml or pass --ding.profile"
+    )]
+    NoProfiles {
+        /// The config file that was looked for.
+        file: String,
+    },
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `--config.file`.
+    pub file: PathBuf,
+    /// True when `--config.file` was given explicitly: then a missing file is an error.
+    pub file_required: bool,
+    /// `--ding.profile=NAME=URL` flags, in order.
+    pub flag_profiles: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Reads and validates the configuration from its sources.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let file_name = sources.file.display().to_string();
+        let mut config = match std::fs::read_to_string(&sources.file) {
+            Ok(text) => Self::from_yaml(&text, &sources.file)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !sources.file_required => {
+                if sources.flag_profiles.is_empty() {
+                    return Err(ConfigError::NoProfiles { file: file_name });
+                }
+                Self::flags_only()
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    file: file_name,
+                    source,
+                });
+            }
+        };
+        config.add_flag_profiles(&sources.flag_profiles, &file_name)?;
+        if config.profiles.is_empty() {
+            return Err(config_error(&file_name, None, "no profiles are defined".into()));
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates `profiles.yaml` text; `file` names it in errors and anchors the
+    /// templates directory.
+    pub fn from_yaml(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let name = file.display().to_string();
+        let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| {
+            let message = strip_location(&e.to_string());
+            // The parser reports either the exact spot (unknown keys, syntax) or the start of
+            // the enclosing mapping (our field checks); the key path found from the message
+            // never lies before that mapping, so the later of the two lines is the precise one.
+            let line = locate_message(text, &message).max(e.location().map(|l| l.line()));
+            config_error(&name, line, message)
+        })?;
+        let base = file.parent().unwrap_or(Path::new(""));
+        let templates_dir = resolve_templates_dir(raw.templates.as_deref(), base)
+            .map_err(|m| config_error(&name, locate(text, &["templates"]), m))?;
+        let mut profiles = BTreeMap::new();
+        for (profile_name, raw_profile) in raw.profiles {
+            let at = |key: &str| locate(text, &["profiles", &profile_name, key]);
+            let profile = raw_profile
+                .validate(base, templates_dir.as_deref())
+                .map_err(|(key, m)| {
+                    let line = at(key).or_else(|| locate(text, &["profiles", &profile_name]));
+                    config_error(&name, line, format!("profile {profile_name:?}: {m}"))
+                })?;
+            profiles.insert(profile_name, profile);
+        }
+        Ok(Self {
+            file: Some(file.to_path_buf()),
+            timezone: raw.timezone,
+            templates_dir,
+            timeout: raw.timeout,
+            max_body_bytes: raw.max_body_bytes,
+            profiles,
+        })
+    }
+
+    fn flags_only() -> Self {
+        Self {
+            file: None,
+            timezone: default_timezone(),
+            templates_dir: None,
+            timeout: default_timeout(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            profiles: BTreeMap::new(),
+        }
+    }
+
+    fn add_flag_profiles(
+        &mut self,
+        flags: &[(String, String)],
+        file: &str,
+    ) -> Result<(), ConfigError> {
+        for (name, url) in flags {
+            let flag = format!("--ding.profile={name}=...");
+            if !valid_profile_name(name) {
+                return Err(config_error(&flag, None, PROFILE_NAME_RULE.into()));
+            }
+            if self.profiles.contains_key(name) {
+                let message = format!("profile {name:?} is defined both in {file} and by a flag");
+                return Err(config_error(&flag, None, message));
+            }
+            let url = RobotUrl::parse(url)
+                .map_err(|e| config_error(&flag, None, format!("url {e}")))?;
+            self.profiles.insert(name.clone(), Profile::with_url(url));
+        }
+        Ok(())
+    }
+}
+
+impl Profile {
+    /// A profile with every setting at its default: markdown, built-in template, no mentions.
+    pub fn with_url(url: RobotUrl) -> Self {
+        Self {
+            url,
+            secret: None,
+            message: MessageKind::Markdown,
+            template: None,
+            title: None,
+            mention: Mention::default(),
+        }
+    }
+}
+
+const PROFILE_NAME_RULE: &str =
+    "profile names are letters, digits, '-', '_' and '.', as they appear in the URL path";
+
+fn valid_profile_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn config_error(file: &str, line: Option<usize>, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_owned(),
+        line,
+        message,
+    }
+}
+
+/// The line of the key an error message starts with. serde_yaml_ng prefixes the path of
+/// the mapping (`profiles.ops: `) and reports the mapping's position; our field checks add
+/// the key (`secret: `), which pins the line down.
+fn locate_message(text: &str, message: &str) -> Option<usize> {
+    let mut path: Vec<&str> = Vec::new();
+    for segment in message.split(": ") {
+        if segment.is_empty() || segment.contains(char::is_whitespace) {
+            break;
+        }
+        path.extend(segment.split('.'));
+    }
+    while !path.is_empty() {
+        if let Some(line) = locate(text, &path) {
+            return Some(line);
+        }
+        path.pop();
+    }
+    None
+}
+
+/// serde_yaml_ng appends " at line N column M"; the line is reported separately.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn resolve_templates_dir(configured: Option<&Path>, base: &Path) -> Result<Option<PathBuf>, String> {
+    let dir = base.join(configured.unwrap_or(Path::new("templates")));
+    match (dir.is_dir(), configured) {
+        (true, _) => Ok(Some(dir)),
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(format!(
+            "templates directory {} does not exist",
+            dir.display()
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_timezone", deserialize_with = "timezone")]
+    timezone: Tz,
+    #[serde(default)]
+    templates: Option<PathBuf>,
+    #[serde(default = "default_timeout", deserialize_with = "duration::deserialize")]
+    timeout: Duration,
+    #[serde(default = "default_max_body_bytes")]
+    max_body_bytes: usize,
+    #[serde(default, deserialize_with = "profile_map")]
+    profiles: BTreeMap<String, RawProfile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    #[serde(deserialize_with = "robot_url")]
+    url: RobotUrl,
+    #[serde(default, deserialize_with = "optional_expanded")]
+    secret: Option<String>,
+    #[serde(default)]
+    secret_file: Option<PathBuf>,
+    #[serde(default)]
+    message: MessageKind,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    mention: Mention,
+}
+
+impl RawProfile {
+    /// Checks what needs the file system; errors name the offending key.
+    fn validate(
+        self,
+        base: &Path,
+        templates_dir: Option<&Path>,
+    ) -> Result<Profile, (&'static str, String)> {
+        let secret = match (self.secret, self.secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(("secret_file", "set secret or secret_file, not both".into()));
+            }
+            (Some(s), None) => Some(s),
+            (None, Some(path)) => Some(read_secret_file(&base.join(path))?),
+            (None, None) => None,
+        };
+        if secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(("secret", "secret is empty".into()));
+        }
+        if let Some(template) = &self.template {
+            check_template_file(template, templates_dir).map_err(|m| ("template", m))?;
+        }
+        Ok(Profile {
+            url: self.url,
+            secret: secret.map(|s| Secret::new(s.trim())),
+            message: self.message,
+            template: self.template,
+            title: self.title,
+            mention: self.mention,
+        })
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<String, (&'static str, String)> {
+    std::fs::read_to_string(path)
+        .map_err(|e| ("secret_file", format!("cannot read {}: {e}", path.display())))
+}
+
+fn check_template_file(name: &str, dir: Option<&Path>) -> Result<(), String> {
+    if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+        return Err(format!(
+            "template {name:?} must be a file name in the templates directory"
+        ));
+    }
+    let Some(dir) = dir else {
+        return Err(format!(
+            "template {name:?} is set but there is no templates directory"
+        ));
+    };
+    if dir.join(name).is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "template {name:?} not found in {}",
+            dir.display()
+        ))
+    }
+}
+
+fn default_timezone() -> Tz {
+    chrono_tz::Asia::Shanghai
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format_args!(
+            "timezone: unknown time zone {name:?} (use an IANA name such as Asia/Shanghai)"
+        ))
+    })
+}
+
+fn profile_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, RawProfile>, D::Error> {
+    let map = BTreeMap::<String, RawProfile>::deserialize(d)?;
+    if let Some(bad) = map.keys().find(|n| !valid_profile_name(n)) {
+        return Err(serde::de::Error::custom(format_args!(
+            "profile {bad:?}: {PROFILE_NAME_RULE}"
+        )));
+    }
+    Ok(map)
+}
+
+fn robot_url<'de, D: Deserializer<'de>>(d: D) -> Result<RobotUrl, D::Error> {
+    let text = expand_env(&String::deserialize(d)?)
+        .map_err(|e| serde::de::Error::custom(format_args!("url: {e}")))?;
+    RobotUrl::parse(&text).map_err(|e| serde::de::Error::custom(format_args!("url: url {e}")))
+}
+
+/// With `#[serde(default)]`: an absent key is `None`. (Deserializing `Option` directly
+/// would make the YAML parser report errors one line too early.)
+fn optional_expanded<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    expand_env(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format_args!("secret: {e}")))
+}
+
+/// Replaces `${NAME}` with the environment variable NAME; a missing variable is an error
+/// (a secret silently replaced by nothing would fail only at the first alert).
+pub fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "unclosed ${ in value".to_owned())?;
+        let var = &after[..end];
+        let value = std::env::var(var)
+            .map_err(|_| format!("environment variable {var} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

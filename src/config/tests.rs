@@ -1,0 +1,160 @@
+use super::*;
+
+fn load(yaml: &str) -> Result<Config, ConfigError> {
+    Config::from_yaml(yaml, Path::new("/nonexistent/profiles.yaml"))
+}
+
+fn invalid(yaml: &str) -> (Option<usize>, String) {
+    match load(yaml).unwrap_err() {
+        ConfigError::Invalid { line, message, .. } => (line, message),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+const URL: &str = "https://oapi.dingtalk.com/robot/send?access_token=tok123";
+
+#[test]
+fn a_minimal_profile_gets_every_default() {
+    let config = load(&format!("profiles:\n  ops:\n    url: {URL}\n")).unwrap();
+    assert_eq!(config.timezone, chrono_tz::Asia::Shanghai);
+    assert_eq!(config.timeout, Duration::from_secs(5));
+    assert_eq!(config.templates_dir, None);
+    let ops = &config.profiles["ops"];
+    assert_eq!(ops.message, MessageKind::Markdown);
+    assert!(ops.secret.is_none() && ops.template.is_none() && ops.mention.is_empty());
+}
+
+#[test]
+fn every_documented_key_is_read() {
+    let yaml = format!(
+        "timezone: Europe/Berlin\ntimeout: 1m30s\nmax_body_bytes: 1000\nprofiles:\n  ops:\n    url: {URL}\n    secret: SECxyz\n    message: text\n    title: \"{{{{ status }}}}\"\n    mention: {{ all: true, mobiles: [\"138\"], user_ids: [\"u1\"] }}\n"
+    );
+    let config = load(&yaml).unwrap();
+    assert_eq!(config.timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(config.timeout, Duration::from_secs(90));
+    assert_eq!(config.max_body_bytes, 1000);
+    let ops = &config.profiles["ops"];
+    assert_eq!(ops.secret.as_ref().unwrap().expose(), "SECxyz");
+    assert_eq!(ops.message, MessageKind::Text);
+    assert_eq!(ops.title.as_deref(), Some("{{ status }}"));
+    assert_eq!(
+        ops.mention,
+        Mention { all: true, mobiles: vec!["138".into()], user_ids: vec!["u1".into()] }
+    );
+}
+
+#[test]
+fn an_unknown_key_is_rejected_with_its_line() {
+    let (line, message) = invalid(&format!("profiles:\n  ops:\n    url: {URL}\n    secrte: x\n"));
+    assert_eq!(line, Some(4));
+    assert!(message.contains("unknown field `secrte`"), "{message}");
+}
+
+#[test]
+fn an_unknown_time_zone_is_rejected_with_its_line() {
+    let (line, message) = invalid("\ntimezone: Asia/Shangai\n");
+    assert_eq!(line, Some(2));
+    assert!(message.contains("unknown time zone \"Asia/Shangai\""), "{message}");
+}
+
+#[test]
+fn a_bad_url_is_rejected_without_echoing_it() {
+    let (line, message) =
+        invalid("profiles:\n  ops:\n    url: https://oapi.dingtalk.com/robot/send?token=secret99\n");
+    assert_eq!(line, Some(3));
+    assert!(message.contains("access_token"), "{message}");
+    assert!(!message.contains("secret99"), "{message}");
+}
+
+#[test]
+fn a_bad_duration_is_rejected() {
+    let (line, message) = invalid("timeout: fast\n");
+    assert_eq!(line, Some(1));
+    assert!(message.contains("invalid duration"), "{message}");
+}
+
+#[test]
+fn a_missing_template_is_rejected_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    let file = dir.path().join("profiles.yaml");
+    let yaml = format!("profiles:\n  ops:\n    url: {URL}\n    template: nope.tera\n");
+    let err = Config::from_yaml(&yaml, &file).unwrap_err().to_string();
+    assert!(err.contains("profiles.yaml:4:"), "{err}");
+    assert!(err.contains("template \"nope.tera\" not found"), "{err}");
+}
+
+#[test]
+fn secrets_come_from_the_environment_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db.secret"), "SECfromfile\n").unwrap();
+    // SAFETY: tests in this module read only variables they set themselves.
+    unsafe { std::env::set_var("ALERTRELAY_TEST_SECRET", "SECfromenv") };
+    let yaml = format!(
+        "profiles:\n  ops:\n    url: {URL}\n    secret: ${{ALERTRELAY_TEST_SECRET}}\n  db:\n    url: {URL}\n    secret_file: db.secret\n"
+    );
+    let config = Config::from_yaml(&yaml, &dir.path().join("p.yaml")).unwrap();
+    assert_eq!(config.profiles["ops"].secret.as_ref().unwrap().expose(), "SECfromenv");
+    assert_eq!(config.profiles["db"].secret.as_ref().unwrap().expose(), "SECfromfile");
+}
+
+#[test]
+fn a_missing_environment_variable_is_an_error() {
+    let (line, message) = invalid(&format!(
+        "profiles:\n  ops:\n    url: {URL}\n    secret: ${{ALERTRELAY_UNSET_VAR}}\n"
+    ));
+    assert_eq!(line, Some(4));
+    assert!(message.contains("ALERTRELAY_UNSET_VAR is not set"), "{message}");
+}
+
+#[test]
+fn flag_profiles_merge_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.yaml");
+    std::fs::write(&file, format!("profiles:\n  ops:\n    url: {URL}\n")).unwrap();
+    let sources = Sources {
+        file: file.clone(),
+        file_required: false,
+        flag_profiles: vec![("db".into(), URL.into())],
+    };
+    let config = Config::load(&sources).unwrap();
+    assert_eq!(config.profiles.keys().collect::<Vec<_>>(), ["db", "ops"]);
+}
+
+#[test]
+fn the_same_profile_in_file_and_flag_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.yaml");
+    std::fs::write(&file, format!("profiles:\n  ops:\n    url: {URL}\n")).unwrap();
+    let sources = Sources { file, file_required: false, flag_profiles: vec![("ops".into(), URL.into())] };
+    let err = Config::load(&sources).unwrap_err().to_string();
+    assert!(err.contains("\"ops\" is defined both"), "{err}");
+}
+
+#[test]
+fn no_file_and_no_flags_is_a_clear_error() {
+    let sources = Sources { file: "/nonexistent/profiles.yaml".into(), ..Sources::default() };
+    let err = Config::load(&sources).unwrap_err();
+    assert!(matches!(err, ConfigError::NoProfiles { .. }), "{err}");
+    assert!(err.to_string().contains("--ding.profile"));
+}
+
+#[test]
+fn flags_alone_are_enough_without_a_file() {
+    let sources = Sources {
+        file: "/nonexistent/profiles.yaml".into(),
+        file_required: false,
+        flag_profiles: vec![("ops".into(), URL.into())],
+    };
+    assert!(Config::load(&sources).unwrap().profiles.contains_key("ops"));
+}
+
+#[test]
+fn an_explicit_missing_file_is_an_error() {
+    let sources = Sources {
+        file: "/nonexistent/profiles.yaml".into(),
+        file_required: true,
+        flag_profiles: vec![("ops".into(), URL.into())],
+    };
+    assert!(matches!(Config::load(&sources).unwrap_err(), ConfigError::Read { .. }));
+}

@@ -1,0 +1,4 @@
+//! alertrelay
+pub mod alert;
+pub mod config;
+pub mod secret;
