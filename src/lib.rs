@@ -1,4 +1,5 @@
 //! alertrelay
 pub mod alert;
 pub mod config;
+pub mod render;
 pub mod secret;

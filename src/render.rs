@@ -1,0 +1,277 @@
+//! Tera: the built-in default templates, the user's templates, our filters, and
+//! `render(profile, notification) -> Rendered`.
+//!
+//! Templates are compiled once, when a [`Renderer`] is built from a [`Config`]; rendering a
+//! notification only evaluates them. A profile whose template fails at render time is rendered
+//! again with the built-in template of its message kind, so a template bug never loses an
+//! alert; the failure is returned alongside for logging and previews.
+
+pub mod filters;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::alert::{Alert, Notification};
+use crate::config::{Config, Mention, MessageKind, Profile};
+
+/// The built-in templates, embedded so the binary works without a templates directory. The
+/// same files ship in `templates/`, where operators can edit copies.
+pub const BUILTIN_MARKDOWN: &str = include_str!("../templates/default.md.tera");
+/// The built-in text template.
+pub const BUILTIN_TEXT: &str = include_str!("../templates/default.txt.tera");
+/// The built-in markdown title.
+pub const BUILTIN_TITLE: &str = include_str!("../templates/title.tera");
+
+/// File names of the shipped templates; a file of that name in the templates directory
+/// replaces the embedded copy for profiles that name no template of their own.
+pub const MARKDOWN_FILE: &str = "default.md.tera";
+/// See [`MARKDOWN_FILE`].
+pub const TEXT_FILE: &str = "default.txt.tera";
+/// See [`MARKDOWN_FILE`].
+pub const TITLE_FILE: &str = "title.tera";
+
+const BUILTIN_PREFIX: &str = "builtin:";
+
+/// A failure to load, compile or render a template, with where it happened.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{template}:{line}: {message}", line = line.map_or_else(String::new, |l| l.to_string()))]
+pub struct RenderError {
+    /// The template's name (its file name for user templates).
+    pub template: String,
+    /// 1-based line in the template, when Tera knows it.
+    pub line: Option<usize>,
+    /// What went wrong, without the source excerpt.
+    pub message: String,
+}
+
+/// The output of one render.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The markdown title (DingTalk shows it in notifications and the chat list).
+    pub title: String,
+    /// The message body: markdown or plain text per the profile.
+    pub text: String,
+    /// Set when the profile's own template failed and the built-in one was used instead.
+    pub fallback: Option<RenderError>,
+}
+
+/// The compiled templates of one configuration.
+pub struct Renderer {
+    tera: Tera,
+    timezone: chrono_tz::Tz,
+    profiles: BTreeMap<String, ProfileTemplates>,
+}
+
+/// Which templates one profile renders with.
+struct ProfileTemplates {
+    body: String,
+    title: String,
+    builtin_body: &'static str,
+}
+
+/// What templates see. Field names follow Alertmanager's payload; the rest are helpers.
+#[derive(Serialize)]
+struct TemplateContext<'a> {
+    #[serde(flatten)]
+    notification: &'a Notification,
+    firing: Vec<&'a Alert>,
+    resolved: Vec<&'a Alert>,
+    profile: &'a str,
+    now: String,
+    timezone: &'a str,
+    mention: &'a Mention,
+}
+
+impl Renderer {
+    /// Compiles the built-in templates, every `*.tera` file of the templates directory and
+    /// each profile's title, so a broken template is found before any alert needs it.
+    pub fn new(config: &Config) -> Result<Self, RenderError> {
+        let mut tera = Tera::new();
+        tera.autoescape_on(Vec::<&str>::new());
+        filters::register(&mut tera, config.timezone);
+        add(&mut tera, &builtin(MARKDOWN_FILE), BUILTIN_MARKDOWN)?;
+        add(&mut tera, &builtin(TEXT_FILE), BUILTIN_TEXT)?;
+        add(&mut tera, &builtin(TITLE_FILE), BUILTIN_TITLE)?;
+        if let Some(dir) = &config.templates_dir {
+            load_dir(&mut tera, dir)?;
+        }
+        let mut profiles = BTreeMap::new();
+        for (name, profile) in &config.profiles {
+            let templates = ProfileTemplates::choose(&mut tera, name, profile)?;
+            profiles.insert(name.clone(), templates);
+        }
+        Ok(Self {
+            tera,
+            timezone: config.timezone,
+            profiles,
+        })
+    }
+
+    /// Renders a notification for a profile. Falls back to the built-in body template when
+    /// the profile's own fails; errors only if the built-in one fails too (or the profile
+    /// is unknown).
+    pub fn render(
+        &self,
+        profile: &str,
+        profile_config: &Profile,
+        notification: &Notification,
+        now: DateTime<Utc>,
+    ) -> Result<Rendered, RenderError> {
+        let templates = self.profiles.get(profile).ok_or_else(|| RenderError {
+            template: String::new(),
+            line: None,
+            message: format!("unknown profile {profile:?}"),
+        })?;
+        let context = self.context(profile, profile_config, notification, now)?;
+        let title = self.render_one(&templates.title, &context).or_else(|_| {
+            self.render_one(&builtin(TITLE_FILE), &context)
+        })?;
+        match self.render_one(&templates.body, &context) {
+            Ok(text) => Ok(Rendered { title, text, fallback: None }),
+            Err(error) => {
+                let text = self.render_one(&builtin(templates.builtin_body), &context)?;
+                Ok(Rendered { title, text, fallback: Some(error) })
+            }
+        }
+    }
+
+    /// Renders one template; surrounding blank space is dropped (template files end in a
+    /// newline, and a title is one line).
+    fn render_one(&self, template: &str, context: &Context) -> Result<String, RenderError> {
+        let text = self
+            .tera
+            .render(template, context)
+            .map_err(|e| RenderError::from_tera(template, &e))?;
+        Ok(text.trim().to_owned())
+    }
+}
+
+impl ProfileTemplates {
+    fn choose(tera: &mut Tera, name: &str, profile: &Profile) -> Result<Self, RenderError> {
+        let builtin_body = match profile.message {
+            MessageKind::Markdown => MARKDOWN_FILE,
+            MessageKind::Text => TEXT_FILE,
+        };
+        let body = match &profile.template {
+            Some(file) => file.clone(),
+            None => user_or_builtin(tera, builtin_body),
+        };
+        let title = match &profile.title {
+            Some(text) => {
+                let title_name = format!("title of profile {name}");
+                add(tera, &title_name, text)?;
+                title_name
+            }
+            None => user_or_builtin(tera, TITLE_FILE),
+        };
+        Ok(Self { body, title, builtin_body })
+    }
+}
+
+fn builtin(file: &str) -> String {
+    format!("{BUILTIN_PREFIX}{file}")
+}
+
+fn user_or_builtin(tera: &Tera, file: &str) -> String {
+    if tera.contains_template(file) {
+        file.to_owned()
+    } else {
+        builtin(file)
+    }
+}
+
+impl Renderer {
+fn context(
+    &self,
+    profile: &str,
+    profile_config: &Profile,
+    notification: &Notification,
+    now: DateTime<Utc>,
+) -> Result<Context, RenderError> {
+    let view = TemplateContext {
+        notification,
+        firing: notification.firing().collect(),
+        resolved: notification.resolved().collect(),
+        profile,
+        now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        timezone: self.timezone.name(),
+        mention: &profile_config.mention,
+    };
+    Context::from_serialize(&view).map_err(|e| RenderError {
+        template: String::new(),
+        line: None,
+        message: format!("cannot build the template context: {e}"),
+    })
+}
+}
+
+fn add(tera: &mut Tera, name: &str, text: &str) -> Result<(), RenderError> {
+    tera.add_raw_template(name, text)
+        .map_err(|e| RenderError::from_tera(name, &e))
+}
+
+/// Adds every `*.tera` file of `dir` under its file name.
+fn load_dir(tera: &mut Tera, dir: &Path) -> Result<(), RenderError> {
+    let io_error = |e: std::io::Error| RenderError {
+        template: dir.display().to_string(),
+        line: None,
+        message: e.to_string(),
+    };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io_error)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "tera") && path.is_file())
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
+            template: path.display().to_string(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        add(tera, &name, &text)?;
+    }
+    Ok(())
+}
+
+impl RenderError {
+    fn from_tera(template: &str, error: &tera::Error) -> Self {
+        let report = match error.kind() {
+            tera::ErrorKind::SyntaxError(r) | tera::ErrorKind::RenderingError(r) => Some(r),
+            _ => None,
+        };
+        let mut message = match report {
+            Some(report) => report.message().to_owned(),
+            None => error.kind().to_string(),
+        };
+        // Filter errors keep their cause in the source chain.
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self {
+            template: report
+                .map(|r| r.filename().to_owned())
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| template.to_owned()),
+            line: report.map(|r| r.span().start_line),
+            message,
+        }
+    }
+
+    /// True when the failing template is one of the embedded defaults.
+    pub fn is_builtin(&self) -> bool {
+        self.template.starts_with(BUILTIN_PREFIX)
+    }
+}
+
+#[cfg(test)]
+mod tests;

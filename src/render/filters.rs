@@ -1,0 +1,239 @@
+//! The filters alertrelay adds to Tera: local times, durations, and markdown-safe text.
+//! Each is documented for template authors in `docs/templates.md`.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use tera::{Error, Kwargs, State, TeraResult, Tera};
+
+use crate::alert::is_zero_time;
+
+/// The format `localtime` uses when none is given.
+pub const DEFAULT_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// Registers every filter on `tera`; `timezone` is the configured zone for `localtime`.
+pub fn register(tera: &mut Tera, timezone: Tz) {
+    tera.register_filter(
+        "localtime",
+        move |time: &str, kwargs: Kwargs, _: &State| localtime(time, &kwargs, timezone),
+    );
+    tera.register_filter("since", since);
+    tera.register_filter("human_duration", human_duration_filter);
+    tera.register_filter("md_escape", |text: &str, _: Kwargs, _: &State| md_escape(text));
+    tera.register_filter("md_url", |url: &str, _: Kwargs, _: &State| md_url(url));
+}
+
+fn parse_time(text: &str) -> TeraResult<Option<DateTime<FixedOffset>>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let time = DateTime::parse_from_rfc3339(text)
+        .map_err(|e| Error::message(format!("not an RFC 3339 time {text:?}: {e}")))?;
+    Ok((!is_zero_time(&time)).then_some(time))
+}
+
+/// `{{ alert.startsAt | localtime }}`: the time in the configured zone (or `tz=`), formatted
+/// with `format=` (strftime, default `%Y-%m-%d %H:%M:%S`). Go's zero time gives "".
+fn localtime(text: &str, kwargs: &Kwargs, timezone: Tz) -> TeraResult<String> {
+    let format = kwargs.get::<&str>("format")?.unwrap_or(DEFAULT_TIME_FORMAT);
+    let zone = match kwargs.get::<&str>("tz")? {
+        Some(name) => name
+            .parse::<Tz>()
+            .map_err(|_| Error::message(format!("unknown time zone {name:?}")))?,
+        None => timezone,
+    };
+    let Some(time) = parse_time(text)? else {
+        return Ok(String::new());
+    };
+    let mut out = String::new();
+    use std::fmt::Write;
+    write!(out, "{}", time.with_timezone(&zone).format(format))
+        .map_err(|_| Error::message(format!("invalid time format {format:?}")))?;
+    Ok(out)
+}
+
+/// `{{ alert.startsAt | since }}`: whole seconds from the time to `until=` (when given and
+/// set) or else to the render time (`now` in the context). Never negative.
+fn since(text: &str, kwargs: Kwargs, state: &State) -> TeraResult<i64> {
+    let Some(start) = parse_time(text)? else {
+        return Ok(0);
+    };
+    let end = match kwargs.get::<&str>("until")?.map(parse_time).transpose()?.flatten() {
+        Some(end) => end,
+        None => {
+            let now: Option<String> = state.get("now")?;
+            match now.as_deref().map(parse_time).transpose()?.flatten() {
+                Some(now) => now,
+                None => Utc::now().fixed_offset(),
+            }
+        }
+    };
+    Ok((end - start).num_seconds().max(0))
+}
+
+fn human_duration_filter(seconds: f64, kwargs: Kwargs, _: &State) -> TeraResult<String> {
+    let english = match kwargs.get::<&str>("lang")? {
+        None | Some("zh") => false,
+        Some("en") => true,
+        Some(other) => return Err(Error::message(format!("lang must be zh or en, not {other:?}"))),
+    };
+    Ok(human_duration(seconds.max(0.0).round() as u64, english))
+}
+
+/// Seconds as the two largest units: `2小时5分钟`, `3分12秒`, `1天4小时` (or `2h 5m`).
+pub fn human_duration(seconds: u64, english: bool) -> String {
+    const UNITS: [(u64, &str, &str); 4] =
+        [(86_400, "天", "d"), (3600, "小时", "h"), (60, "分钟", "m"), (1, "秒", "s")];
+    let mut parts = Vec::with_capacity(2);
+    let mut rest = seconds;
+    for (size, zh, en) in UNITS {
+        let count = rest / size;
+        rest %= size;
+        if count > 0 {
+            parts.push(if english { format!("{count}{en}") } else { format!("{count}{zh}") });
+        } else if !parts.is_empty() {
+            break; // "1天" rather than "1天0小时"
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    if parts.is_empty() {
+        return if english { "0s".into() } else { "0秒".into() };
+    }
+    parts.join(if english { " " } else { "" })
+}
+
+/// Escapes text so it shows as written in DingTalk markdown and cannot add headings, links,
+/// emphasis, quotes, lists or HTML (`<font>`). It escapes only where markdown would act, so a
+/// client that shows backslashes literally shows as few as possible: `node_exporter` and
+/// `192.168.0.1` stay untouched. `<` and `>` become entities; each line break becomes a
+/// markdown hard break so multi-line annotations keep their lines.
+pub fn md_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for (index, line) in text.lines().enumerate() {
+        if index > 0 {
+            out.push_str("  \n");
+        }
+        let body = line.trim_start();
+        out.push_str(&line[..line.len() - body.len()]);
+        let rest = escape_line_start(body, &mut out);
+        escape_inline(rest, &mut out);
+    }
+    out
+}
+
+/// Block syntax at the start of a line: `#` headings, `-`/`+`/`1.` lists, `===` underlines.
+/// Writes the escaped prefix and returns the rest of the line.
+fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
+    let followed_by_space = |s: &str| s.is_empty() || s.starts_with(char::is_whitespace);
+    let digits = line.find(|c: char| !c.is_ascii_digit()).unwrap_or(line.len());
+    if digits > 0 && line[digits..].starts_with(['.', ')']) && followed_by_space(&line[digits + 1..]) {
+        out.push_str(&line[..digits]);
+        out.push('\\');
+        return &line[digits..];
+    }
+    let setext = !line.is_empty() && (line.bytes().all(|b| b == b'=') || line.bytes().all(|b| b == b'-'));
+    let marker = line.starts_with('#') || (line.starts_with(['-', '+']) && followed_by_space(&line[1..]));
+    if setext || marker {
+        out.push('\\');
+    }
+    line
+}
+
+fn escape_inline(text: &str, out: &mut String) {
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let prev = i.checked_sub(1).map(|p| chars[p]);
+        let next = chars.get(i + 1).copied();
+        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        match c {
+            '*' | '`' | '[' | ']' => out.push('\\'),
+            // Inside a word (node_exporter) an underscore never emphasises.
+            '_' if !(word(prev) && word(next)) => out.push('\\'),
+            '\\' if next.is_some_and(|n| n.is_ascii_punctuation()) => out.push('\\'),
+            '~' if prev == Some('~') || next == Some('~') => out.push('\\'),
+            '<' => {
+                out.push_str("&lt;");
+                continue;
+            }
+            '>' => {
+                out.push_str("&gt;");
+                continue;
+            }
+            '&' if next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#') => {
+                out.push_str("&amp;");
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+}
+
+/// Makes a URL safe as the target of a markdown link `[text](url)`: characters that would end
+/// the link or the markdown (space, parentheses, angle brackets) are percent-encoded.
+pub fn md_url(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for c in url.trim().chars() {
+        match c {
+            ' ' => out.push_str("%20"),
+            '(' => out.push_str("%28"),
+            ')' => out.push_str("%29"),
+            '<' => out.push_str("%3C"),
+            '>' => out.push_str("%3E"),
+            '\n' | '\r' => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_show_their_two_largest_units() {
+        assert_eq!(human_duration(0, false), "0秒");
+        assert_eq!(human_duration(42, false), "42秒");
+        assert_eq!(human_duration(192, false), "3分钟12秒");
+        assert_eq!(human_duration(3600, false), "1小时");
+        assert_eq!(human_duration(7500, false), "2小时5分钟");
+        assert_eq!(human_duration(7505, false), "2小时5分钟");
+        assert_eq!(human_duration(86_400 + 4 * 3600 + 59, false), "1天4小时");
+        assert_eq!(human_duration(86_400 + 59, false), "1天");
+        assert_eq!(human_duration(7500, true), "2h 5m");
+    }
+
+    #[test]
+    fn markdown_punctuation_and_html_are_neutralised() {
+        assert_eq!(
+            md_escape("<b>html</b> & \"quotes\""),
+            "&lt;b&gt;html&lt;/b&gt; & \"quotes\""
+        );
+        assert_eq!(md_escape("a&amp;b"), "a&amp;amp;b");
+        assert_eq!(md_escape("# not a heading"), "\\# not a heading");
+        assert_eq!(md_escape("> not a quote"), "&gt; not a quote");
+        assert_eq!(md_escape("[x](http://evil)"), "\\[x\\](http://evil)");
+        assert_eq!(md_escape("**bold** _it_"), "\\*\\*bold\\*\\* \\_it\\_");
+        assert_eq!(md_escape("1. item\n- item\n==="), "1\\. item  \n\\- item  \n\\===");
+        assert_eq!(md_escape("~~gone~~ ~1"), "\\~\\~gone\\~\\~ ~1");
+        assert_eq!(md_escape("C:\\data \\*"), "C:\\data \\\\\\*");
+    }
+
+    #[test]
+    fn ordinary_text_is_left_alone() {
+        for text in ["使用超过 85%", "192.168.10.21:9100", "node_exporter", "-1 and +2", "3.5 GB"] {
+            assert_eq!(md_escape(text), text);
+        }
+    }
+
+    #[test]
+    fn link_targets_cannot_end_early() {
+        assert_eq!(md_url("http://x/a b(c)"), "http://x/a%20b%28c%29");
+        assert_eq!(
+            md_url("http://prometheus-0:9090/graph?g0.expr=up&g0.tab=1"),
+            "http://prometheus-0:9090/graph?g0.expr=up&g0.tab=1"
+        );
+    }
+}
