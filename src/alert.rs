@@ -161,7 +161,8 @@ mod tests {
     fn go_zero_time_means_not_ended() {
         let alert: Alert = serde_json::from_str(r#"{"endsAt":"0001-01-01T00:00:00Z"}"#).unwrap();
         assert_eq!(alert.ended_at(), None);
-        let alert: Alert = serde_json::from_str(r#"{"endsAt":"2026-11-25T03:56:35.661Z"}"#).unwrap();
+        let alert: Alert =
+            serde_json::from_str(r#"{"endsAt":"2026-11-25T03:56:35.661Z"}"#).unwrap();
         assert!(alert.ended_at().is_some());
     }
 

@@ -17,6 +17,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
 use crate::secret::{RobotUrl, Secret};
+pub use duration::parse as parse_duration;
 pub use locate::locate;
 
 /// Default cap on a webhook body: a 10,000-alert notification is about 8 MB.
@@ -152,7 +153,11 @@ impl Config {
         };
         config.add_flag_profiles(&sources.flag_profiles, &file_name)?;
         if config.profiles.is_empty() {
-            return Err(config_error(&file_name, None, "no profiles are defined".into()));
+            return Err(config_error(
+                &file_name,
+                None,
+                "no profiles are defined".into(),
+            ));
         }
         Ok(config)
     }
@@ -218,8 +223,8 @@ impl Config {
                 let message = format!("profile {name:?} is defined both in {file} and by a flag");
                 return Err(config_error(&flag, None, message));
             }
-            let url = RobotUrl::parse(url)
-                .map_err(|e| config_error(&flag, None, format!("url {e}")))?;
+            let url =
+                RobotUrl::parse(url).map_err(|e| config_error(&flag, None, format!("url {e}")))?;
             self.profiles.insert(name.clone(), Profile::with_url(url));
         }
         Ok(())
@@ -286,7 +291,10 @@ fn strip_location(message: &str) -> String {
     }
 }
 
-fn resolve_templates_dir(configured: Option<&Path>, base: &Path) -> Result<Option<PathBuf>, String> {
+fn resolve_templates_dir(
+    configured: Option<&Path>,
+    base: &Path,
+) -> Result<Option<PathBuf>, String> {
     let dir = base.join(configured.unwrap_or(Path::new("templates")));
     match (dir.is_dir(), configured) {
         (true, _) => Ok(Some(dir)),
@@ -305,7 +313,10 @@ struct RawConfig {
     timezone: Tz,
     #[serde(default)]
     templates: Option<PathBuf>,
-    #[serde(default = "default_timeout", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
     timeout: Duration,
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
@@ -365,8 +376,12 @@ impl RawProfile {
 }
 
 fn read_secret_file(path: &Path) -> Result<String, (&'static str, String)> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ("secret_file", format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| {
+        (
+            "secret_file",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })
 }
 
 fn check_template_file(name: &str, dir: Option<&Path>) -> Result<(), String> {
@@ -383,10 +398,7 @@ fn check_template_file(name: &str, dir: Option<&Path>) -> Result<(), String> {
     if dir.join(name).is_file() {
         Ok(())
     } else {
-        Err(format!(
-            "template {name:?} not found in {}",
-            dir.display()
-        ))
+        Err(format!("template {name:?} not found in {}", dir.display()))
     }
 }
 
@@ -436,8 +448,9 @@ fn optional_expanded<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
         .map_err(|e| serde::de::Error::custom(format_args!("secret: {e}")))
 }
 
-/// Replaces `${NAME}` with the environment variable NAME; a missing variable is an error
-/// (a secret silently replaced by nothing would fail only at the first alert).
+/// Replaces `${NAME}` with the environment variable NAME, or `${NAME:-default}` with the
+/// default when NAME is unset or empty. A missing variable without a default is an error: a
+/// secret silently replaced by nothing would fail only at the first alert.
 pub fn expand_env(text: &str) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -447,10 +460,15 @@ pub fn expand_env(text: &str) -> Result<String, String> {
         let end = after
             .find('}')
             .ok_or_else(|| "unclosed ${ in value".to_owned())?;
-        let var = &after[..end];
-        let value = std::env::var(var)
-            .map_err(|_| format!("environment variable {var} is not set"))?;
-        out.push_str(&value);
+        let (var, default) = match after[..end].split_once(":-") {
+            Some((var, default)) => (var, Some(default)),
+            None => (&after[..end], None),
+        };
+        match (std::env::var(var).ok().filter(|v| !v.is_empty()), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => return Err(format!("environment variable {var} is not set")),
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);

@@ -127,14 +127,22 @@ impl Renderer {
             message: format!("unknown profile {profile:?}"),
         })?;
         let context = self.context(profile, profile_config, notification, now)?;
-        let title = self.render_one(&templates.title, &context).or_else(|_| {
-            self.render_one(&builtin(TITLE_FILE), &context)
-        })?;
+        let title = self
+            .render_one(&templates.title, &context)
+            .or_else(|_| self.render_one(&builtin(TITLE_FILE), &context))?;
         match self.render_one(&templates.body, &context) {
-            Ok(text) => Ok(Rendered { title, text, fallback: None }),
+            Ok(text) => Ok(Rendered {
+                title,
+                text,
+                fallback: None,
+            }),
             Err(error) => {
                 let text = self.render_one(&builtin(templates.builtin_body), &context)?;
-                Ok(Rendered { title, text, fallback: Some(error) })
+                Ok(Rendered {
+                    title,
+                    text,
+                    fallback: Some(error),
+                })
             }
         }
     }
@@ -168,7 +176,11 @@ impl ProfileTemplates {
             }
             None => user_or_builtin(tera, TITLE_FILE),
         };
-        Ok(Self { body, title, builtin_body })
+        Ok(Self {
+            body,
+            title,
+            builtin_body,
+        })
     }
 }
 
@@ -185,28 +197,28 @@ fn user_or_builtin(tera: &Tera, file: &str) -> String {
 }
 
 impl Renderer {
-fn context(
-    &self,
-    profile: &str,
-    profile_config: &Profile,
-    notification: &Notification,
-    now: DateTime<Utc>,
-) -> Result<Context, RenderError> {
-    let view = TemplateContext {
-        notification,
-        firing: notification.firing().collect(),
-        resolved: notification.resolved().collect(),
-        profile,
-        now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        timezone: self.timezone.name(),
-        mention: &profile_config.mention,
-    };
-    Context::from_serialize(&view).map_err(|e| RenderError {
-        template: String::new(),
-        line: None,
-        message: format!("cannot build the template context: {e}"),
-    })
-}
+    fn context(
+        &self,
+        profile: &str,
+        profile_config: &Profile,
+        notification: &Notification,
+        now: DateTime<Utc>,
+    ) -> Result<Context, RenderError> {
+        let view = TemplateContext {
+            notification,
+            firing: notification.firing().collect(),
+            resolved: notification.resolved().collect(),
+            profile,
+            now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            timezone: self.timezone.name(),
+            mention: &profile_config.mention,
+        };
+        Context::from_serialize(&view).map_err(|e| RenderError {
+            template: String::new(),
+            line: None,
+            message: format!("cannot build the template context: {e}"),
+        })
+    }
 }
 
 fn add(tera: &mut Tera, name: &str, text: &str) -> Result<(), RenderError> {
@@ -229,7 +241,10 @@ fn load_dir(tera: &mut Tera, dir: &Path) -> Result<(), RenderError> {
         .collect();
     files.sort();
     for path in files {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
             template: path.display().to_string(),
             line: None,

@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn robot_urls_print_without_their_token() {
-        let url = RobotUrl::parse("https://oapi.dingtalk.com/robot/send?access_token=abc123").unwrap();
+        let url =
+            RobotUrl::parse("https://oapi.dingtalk.com/robot/send?access_token=abc123").unwrap();
         assert_eq!(url.access_token(), Some("abc123"));
         let shown = format!("{url} {url:?}");
         assert!(!shown.contains("abc123"), "{shown}");

@@ -39,13 +39,19 @@ fn every_documented_key_is_read() {
     assert_eq!(ops.title.as_deref(), Some("{{ status }}"));
     assert_eq!(
         ops.mention,
-        Mention { all: true, mobiles: vec!["138".into()], user_ids: vec!["u1".into()] }
+        Mention {
+            all: true,
+            mobiles: vec!["138".into()],
+            user_ids: vec!["u1".into()]
+        }
     );
 }
 
 #[test]
 fn an_unknown_key_is_rejected_with_its_line() {
-    let (line, message) = invalid(&format!("profiles:\n  ops:\n    url: {URL}\n    secrte: x\n"));
+    let (line, message) = invalid(&format!(
+        "profiles:\n  ops:\n    url: {URL}\n    secrte: x\n"
+    ));
     assert_eq!(line, Some(4));
     assert!(message.contains("unknown field `secrte`"), "{message}");
 }
@@ -54,13 +60,17 @@ fn an_unknown_key_is_rejected_with_its_line() {
 fn an_unknown_time_zone_is_rejected_with_its_line() {
     let (line, message) = invalid("\ntimezone: Asia/Shangai\n");
     assert_eq!(line, Some(2));
-    assert!(message.contains("unknown time zone \"Asia/Shangai\""), "{message}");
+    assert!(
+        message.contains("unknown time zone \"Asia/Shangai\""),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_bad_url_is_rejected_without_echoing_it() {
-    let (line, message) =
-        invalid("profiles:\n  ops:\n    url: https://oapi.dingtalk.com/robot/send?token=secret99\n");
+    let (line, message) = invalid(
+        "profiles:\n  ops:\n    url: https://oapi.dingtalk.com/robot/send?token=secret99\n",
+    );
     assert_eq!(line, Some(3));
     assert!(message.contains("access_token"), "{message}");
     assert!(!message.contains("secret99"), "{message}");
@@ -94,8 +104,14 @@ fn secrets_come_from_the_environment_or_a_file() {
         "profiles:\n  ops:\n    url: {URL}\n    secret: ${{ALERTRELAY_TEST_SECRET}}\n  db:\n    url: {URL}\n    secret_file: db.secret\n"
     );
     let config = Config::from_yaml(&yaml, &dir.path().join("p.yaml")).unwrap();
-    assert_eq!(config.profiles["ops"].secret.as_ref().unwrap().expose(), "SECfromenv");
-    assert_eq!(config.profiles["db"].secret.as_ref().unwrap().expose(), "SECfromfile");
+    assert_eq!(
+        config.profiles["ops"].secret.as_ref().unwrap().expose(),
+        "SECfromenv"
+    );
+    assert_eq!(
+        config.profiles["db"].secret.as_ref().unwrap().expose(),
+        "SECfromfile"
+    );
 }
 
 #[test]
@@ -104,7 +120,10 @@ fn a_missing_environment_variable_is_an_error() {
         "profiles:\n  ops:\n    url: {URL}\n    secret: ${{ALERTRELAY_UNSET_VAR}}\n"
     ));
     assert_eq!(line, Some(4));
-    assert!(message.contains("ALERTRELAY_UNSET_VAR is not set"), "{message}");
+    assert!(
+        message.contains("ALERTRELAY_UNSET_VAR is not set"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -126,14 +145,21 @@ fn the_same_profile_in_file_and_flag_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("profiles.yaml");
     std::fs::write(&file, format!("profiles:\n  ops:\n    url: {URL}\n")).unwrap();
-    let sources = Sources { file, file_required: false, flag_profiles: vec![("ops".into(), URL.into())] };
+    let sources = Sources {
+        file,
+        file_required: false,
+        flag_profiles: vec![("ops".into(), URL.into())],
+    };
     let err = Config::load(&sources).unwrap_err().to_string();
     assert!(err.contains("\"ops\" is defined both"), "{err}");
 }
 
 #[test]
 fn no_file_and_no_flags_is_a_clear_error() {
-    let sources = Sources { file: "/nonexistent/profiles.yaml".into(), ..Sources::default() };
+    let sources = Sources {
+        file: "/nonexistent/profiles.yaml".into(),
+        ..Sources::default()
+    };
     let err = Config::load(&sources).unwrap_err();
     assert!(matches!(err, ConfigError::NoProfiles { .. }), "{err}");
     assert!(err.to_string().contains("--ding.profile"));
@@ -156,5 +182,18 @@ fn an_explicit_missing_file_is_an_error() {
         file_required: true,
         flag_profiles: vec![("ops".into(), URL.into())],
     };
-    assert!(matches!(Config::load(&sources).unwrap_err(), ConfigError::Read { .. }));
+    assert!(matches!(
+        Config::load(&sources).unwrap_err(),
+        ConfigError::Read { .. }
+    ));
+}
+
+#[test]
+fn environment_references_may_carry_a_default() {
+    assert_eq!(
+        expand_env("a=${ALERTRELAY_UNSET_VAR:-fallback}").unwrap(),
+        "a=fallback"
+    );
+    assert_eq!(expand_env("plain").unwrap(), "plain");
+    assert!(expand_env("${UNCLOSED").is_err());
 }

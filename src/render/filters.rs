@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use tera::{Error, Kwargs, State, TeraResult, Tera};
+use tera::{Error, Kwargs, State, Tera, TeraResult};
 
 use crate::alert::is_zero_time;
 
@@ -12,13 +12,14 @@ pub const DEFAULT_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// Registers every filter on `tera`; `timezone` is the configured zone for `localtime`.
 pub fn register(tera: &mut Tera, timezone: Tz) {
-    tera.register_filter(
-        "localtime",
-        move |time: &str, kwargs: Kwargs, _: &State| localtime(time, &kwargs, timezone),
-    );
+    tera.register_filter("localtime", move |time: &str, kwargs: Kwargs, _: &State| {
+        localtime(time, &kwargs, timezone)
+    });
     tera.register_filter("since", since);
     tera.register_filter("human_duration", human_duration_filter);
-    tera.register_filter("md_escape", |text: &str, _: Kwargs, _: &State| md_escape(text));
+    tera.register_filter("md_escape", |text: &str, _: Kwargs, _: &State| {
+        md_escape(text)
+    });
     tera.register_filter("md_url", |url: &str, _: Kwargs, _: &State| md_url(url));
 }
 
@@ -57,7 +58,12 @@ fn since(text: &str, kwargs: Kwargs, state: &State) -> TeraResult<i64> {
     let Some(start) = parse_time(text)? else {
         return Ok(0);
     };
-    let end = match kwargs.get::<&str>("until")?.map(parse_time).transpose()?.flatten() {
+    let end = match kwargs
+        .get::<&str>("until")?
+        .map(parse_time)
+        .transpose()?
+        .flatten()
+    {
         Some(end) => end,
         None => {
             let now: Option<String> = state.get("now")?;
@@ -74,22 +80,34 @@ fn human_duration_filter(seconds: f64, kwargs: Kwargs, _: &State) -> TeraResult<
     let english = match kwargs.get::<&str>("lang")? {
         None | Some("zh") => false,
         Some("en") => true,
-        Some(other) => return Err(Error::message(format!("lang must be zh or en, not {other:?}"))),
+        Some(other) => {
+            return Err(Error::message(format!(
+                "lang must be zh or en, not {other:?}"
+            )));
+        }
     };
     Ok(human_duration(seconds.max(0.0).round() as u64, english))
 }
 
 /// Seconds as the two largest units: `2小时5分钟`, `3分12秒`, `1天4小时` (or `2h 5m`).
 pub fn human_duration(seconds: u64, english: bool) -> String {
-    const UNITS: [(u64, &str, &str); 4] =
-        [(86_400, "天", "d"), (3600, "小时", "h"), (60, "分钟", "m"), (1, "秒", "s")];
+    const UNITS: [(u64, &str, &str); 4] = [
+        (86_400, "天", "d"),
+        (3600, "小时", "h"),
+        (60, "分钟", "m"),
+        (1, "秒", "s"),
+    ];
     let mut parts = Vec::with_capacity(2);
     let mut rest = seconds;
     for (size, zh, en) in UNITS {
         let count = rest / size;
         rest %= size;
         if count > 0 {
-            parts.push(if english { format!("{count}{en}") } else { format!("{count}{zh}") });
+            parts.push(if english {
+                format!("{count}{en}")
+            } else {
+                format!("{count}{zh}")
+            });
         } else if !parts.is_empty() {
             break; // "1天" rather than "1天0小时"
         }
@@ -126,14 +144,21 @@ pub fn md_escape(text: &str) -> String {
 /// Writes the escaped prefix and returns the rest of the line.
 fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
     let followed_by_space = |s: &str| s.is_empty() || s.starts_with(char::is_whitespace);
-    let digits = line.find(|c: char| !c.is_ascii_digit()).unwrap_or(line.len());
-    if digits > 0 && line[digits..].starts_with(['.', ')']) && followed_by_space(&line[digits + 1..]) {
+    let digits = line
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(line.len());
+    if digits > 0
+        && line[digits..].starts_with(['.', ')'])
+        && followed_by_space(&line[digits + 1..])
+    {
         out.push_str(&line[..digits]);
         out.push('\\');
         return &line[digits..];
     }
-    let setext = !line.is_empty() && (line.bytes().all(|b| b == b'=') || line.bytes().all(|b| b == b'-'));
-    let marker = line.starts_with('#') || (line.starts_with(['-', '+']) && followed_by_space(&line[1..]));
+    let setext =
+        !line.is_empty() && (line.bytes().all(|b| b == b'=') || line.bytes().all(|b| b == b'-'));
+    let marker =
+        line.starts_with('#') || (line.starts_with(['-', '+']) && followed_by_space(&line[1..]));
     if setext || marker {
         out.push('\\');
     }
@@ -216,14 +241,23 @@ mod tests {
         assert_eq!(md_escape("> not a quote"), "&gt; not a quote");
         assert_eq!(md_escape("[x](http://evil)"), "\\[x\\](http://evil)");
         assert_eq!(md_escape("**bold** _it_"), "\\*\\*bold\\*\\* \\_it\\_");
-        assert_eq!(md_escape("1. item\n- item\n==="), "1\\. item  \n\\- item  \n\\===");
+        assert_eq!(
+            md_escape("1. item\n- item\n==="),
+            "1\\. item  \n\\- item  \n\\==="
+        );
         assert_eq!(md_escape("~~gone~~ ~1"), "\\~\\~gone\\~\\~ ~1");
         assert_eq!(md_escape("C:\\data \\*"), "C:\\data \\\\\\*");
     }
 
     #[test]
     fn ordinary_text_is_left_alone() {
-        for text in ["使用超过 85%", "192.168.10.21:9100", "node_exporter", "-1 and +2", "3.5 GB"] {
+        for text in [
+            "使用超过 85%",
+            "192.168.10.21:9100",
+            "node_exporter",
+            "-1 and +2",
+            "3.5 GB",
+        ] {
             assert_eq!(md_escape(text), text);
         }
     }

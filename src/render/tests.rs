@@ -16,7 +16,10 @@ fn config(profiles: &[(&str, Profile)], templates_dir: Option<&Path>) -> Config 
 
 fn profile(message: MessageKind) -> Profile {
     let url = RobotUrl::parse("http://127.0.0.1:1/robot/send?access_token=t").unwrap();
-    Profile { message, ..Profile::with_url(url) }
+    Profile {
+        message,
+        ..Profile::with_url(url)
+    }
 }
 
 fn now() -> DateTime<Utc> {
@@ -26,7 +29,9 @@ fn now() -> DateTime<Utc> {
 fn render(config: &Config, name: &str) -> Rendered {
     let notification: Notification = serde_json::from_str(FIXTURE).unwrap();
     let renderer = Renderer::new(config).unwrap();
-    renderer.render(name, &config.profiles[name], &notification, now()).unwrap()
+    renderer
+        .render(name, &config.profiles[name], &notification, now())
+        .unwrap()
 }
 
 #[test]
@@ -46,13 +51,21 @@ fn the_builtin_templates_show_firing_and_resolved_apart() {
 fn times_are_shown_in_the_configured_zone() {
     let config = config(&[("md", profile(MessageKind::Markdown))], None);
     // 03:56:31Z is 11:56:31 in Asia/Shanghai.
-    assert!(render(&config, "md").text.contains("开始时间: 2026-11-25 11:56:31"));
+    assert!(
+        render(&config, "md")
+            .text
+            .contains("开始时间: 2026-11-25 11:56:31")
+    );
 }
 
 #[test]
 fn a_template_that_fails_at_render_time_falls_back_to_the_builtin() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("broken.tera"), "line one\n{{ alerts[0].labels.nope.deeper }}").unwrap();
+    std::fs::write(
+        dir.path().join("broken.tera"),
+        "line one\n{{ alerts[0].labels.nope.deeper }}",
+    )
+    .unwrap();
     let mut broken = profile(MessageKind::Text);
     broken.template = Some("broken.tera".into());
     let config = config(&[("text", broken)], Some(dir.path()));
@@ -76,7 +89,11 @@ fn a_syntax_error_is_reported_with_file_and_line() {
 #[test]
 fn a_templates_directory_file_replaces_the_builtin_default() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(MARKDOWN_FILE), "edited {{ alerts | length }}").unwrap();
+    std::fs::write(
+        dir.path().join(MARKDOWN_FILE),
+        "edited {{ alerts | length }}",
+    )
+    .unwrap();
     let config = config(&[("md", profile(MessageKind::Markdown))], Some(dir.path()));
     assert_eq!(render(&config, "md").text, "edited 3");
 }

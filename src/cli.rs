@@ -1,0 +1,152 @@
+//! Command-line flags, named as Prometheus and prometheus-webhook-dingtalk name theirs, so
+//! existing unit files and habits carry over.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::Sources;
+
+/// The file read when `--config.file` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "profiles.yaml";
+
+/// alertrelay: Prometheus Alertmanager webhooks to DingTalk robots.
+#[derive(Debug, Parser)]
+#[command(name = "alertrelay", version, about, long_about = None)]
+pub struct Cli {
+    /// Address to listen on for webhooks and the web endpoints (":8060" means every interface).
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDRESS",
+        default_value = ":8060"
+    )]
+    pub listen_address: String,
+
+    /// The profiles file [default: profiles.yaml; optional when --ding.profile is given].
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// A robot as NAME=URL, served at /dingtalk/NAME/send; repeatable, merged with the file.
+    #[arg(long = "ding.profile", value_name = "NAME=URL", value_parser = parse_profile_flag)]
+    pub profiles: Vec<(String, String)>,
+
+    /// How much to log.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+
+    /// How long shutdown waits for deliveries in flight.
+    #[arg(long = "web.shutdown-timeout", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// `--log.level` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including each request.
+    Debug,
+    /// Deliveries and reloads.
+    Info,
+    /// Problems only.
+    Warn,
+    /// Failures only.
+    Error,
+}
+
+/// `--log.format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `level=info msg=delivered profile=ops`, like Prometheus.
+    Logfmt,
+    /// One JSON object a line.
+    Json,
+}
+
+impl Cli {
+    /// Where the configuration comes from.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            file: self
+                .config_file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
+            file_required: self.config_file.is_some(),
+            flag_profiles: self.profiles.clone(),
+        }
+    }
+
+    /// The socket address to bind; a bare ":port" listens on every interface.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        let text = &self.listen_address;
+        let full = if text.starts_with(':') {
+            format!("0.0.0.0{text}")
+        } else {
+            text.clone()
+        };
+        full.parse()
+            .map_err(|e| format!("--web.listen-address {text:?}: {e}"))
+    }
+}
+
+fn parse_profile_flag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, url)) if !name.is_empty() && !url.is_empty() => {
+            Ok((name.to_owned(), url.to_owned()))
+        }
+        _ => Err(
+            "expected NAME=URL, e.g. ops=https://oapi.dingtalk.com/robot/send?access_token=..."
+                .into(),
+        ),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_style_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "alertrelay",
+            "--web.listen-address=127.0.0.1:9000",
+            "--ding.profile=ops=https://oapi.dingtalk.com/robot/send?access_token=a",
+            "--ding.profile",
+            "db=https://oapi.dingtalk.com/robot/send?access_token=b",
+            "--log.format=json",
+        ])
+        .unwrap();
+        assert_eq!(cli.listen_addr().unwrap().to_string(), "127.0.0.1:9000");
+        assert_eq!(cli.profiles[0].0, "ops");
+        assert_eq!(
+            cli.profiles[1],
+            (
+                "db".into(),
+                "https://oapi.dingtalk.com/robot/send?access_token=b".into()
+            )
+        );
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(!cli.sources().file_required);
+    }
+
+    #[test]
+    fn the_defaults_are_prometheus_conventions() {
+        let cli = Cli::try_parse_from(["alertrelay"]).unwrap();
+        assert_eq!(cli.listen_addr().unwrap().to_string(), "0.0.0.0:8060");
+        assert_eq!(cli.sources().file, PathBuf::from("profiles.yaml"));
+        assert_eq!(cli.log_level, LogLevel::Info);
+    }
+
+    #[test]
+    fn a_profile_flag_without_a_url_is_refused() {
+        assert!(Cli::try_parse_from(["alertrelay", "--ding.profile=ops"]).is_err());
+    }
+}

@@ -1,0 +1,349 @@
+//! The DingTalk custom-robot protocol: the message body, request signing, and the answer's
+//! `errcode` turned into a typed error (DingTalk answers HTTP 200 even when it refuses).
+
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use url::Url;
+
+use crate::config::{Mention, MessageKind, Profile};
+use crate::secret::{RobotUrl, Secret};
+
+/// DingTalk refuses message bodies larger than this (errcode 460101).
+pub const MAX_BODY_BYTES: usize = 20_000;
+
+/// One robot: where to post and how to sign.
+#[derive(Debug, Clone)]
+pub struct Robot {
+    /// The webhook URL without signature parameters.
+    pub url: RobotUrl,
+    /// The "加签" secret; when set every request is signed.
+    pub secret: Option<Secret>,
+}
+
+impl From<&Profile> for Robot {
+    fn from(profile: &Profile) -> Self {
+        Self {
+            url: profile.url.clone(),
+            secret: profile.secret.clone(),
+        }
+    }
+}
+
+/// What to send: the rendered text and who to mention.
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    /// Text or markdown.
+    pub kind: MessageKind,
+    /// The markdown title (ignored for text).
+    pub title: &'a str,
+    /// The rendered body.
+    pub text: &'a str,
+    /// Who to @.
+    pub mention: &'a Mention,
+}
+
+/// The JSON DingTalk expects, exactly as posted.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Body {
+    /// `text` or `markdown`.
+    pub msgtype: String,
+    /// Present for text messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextContent>,
+    /// Present for markdown messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub markdown: Option<MarkdownContent>,
+    /// Who is mentioned.
+    pub at: At,
+}
+
+/// `text.content`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TextContent {
+    /// The message.
+    pub content: String,
+}
+
+/// `markdown.title` and `markdown.text`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MarkdownContent {
+    /// Shown in the notification banner and chat list.
+    pub title: String,
+    /// The markdown.
+    pub text: String,
+}
+
+/// The `at` object.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct At {
+    /// Mobiles to mention.
+    pub at_mobiles: Vec<String>,
+    /// User ids to mention.
+    pub at_user_ids: Vec<String>,
+    /// @所有人.
+    pub is_at_all: bool,
+}
+
+impl Body {
+    /// Builds the body. DingTalk notifies a mentioned member only when the text also holds
+    /// `@<mobile>` or `@<userId>`, so any that the template left out are appended.
+    pub fn new(message: &Message<'_>) -> Self {
+        let text = with_mention_text(message.text, message.mention);
+        let at = At {
+            at_mobiles: message.mention.mobiles.clone(),
+            at_user_ids: message.mention.user_ids.clone(),
+            is_at_all: message.mention.all,
+        };
+        match message.kind {
+            MessageKind::Text => Self {
+                msgtype: "text".into(),
+                text: Some(TextContent { content: text }),
+                markdown: None,
+                at,
+            },
+            MessageKind::Markdown => Self {
+                msgtype: "markdown".into(),
+                text: None,
+                markdown: Some(MarkdownContent {
+                    title: message.title.to_owned(),
+                    text,
+                }),
+                at,
+            },
+        }
+    }
+
+    /// The exact bytes posted.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a body of strings always serializes")
+    }
+}
+
+/// The `@` words a mention needs in the text, for those missing from `text`.
+fn with_mention_text(text: &str, mention: &Mention) -> String {
+    let missing: Vec<String> = mention
+        .mobiles
+        .iter()
+        .chain(&mention.user_ids)
+        .map(|who| format!("@{who}"))
+        .filter(|word| !text.contains(word.as_str()))
+        .collect();
+    if missing.is_empty() {
+        text.to_owned()
+    } else {
+        format!("{text}\n\n{}", missing.join(" "))
+    }
+}
+
+/// The signature for a millisecond timestamp: base64(HMAC-SHA256(key = secret,
+/// message = "{timestamp}\n{secret}")), before URL encoding.
+pub fn sign(secret: &Secret, timestamp_ms: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(format!("{timestamp_ms}\n{}", secret.expose()).as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The URL for one request: the base URL plus `timestamp` and `sign` when the robot has a
+/// secret. Computed afresh for every request (DingTalk refuses signatures older than an hour).
+pub fn request_url(robot: &Robot, timestamp_ms: i64) -> Url {
+    let mut url = robot.url.expose().clone();
+    if let Some(secret) = &robot.secret {
+        url.query_pairs_mut()
+            .append_pair("timestamp", &timestamp_ms.to_string())
+            .append_pair("sign", &sign(secret, timestamp_ms));
+    }
+    url
+}
+
+/// Why a message was not delivered. Messages never contain the URL or the token.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// No answer within the configured timeout.
+    #[error("robot did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection could not be made (refused, DNS, TLS).
+    #[error("cannot connect to robot: {0}")]
+    Connect(String),
+    /// The request failed on the way.
+    #[error("request to robot failed: {0}")]
+    Transport(String),
+    /// The robot answered an HTTP error.
+    #[error("robot answered HTTP {status}")]
+    Http {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// DingTalk refused the message: HTTP 200 with a non-zero errcode.
+    #[error("DingTalk refused the message: errcode {errcode}: {errmsg}")]
+    Api {
+        /// DingTalk's code (130101 too fast, 310000 signature/keyword/IP, ...).
+        errcode: i64,
+        /// DingTalk's explanation.
+        errmsg: String,
+    },
+    /// HTTP 200 but not DingTalk's JSON.
+    #[error("robot answered something that is not DingTalk's JSON: {0}")]
+    BadResponse(String),
+}
+
+/// DingTalk's answer.
+#[derive(Debug, Deserialize)]
+struct Reply {
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+}
+
+/// Posts messages to robots over one pooled HTTP client, shared by every profile and kept
+/// across reloads so connections are reused.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Client {
+    /// A client with a connection pool and alertrelay's User-Agent.
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("alertrelay/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .expect("the TLS backend initialises");
+        Self { http }
+    }
+
+    /// Posts one body to a robot, signing it when the robot has a secret, and reads the
+    /// answer's errcode. `timeout` bounds the whole exchange.
+    pub async fn send(
+        &self,
+        robot: &Robot,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        let url = request_url(robot, chrono::Utc::now().timestamp_millis());
+        let response = self
+            .http
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
+            .body(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, timeout))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, timeout))?;
+        if !status.is_success() {
+            return Err(SendError::Http {
+                status: status.as_u16(),
+            });
+        }
+        let reply: Reply =
+            serde_json::from_slice(&bytes).map_err(|e| SendError::BadResponse(e.to_string()))?;
+        match reply.errcode {
+            0 => Ok(()),
+            errcode => Err(SendError::Api {
+                errcode,
+                errmsg: reply.errmsg,
+            }),
+        }
+    }
+}
+
+fn transport_error(error: reqwest::Error, timeout: Duration) -> SendError {
+    let error = error.without_url();
+    if error.is_timeout() {
+        SendError::Timeout(timeout)
+    } else if error.is_connect() {
+        SendError::Connect(root_cause(&error))
+    } else {
+        SendError::Transport(root_cause(&error))
+    }
+}
+
+/// The innermost cause ("Connection refused (os error 111)") reads better than reqwest's
+/// outer wrapper.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_matches_dingtalks_documented_algorithm() {
+        // Cross-checked with Python: base64(hmac.new(b"SECtest", b"1700000000000\nSECtest",
+        // sha256).digest()).
+        let sig = sign(&Secret::new("SECtest"), 1_700_000_000_000);
+        assert_eq!(sig, "aZLLrriXgn05YbwaGR7knYsLeJADjr9NwLaNNKpxh4g=");
+    }
+
+    #[test]
+    fn signed_urls_keep_the_token_and_encode_the_signature() {
+        let robot = Robot {
+            url: RobotUrl::parse("https://oapi.dingtalk.com/robot/send?access_token=abc").unwrap(),
+            secret: Some(Secret::new("SECtest")),
+        };
+        let url = request_url(&robot, 1_700_000_000_000).to_string();
+        assert_eq!(
+            url,
+            "https://oapi.dingtalk.com/robot/send?access_token=abc&timestamp=1700000000000&sign=aZLLrriXgn05YbwaGR7knYsLeJADjr9NwLaNNKpxh4g%3D"
+        );
+    }
+
+    #[test]
+    fn unsigned_robots_get_the_bare_url() {
+        let robot = Robot {
+            url: RobotUrl::parse("https://oapi.dingtalk.com/robot/send?access_token=abc").unwrap(),
+            secret: None,
+        };
+        assert_eq!(
+            request_url(&robot, 1).as_str(),
+            "https://oapi.dingtalk.com/robot/send?access_token=abc"
+        );
+    }
+
+    #[test]
+    fn markdown_mentions_get_their_at_text() {
+        let mention = Mention {
+            all: false,
+            mobiles: vec!["13800000000".into()],
+            user_ids: vec!["manager01".into()],
+        };
+        let message = Message {
+            kind: MessageKind::Markdown,
+            title: "t",
+            text: "body @13800000000",
+            mention: &mention,
+        };
+        let body = Body::new(&message);
+        assert_eq!(
+            body.markdown.unwrap().text,
+            "body @13800000000\n\n@manager01"
+        );
+        assert_eq!(body.at.at_mobiles, ["13800000000"]);
+        assert_eq!(body.at.at_user_ids, ["manager01"]);
+    }
+}

@@ -1,0 +1,65 @@
+//! `AppError`: every way a request can fail, and the HTTP answer each gets.
+//!
+//! Alertmanager retries on 5xx and connection errors and gives up on 4xx, so the status says
+//! whether trying again can help: 4xx for a request that will never work, 5xx whenever the
+//! message was not delivered but could be later.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::dingtalk::SendError;
+use crate::render::RenderError;
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No such profile in the current config.
+    #[error("unknown profile {0:?}")]
+    UnknownProfile(String),
+    /// The body is over the configured cap.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The cap.
+        limit: usize,
+    },
+    /// The body is not an Alertmanager payload.
+    #[error("invalid Alertmanager payload: {0}")]
+    BadPayload(String),
+    /// The body could not be read (client went away).
+    #[error("cannot read request body: {0}")]
+    ReadBody(String),
+    /// Neither the profile's template nor the built-in one rendered.
+    #[error("cannot render the message: {0}")]
+    Render(#[from] RenderError),
+    /// The robot did not take the message.
+    #[error("message not delivered: {0}")]
+    Delivery(#[from] SendError),
+}
+
+impl AppError {
+    /// The status Alertmanager should see.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownProfile(_) => StatusCode::NOT_FOUND,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadPayload(_) | Self::ReadBody(_) => StatusCode::BAD_REQUEST,
+            Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Delivery(SendError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Delivery(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut body = json!({ "status": "error", "error": self.to_string() });
+        if let Self::Delivery(SendError::Api { errcode, errmsg }) = &self {
+            body["errcode"] = json!(errcode);
+            body["errmsg"] = json!(errmsg);
+        }
+        (status, Json(body)).into_response()
+    }
+}
