@@ -1,0 +1,233 @@
+//! The `alertrelay` binary itself: flags, startup errors, and what it logs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::helpers::payload;
+use crate::robot::{Reply, RobotDouble};
+
+struct Running {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    addr: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_alertrelay"));
+    command
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null());
+    command
+}
+
+/// Starts the binary on a free port and waits for its "listening" line.
+fn start(args: &[&str]) -> Running {
+    let mut all = vec!["--web.listen-address=127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut child = command(&all)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let started = Instant::now();
+    loop {
+        let found = log
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| listening_address(l));
+        if let Some(addr) = found {
+            return Running { child, log, addr };
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no listening line: {:?}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The address of a "listening" log line, in logfmt or JSON.
+fn listening_address(line: &str) -> Option<String> {
+    let rest = line
+        .split_once("address=")
+        .or_else(|| line.split_once("\"address\":\""))?
+        .1;
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"')
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
+async fn post(addr: &str, profile: &str, body: String) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/dingtalk/{profile}/send"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ding_profile_flags_serve_without_a_config_file() {
+    let robot = RobotDouble::start().await;
+    let ops = format!("--ding.profile=ops={}", robot.url("tok-ops"));
+    let info = format!("--ding.profile=info={}", robot.url("tok-info"));
+    let app = start(&[&ops, &info]);
+
+    assert_eq!(
+        post(&app.addr, "ops", payload("firing_single.json"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        post(&app.addr, "info", payload("resolved.json"))
+            .await
+            .status(),
+        200
+    );
+
+    let tokens: Vec<String> = robot.received().into_iter().map(|r| r.token).collect();
+    assert_eq!(tokens, ["tok-ops", "tok-info"]);
+}
+
+#[test]
+fn starting_without_config_or_flags_is_a_clear_error() {
+    let output = command(&["--config.file=/nonexistent/profiles.yaml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let output = command(&[]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no profiles"), "{stderr}");
+    assert!(stderr.contains("--ding.profile"), "{stderr}");
+}
+
+#[test]
+fn a_profile_both_in_the_file_and_a_flag_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.yaml");
+    std::fs::write(
+        &file,
+        "profiles:\n  ops:\n    url: http://127.0.0.1:1/robot/send?access_token=a\n",
+    )
+    .unwrap();
+    let output = command(&[
+        &format!("--config.file={}", file.display()),
+        "--ding.profile=ops=http://127.0.0.1:1/robot/send?access_token=b",
+    ])
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("defined both"));
+}
+
+#[test]
+fn version_is_printed() {
+    let output = command(&["--version"]).output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn a_config_error_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.yaml");
+    std::fs::write(&file, "timezone: Asia/Shanghai\nprofiles:\n  ops:\n    url: http://127.0.0.1:1/robot/send?access_token=a\n    colour: red\n").unwrap();
+    let output = command(&[&format!("--config.file={}", file.display())])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("profiles.yaml:5:"), "{stderr}");
+    assert!(stderr.contains("unknown field `colour`"), "{stderr}");
+}
+
+#[tokio::test]
+async fn tokens_and_secrets_never_reach_the_logs() {
+    const TOKEN: &str = "tok3n5ecretvalue";
+    const SECRET: &str = "SECsigningsecretvalue";
+    let robot = RobotDouble::start().await;
+    robot.require_signature(TOKEN, SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.yaml");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap();
+    drop(closed);
+    std::fs::write(
+        &file,
+        format!(
+            "profiles:\n  ops:\n    url: {}\n    secret: {SECRET}\n  dead:\n    url: http://{dead}/robot/send?access_token={TOKEN}\n",
+            robot.url(TOKEN)
+        ),
+    )
+    .unwrap();
+    for format in ["logfmt", "json"] {
+        let app = start(&[
+            &format!("--config.file={}", file.display()),
+            "--log.level=debug",
+            &format!("--log.format={format}"),
+        ]);
+
+        assert_eq!(
+            post(&app.addr, "ops", payload("firing_single.json"))
+                .await
+                .status(),
+            200
+        );
+        robot.script([Reply::Errcode(310000, "sign not match")]);
+        assert_eq!(
+            post(&app.addr, "ops", payload("firing_single.json"))
+                .await
+                .status(),
+            502
+        );
+        assert_eq!(
+            post(&app.addr, "dead", payload("firing_single.json"))
+                .await
+                .status(),
+            502
+        );
+        assert_eq!(
+            post(&app.addr, "nope", payload("firing_single.json"))
+                .await
+                .status(),
+            404
+        );
+
+        std::thread::sleep(Duration::from_millis(200));
+        let log = app.log();
+        assert!(log.contains("delivered"), "{log}");
+        assert!(log.contains("not delivered"), "{log}");
+        assert!(!log.contains(TOKEN), "token in {format} log:\n{log}");
+        assert!(!log.contains(SECRET), "secret in {format} log:\n{log}");
+    }
+}

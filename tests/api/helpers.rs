@@ -1,0 +1,114 @@
+//! `spawn_app`: a real alertrelay server on a free port, configured from YAML text, with a
+//! robot double behind it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alertrelay::config::{Config, Sources};
+use alertrelay::runtime::Runtime;
+use alertrelay::server::{self, AppState};
+use tokio::sync::oneshot;
+
+use crate::robot::RobotDouble;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub robot: RobotDouble,
+    pub http: reqwest::Client,
+    /// Holds the config and templates; removed when the test ends.
+    pub _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Reads a test-data payload by file name.
+pub fn payload(name: &str) -> String {
+    std::fs::read_to_string(data_dir().join(name)).unwrap()
+}
+
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// A server whose profiles.yaml is `yaml` with `{robot}` replaced by the double's address.
+/// `templates` are (file name, text) pairs written to the templates directory.
+pub async fn spawn_app(yaml: &str, templates: &[(&str, &str)]) -> TestApp {
+    let robot = RobotDouble::start().await;
+    spawn_app_with_robot(robot, yaml, templates).await
+}
+
+pub async fn spawn_app_with_robot(
+    robot: RobotDouble,
+    yaml: &str,
+    templates: &[(&str, &str)],
+) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    for (name, text) in templates {
+        std::fs::write(dir.path().join("templates").join(name), text).unwrap();
+    }
+    let file = dir.path().join("profiles.yaml");
+    std::fs::write(&file, yaml.replace("{robot}", &robot.addr.to_string())).unwrap();
+    let sources = Sources {
+        file,
+        file_required: true,
+        flag_profiles: vec![],
+    };
+    let runtime = Runtime::build(Config::load(&sources).unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = server::router(AppState::new(runtime));
+    let server = tokio::spawn(server::run(
+        listener,
+        router,
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    TestApp {
+        addr,
+        robot,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        shutdown: Some(tx),
+        server,
+    }
+}
+
+/// One profile `ops` on the double, with extra profile keys.
+pub fn ops_yaml(extra: &str) -> String {
+    format!(
+        "timeout: 2s\nprofiles:\n  ops:\n    url: http://{{robot}}/robot/send?access_token=ops-token\n{extra}"
+    )
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn post(&self, profile: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/dingtalk/{profile}/send")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Starts graceful shutdown.
+    pub fn shut_down(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The JSON body of an answer.
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    response.json().await.unwrap()
+}

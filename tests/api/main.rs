@@ -1,0 +1,8 @@
+//! Integration tests: a real alertrelay server on a free port in front of a robot double that
+//! speaks DingTalk's protocol. One test binary, modules by subject.
+
+mod binary;
+mod golden;
+mod helpers;
+mod robot;
+mod send;
