@@ -105,13 +105,3 @@ fn a_custom_title_template_is_used() {
     let config = config(&[("ops", custom)], None);
     assert_eq!(render(&config, "ops").title, "ops: firing");
 }
-
-#[test]
-#[ignore]
-fn dump() {
-    for kind in [MessageKind::Markdown, MessageKind::Text] {
-        let config = config(&[("p", profile(kind))], None);
-        let out = render(&config, "p");
-        println!("=====TITLE {}\n{}\n=====END", out.title, out.text);
-    }
-}

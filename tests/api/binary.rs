@@ -37,6 +37,7 @@ fn command(args: &[&str]) -> Command {
 }
 
 /// Starts the binary on a free port and waits for its "listening" line.
+#[allow(clippy::zombie_processes)] // `Running::drop` kills and waits.
 fn start(args: &[&str]) -> Running {
     let mut all = vec!["--web.listen-address=127.0.0.1:0"];
     all.extend_from_slice(args);

@@ -142,33 +142,39 @@ async fn handle(
         None => {}
     }
     let mut guard = inner.lock().unwrap();
-    check(&mut guard, &query, &headers, &body).unwrap_or_else(|e| e)
+    match check(&mut guard, &query, &headers, &body) {
+        Ok(()) => errcode(0, "ok"),
+        Err((code, message)) => errcode(code, message),
+    }
 }
+
+/// DingTalk's errcode and errmsg for a refused request.
+type Refusal = (i64, &'static str);
 
 fn check(
     inner: &mut Inner,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Response, Response> {
+) -> Result<(), Refusal> {
     let token = query
         .get("access_token")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| errcode(300001, "token is not exist"))?
+        .ok_or((300001, "token is not exist"))?
         .clone();
     if let Some(secret) = inner.secrets.get(&token) {
         let (Some(timestamp), Some(sign)) = (query.get("timestamp"), query.get("sign")) else {
-            return Err(errcode(310000, "sign not match, more: [sign missing]"));
+            return Err((310000, "sign not match, more: [sign missing]"));
         };
         let millis: i64 = timestamp
             .parse()
-            .map_err(|_| errcode(310000, "invalid timestamp"))?;
+            .map_err(|_| (310000, "invalid timestamp"))?;
         let now = chrono::Utc::now().timestamp_millis();
         if (now - millis).abs() > 3_600_000 {
-            return Err(errcode(310000, "invalid timestamp"));
+            return Err((310000, "invalid timestamp"));
         }
         if *sign != expected_sign(secret, timestamp) {
-            return Err(errcode(310000, "sign not match"));
+            return Err((310000, "sign not match"));
         }
     }
     let json_type = headers
@@ -176,14 +182,14 @@ fn check(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !json_type {
-        return Err(errcode(300005, "content-type must be application/json"));
+        return Err((300005, "content-type must be application/json"));
     }
     if body.len() > 20_000 {
-        return Err(errcode(460101, "message too long, exceed 20000 bytes"));
+        return Err((460101, "message too long, exceed 20000 bytes"));
     }
     let value: Value =
-        serde_json::from_slice(body).map_err(|_| errcode(300005, "param error: invalid json"))?;
-    validate_shape(&value).map_err(|m| errcode(300005, m))?;
+        serde_json::from_slice(body).map_err(|_| (300005, "param error: invalid json"))?;
+    validate_shape(&value).map_err(|m| (300005, m))?;
     let window = inner.sent.entry(token.clone()).or_default();
     let now = Instant::now();
     while window
@@ -193,11 +199,11 @@ fn check(
         window.pop_front();
     }
     if window.len() >= RATE_LIMIT {
-        return Err(errcode(130101, "send too fast, exceed 20 times per minute"));
+        return Err((130101, "send too fast, exceed 20 times per minute"));
     }
     window.push_back(now);
     inner.received.push(Received { token, body: value });
-    Ok(errcode(0, "ok"))
+    Ok(())
 }
 
 fn validate_shape(value: &Value) -> Result<(), &'static str> {
