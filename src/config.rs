@@ -101,16 +101,9 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file was read but something in it is wrong.
-    #[error("{file}:{line}: {message}", line = line.map_or_else(String::new, |l| l.to_string()))]
-    Invalid {
-        /// The file, or `--ding.profile` for flags.
-        file: String,
-        /// 1-based line, when known.
-        line: Option<usize>,
-        /// What is wrong.
-        message: String,
-    },
+    /// The file was read but something in it is wrong; every problem found, one a line.
+    #[error("{}", join_lines(.0))]
+    Invalid(Vec<Problem>),
     /// Nothing to serve.
     #[error(
         "no profiles: {file} does not exist and no --ding.profile=NAME=URL was given; write a profiles.yaml or pass --ding.profile"
@@ -119,6 +112,34 @@ pub enum ConfigError {
         /// The config file that was looked for.
         file: String,
     },
+}
+
+/// One problem in the configuration, printed as `file:line: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, or `--ding.profile=NAME=...` for flags.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+fn join_lines(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Where the configuration comes from.
@@ -178,15 +199,25 @@ impl Config {
         let templates_dir = resolve_templates_dir(raw.templates.as_deref(), base)
             .map_err(|m| config_error(&name, locate(text, &["templates"]), m))?;
         let mut profiles = BTreeMap::new();
+        let mut problems = Vec::new();
         for (profile_name, raw_profile) in raw.profiles {
-            let at = |key: &str| locate(text, &["profiles", &profile_name, key]);
-            let profile = raw_profile
-                .validate(base, templates_dir.as_deref())
-                .map_err(|(key, m)| {
-                    let line = at(key).or_else(|| locate(text, &["profiles", &profile_name]));
-                    config_error(&name, line, format!("profile {profile_name:?}: {m}"))
-                })?;
-            profiles.insert(profile_name, profile);
+            match raw_profile.validate(base, templates_dir.as_deref()) {
+                Ok(profile) => {
+                    profiles.insert(profile_name, profile);
+                }
+                Err((key, message)) => {
+                    let line = locate(text, &["profiles", &profile_name, key])
+                        .or_else(|| locate(text, &["profiles", &profile_name]));
+                    problems.push(Problem {
+                        file: name.clone(),
+                        line,
+                        message: format!("profile {profile_name:?}: {message}"),
+                    });
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
         }
         Ok(Self {
             file: Some(file.to_path_buf()),
@@ -256,11 +287,11 @@ fn valid_profile_name(name: &str) -> bool {
 }
 
 fn config_error(file: &str, line: Option<usize>, message: String) -> ConfigError {
-    ConfigError::Invalid {
+    ConfigError::Invalid(vec![Problem {
         file: file.to_owned(),
         line,
         message,
-    }
+    }])
 }
 
 /// The line of the key an error message starts with. serde_yaml_ng prefixes the path of

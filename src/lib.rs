@@ -22,6 +22,7 @@ pub mod config;
 pub mod dingtalk;
 pub mod render;
 pub mod runtime;
+pub mod samples;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

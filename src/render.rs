@@ -88,27 +88,71 @@ struct TemplateContext<'a> {
 
 impl Renderer {
     /// Compiles the built-in templates, every `*.tera` file of the templates directory and
-    /// each profile's title, so a broken template is found before any alert needs it.
-    pub fn new(config: &Config) -> Result<Self, RenderError> {
+    /// each profile's title, so a broken template is found before any alert needs it. Every
+    /// template that does not compile is reported, not only the first.
+    pub fn new(config: &Config) -> Result<Self, Vec<RenderError>> {
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
         filters::register(&mut tera, config.timezone);
-        add(&mut tera, &builtin(MARKDOWN_FILE), BUILTIN_MARKDOWN)?;
-        add(&mut tera, &builtin(TEXT_FILE), BUILTIN_TEXT)?;
-        add(&mut tera, &builtin(TITLE_FILE), BUILTIN_TITLE)?;
+        let mut errors = Vec::new();
+        for (file, text) in [
+            (MARKDOWN_FILE, BUILTIN_MARKDOWN),
+            (TEXT_FILE, BUILTIN_TEXT),
+            (TITLE_FILE, BUILTIN_TITLE),
+        ] {
+            errors.extend(add(&mut tera, &builtin(file), text).err());
+        }
         if let Some(dir) = &config.templates_dir {
-            load_dir(&mut tera, dir)?;
+            errors.extend(load_dir(&mut tera, dir));
         }
         let mut profiles = BTreeMap::new();
         for (name, profile) in &config.profiles {
-            let templates = ProfileTemplates::choose(&mut tera, name, profile)?;
-            profiles.insert(name.clone(), templates);
+            match ProfileTemplates::choose(&mut tera, name, profile) {
+                Ok(templates) => {
+                    profiles.insert(name.clone(), templates);
+                }
+                Err(error) => errors.push(error),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
         Ok(Self {
             tera,
             timezone: config.timezone,
             profiles,
         })
+    }
+
+    /// Renders every profile's templates against the built-in samples. A template that
+    /// compiles but fails on a real-looking notification (an unguarded label, a bad filter
+    /// argument) is reported here, before it is swapped in, rather than at 3 a.m.
+    pub fn self_test(&self, config: &Config, now: DateTime<Utc>) -> Result<(), Vec<RenderError>> {
+        let mut errors = Vec::new();
+        for (name, profile) in &config.profiles {
+            for (sample, notification) in crate::samples::all() {
+                match self.render(name, profile, &notification, now) {
+                    Ok(Rendered { fallback: None, .. }) => {}
+                    Ok(Rendered {
+                        fallback: Some(mut error),
+                        ..
+                    })
+                    | Err(mut error) => {
+                        error.message = format!(
+                            "{} (profile {name:?}, sample payload {sample:?})",
+                            error.message
+                        );
+                        errors.push(error);
+                        break;
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Renders a notification for a profile. Falls back to the built-in body template when
@@ -226,33 +270,35 @@ fn add(tera: &mut Tera, name: &str, text: &str) -> Result<(), RenderError> {
         .map_err(|e| RenderError::from_tera(name, &e))
 }
 
-/// Adds every `*.tera` file of `dir` under its file name.
-fn load_dir(tera: &mut Tera, dir: &Path) -> Result<(), RenderError> {
-    let io_error = |e: std::io::Error| RenderError {
-        template: dir.display().to_string(),
+/// Adds every `*.tera` file of `dir` under its file name; returns the files that failed.
+fn load_dir(tera: &mut Tera, dir: &Path) -> Vec<RenderError> {
+    let io_error = |path: &Path, e: std::io::Error| RenderError {
+        template: path.display().to_string(),
         line: None,
         message: e.to_string(),
     };
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io_error)?
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return vec![io_error(dir, e)],
+    };
+    let mut files: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "tera") && path.is_file())
         .collect();
     files.sort();
+    let mut errors = Vec::new();
     for path in files {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
-            template: path.display().to_string(),
-            line: None,
-            message: e.to_string(),
-        })?;
-        add(tera, &name, &text)?;
+        let added = std::fs::read_to_string(&path)
+            .map_err(|e| io_error(&path, e))
+            .and_then(|text| add(tera, &name, &text));
+        errors.extend(added.err());
     }
-    Ok(())
+    errors
 }
 
 impl RenderError {

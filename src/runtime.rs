@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Sources};
 use crate::dingtalk::Robot;
 use crate::render::{RenderError, Renderer};
 
@@ -24,15 +24,24 @@ pub enum BuildError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A template does not compile.
-    #[error("template {0}")]
-    Template(#[from] RenderError),
+    /// Templates that do not compile, or fail on the sample payloads.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Templates(Vec<RenderError>),
 }
 
 impl Runtime {
-    /// Compiles the templates and sets up the robots of a validated configuration.
+    /// Reads the configuration from its sources and builds a snapshot from it.
+    pub fn load(sources: &Sources) -> Result<Self, BuildError> {
+        Self::build(Config::load(sources)?)
+    }
+
+    /// Compiles the templates, renders every profile against the built-in samples, and sets
+    /// up the robots of a validated configuration.
     pub fn build(config: Config) -> Result<Self, BuildError> {
-        let renderer = Renderer::new(&config)?;
+        let renderer = Renderer::new(&config).map_err(BuildError::Templates)?;
+        renderer
+            .self_test(&config, chrono::Utc::now())
+            .map_err(BuildError::Templates)?;
         let robots = config
             .profiles
             .iter()

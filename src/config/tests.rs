@@ -6,7 +6,7 @@ fn load(yaml: &str) -> Result<Config, ConfigError> {
 
 fn invalid(yaml: &str) -> (Option<usize>, String) {
     match load(yaml).unwrap_err() {
-        ConfigError::Invalid { line, message, .. } => (line, message),
+        ConfigError::Invalid(problems) => (problems[0].line, problems[0].message.clone()),
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
@@ -196,4 +196,19 @@ fn environment_references_may_carry_a_default() {
     );
     assert_eq!(expand_env("plain").unwrap(), "plain");
     assert!(expand_env("${UNCLOSED").is_err());
+}
+
+#[test]
+fn every_broken_profile_is_reported_not_just_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    let yaml = format!(
+        "profiles:\n  a:\n    url: {URL}\n    template: x.tera\n  b:\n    url: {URL}\n    template: y.tera\n"
+    );
+    let err = Config::from_yaml(&yaml, &dir.path().join("p.yaml")).unwrap_err();
+    let ConfigError::Invalid(problems) = err else {
+        panic!("{err}")
+    };
+    let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, [Some(4), Some(7)]);
 }

@@ -81,9 +81,9 @@ fn a_syntax_error_is_reported_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.tera"), "ok\nok\n{% if %}\n").unwrap();
     let config = config(&[], Some(dir.path()));
-    let error = Renderer::new(&config).err().expect("compile error");
-    assert_eq!(error.template, "bad.tera");
-    assert_eq!(error.line, Some(3));
+    let errors = Renderer::new(&config).err().expect("compile error");
+    assert_eq!(errors[0].template, "bad.tera");
+    assert_eq!(errors[0].line, Some(3));
 }
 
 #[test]
@@ -104,4 +104,40 @@ fn a_custom_title_template_is_used() {
     custom.title = Some("{{ profile }}: {{ status }}".into());
     let config = config(&[("ops", custom)], None);
     assert_eq!(render(&config, "ops").title, "ops: firing");
+}
+
+#[test]
+fn the_self_test_catches_a_template_that_fails_only_at_render_time() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("env.tera"),
+        "{% for a in alerts %}{{ a.labels.env }}{% endfor %}",
+    )
+    .unwrap();
+    let mut unguarded = profile(MessageKind::Text);
+    unguarded.template = Some("env.tera".into());
+    let config = config(&[("ops", unguarded)], Some(dir.path()));
+    let renderer = Renderer::new(&config).unwrap();
+    let errors = renderer.self_test(&config, now()).unwrap_err();
+    assert_eq!(errors[0].template, "env.tera");
+    assert!(
+        errors[0].message.contains("profile \"ops\""),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
+fn the_builtin_templates_pass_the_self_test() {
+    let config = config(
+        &[
+            ("md", profile(MessageKind::Markdown)),
+            ("txt", profile(MessageKind::Text)),
+        ],
+        None,
+    );
+    Renderer::new(&config)
+        .unwrap()
+        .self_test(&config, now())
+        .unwrap();
 }

@@ -194,7 +194,11 @@ async fn a_broken_template_falls_back_to_the_builtin_and_still_delivers() {
     let yaml = ops_yaml("    template: broken.md.tera\n");
     let app = spawn_app(
         &yaml,
-        &[("broken.md.tera", "{{ alerts[0].labels.missing.deeper }}")],
+        // Passes the reload self-test on the built-in samples; fails on a `level` label.
+        &[(
+            "broken.md.tera",
+            "{% if alerts[0].labels.level %}{{ alerts[0].labels.missing.deeper }}{% endif %}ok",
+        )],
     )
     .await;
 
