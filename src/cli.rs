@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Sources;
 
@@ -16,6 +16,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "profiles.yaml";
 #[derive(Debug, Parser)]
 #[command(name = "alertrelay", version, about, long_about = None)]
 pub struct Cli {
+    /// What to do; without a command alertrelay serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on for webhooks and the web endpoints (":8060" means every interface).
     #[arg(
         long = "web.listen-address",
@@ -25,12 +29,16 @@ pub struct Cli {
     pub listen_address: String,
 
     /// The profiles file [default: profiles.yaml; optional when --ding.profile is given].
-    #[arg(long = "config.file", value_name = "FILE")]
+    #[arg(long = "config.file", value_name = "FILE", global = true)]
     pub config_file: Option<PathBuf>,
 
     /// A robot as NAME=URL, served at /dingtalk/NAME/send; repeatable, merged with the file.
-    #[arg(long = "ding.profile", value_name = "NAME=URL", value_parser = parse_profile_flag)]
+    #[arg(long = "ding.profile", value_name = "NAME=URL", value_parser = parse_profile_flag, global = true)]
     pub profiles: Vec<(String, String)>,
+
+    /// Allow POST/PUT /-/reload (as in Prometheus; off by default).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
 
     /// How much to log.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
@@ -43,6 +51,14 @@ pub struct Cli {
     /// How long shutdown waits for deliveries in flight.
     #[arg(long = "web.shutdown-timeout", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Check the configuration and templates without serving (like `promtool check config`):
+    /// prints each problem with file and line, exits 1 when there is one.
+    Check,
 }
 
 /// `--log.level` values.
@@ -143,6 +159,14 @@ mod tests {
         assert_eq!(cli.listen_addr().unwrap().to_string(), "0.0.0.0:8060");
         assert_eq!(cli.sources().file, PathBuf::from("profiles.yaml"));
         assert_eq!(cli.log_level, LogLevel::Info);
+    }
+
+    #[test]
+    fn check_takes_the_config_file_after_the_command() {
+        let cli = Cli::try_parse_from(["alertrelay", "check", "--config.file", "x.yaml"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Check));
+        assert!(cli.sources().file_required);
+        assert_eq!(cli.sources().file, PathBuf::from("x.yaml"));
     }
 
     #[test]

@@ -17,9 +17,12 @@
 //! | [`cli`], [`telemetry`] | flags and logging for the binary |
 
 pub mod alert;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dingtalk;
+pub mod metrics;
+pub mod reload;
 pub mod render;
 pub mod runtime;
 pub mod samples;

@@ -1,30 +1,68 @@
-//! The `alertrelay` binary: parse flags, set up logging, load the config, serve.
+//! The `alertrelay` binary: parse flags, set up logging, then check or serve.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 
-use alertrelay::cli::Cli;
-use alertrelay::config::Config;
+use alertrelay::cli::{Cli, Command};
+use alertrelay::reload::{Reloader, watch};
 use alertrelay::runtime::Runtime;
-use alertrelay::{server, telemetry};
+use alertrelay::{check, server, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.command == Some(Command::Check) {
+        let valid = check::check(&cli.sources(), &mut std::io::stdout())?;
+        std::process::exit(if valid { 0 } else { 1 });
+    }
     telemetry::init(cli.log_level, cli.log_format);
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
-    let config = Config::load(&cli.sources())?;
-    let profiles: Vec<&String> = config.profiles.keys().collect();
-    tracing::info!(?profiles, timezone = %config.timezone, "configuration loaded");
-    let runtime = Runtime::build(config)?;
+    let sources = cli.sources();
+    let runtime = Runtime::load(&sources)?;
+    let profiles: Vec<&String> = runtime.config.profiles.keys().collect();
+    tracing::info!(?profiles, timezone = %runtime.config.timezone, "configuration loaded");
+    let state = server::AppState::new(runtime, sources).with_lifecycle(cli.enable_lifecycle);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    watch::spawn(state.reloader.clone(), stopped(stop_rx));
+    tokio::spawn(reload_on_sighup(state.reloader.clone()));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let router = server::router(server::AppState::new(runtime));
-    server::run(listener, router, shutdown_signal(), cli.shutdown_timeout).await?;
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    server::run(
+        listener,
+        server::router(state),
+        shutdown,
+        cli.shutdown_timeout,
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Reloads on every SIGHUP.
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::error!("cannot listen for SIGHUP");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            let _ = reloader.reload("SIGHUP").await;
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

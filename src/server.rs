@@ -13,7 +13,13 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+
+use crate::config::Sources;
 use crate::dingtalk;
+use crate::metrics::{self, Metrics};
+use crate::reload::Reloader;
 use crate::runtime::Runtime;
 pub use error::AppError;
 
@@ -24,15 +30,34 @@ pub struct AppState {
     pub runtime: Arc<ArcSwap<Runtime>>,
     /// The pooled robot client, shared across snapshots.
     pub client: dingtalk::Client,
+    /// Everything `/metrics` shows.
+    pub metrics: Arc<Metrics>,
+    /// Builds and swaps snapshots for `/-/reload`, SIGHUP and the file watcher.
+    pub reloader: Arc<Reloader>,
+    /// `--web.enable-lifecycle`: whether `/-/reload` may be used.
+    pub lifecycle: bool,
 }
 
 impl AppState {
-    /// State serving one snapshot.
-    pub fn new(runtime: Runtime) -> Self {
+    /// State serving `runtime`, which was loaded from `sources` (reloads read them again).
+    pub fn new(runtime: Runtime, sources: Sources) -> Self {
+        let runtime = Arc::new(ArcSwap::from_pointee(runtime));
+        let metrics = Arc::new(Metrics::new());
+        metrics.record_reload(true);
+        let reloader = Arc::new(Reloader::new(sources, runtime.clone(), metrics.clone()));
         Self {
-            runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+            runtime,
             client: dingtalk::Client::new(),
+            metrics,
+            reloader,
+            lifecycle: false,
         }
+    }
+
+    /// Allows `POST /-/reload` (`--web.enable-lifecycle`).
+    pub fn with_lifecycle(mut self, enabled: bool) -> Self {
+        self.lifecycle = enabled;
+        self
     }
 }
 
@@ -42,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dingtalk/{profile}/send", post(send::send))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -51,6 +78,24 @@ async fn healthy() -> &'static str {
 
 async fn ready() -> &'static str {
     "alertrelay is Ready.\n"
+}
+
+/// Reloads the configuration, as SIGHUP and file changes do. 403 unless
+/// `--web.enable-lifecycle`, as in Prometheus; 500 with the problems when the new
+/// configuration is refused (the old one keeps serving).
+async fn reload(State(state): State<AppState>) -> Result<&'static str, AppError> {
+    if !state.lifecycle {
+        return Err(AppError::LifecycleDisabled);
+    }
+    state.reloader.reload("/-/reload").await?;
+    Ok("configuration reloaded\n")
+}
+
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting and lets

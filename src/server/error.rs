@@ -9,8 +9,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use std::sync::Arc;
+
 use crate::dingtalk::SendError;
 use crate::render::RenderError;
+use crate::runtime::BuildError;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,12 @@ pub enum AppError {
     /// Neither the profile's template nor the built-in one rendered.
     #[error("cannot render the message: {0}")]
     Render(#[from] RenderError),
+    /// `/-/reload` without `--web.enable-lifecycle`.
+    #[error("Lifecycle API is not enabled (start with --web.enable-lifecycle)")]
+    LifecycleDisabled,
+    /// A reload was refused; the last good configuration keeps serving.
+    #[error("reload failed, the last good configuration keeps serving:\n{0}")]
+    Reload(#[from] Arc<BuildError>),
     /// The robot did not take the message.
     #[error("message not delivered: {0}")]
     Delivery(#[from] SendError),
@@ -45,7 +54,8 @@ impl AppError {
             Self::UnknownProfile(_) => StatusCode::NOT_FOUND,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadPayload(_) | Self::ReadBody(_) => StatusCode::BAD_REQUEST,
-            Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::LifecycleDisabled => StatusCode::FORBIDDEN,
+            Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Delivery(SendError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
             Self::Delivery(_) => StatusCode::BAD_GATEWAY,
         }

@@ -232,3 +232,116 @@ async fn tokens_and_secrets_never_reach_the_logs() {
         assert!(!log.contains(SECRET), "secret in {format} log:\n{log}");
     }
 }
+
+#[test]
+fn check_accepts_the_shipped_profiles_yaml() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles.yaml");
+    let output = command(&["check", "--config.file", shipped])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("SUCCESS: 1 profiles (ops)"), "{stdout}");
+}
+
+#[test]
+fn check_reports_every_problem_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    let file = dir.path().join("profiles.yaml");
+    let url = "http://127.0.0.1:1/robot/send?access_token=a";
+    std::fs::write(
+        &file,
+        format!("profiles:\n  a:\n    url: {url}\n    template: gone.tera\n  b:\n    url: {url}\n    template: lost.tera\n"),
+    )
+    .unwrap();
+
+    let output = command(&["check", &format!("--config.file={}", file.display())])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("profiles.yaml:4: profile \"a\": template \"gone.tera\" not found"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("profiles.yaml:7: profile \"b\": template \"lost.tera\" not found"),
+        "{stdout}"
+    );
+
+    std::fs::write(&file, format!("profiles:\n  a:\n    url: {url}\n")).unwrap();
+    std::fs::write(dir.path().join("templates/one.tera"), "{% if %}").unwrap();
+    std::fs::write(
+        dir.path().join("templates/two.tera"),
+        "ok\n{{ x | nosuchfilter }}",
+    )
+    .unwrap();
+    let output = command(&["check", &format!("--config.file={}", file.display())])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("one.tera:1:"), "{stdout}");
+    assert!(stdout.contains("two.tera:2:"), "{stdout}");
+}
+
+fn wait_for_log(app: &Running, needle: &str) {
+    let started = Instant::now();
+    while !app.log().contains(needle) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{needle:?} never logged:\n{}",
+            app.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_a_broken_edit_is_logged_with_file_and_line() {
+    let robot = RobotDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    let file = dir.path().join("profiles.yaml");
+    std::fs::write(
+        &file,
+        format!("profiles:\n  ops:\n    url: {}\n", robot.url("t")),
+    )
+    .unwrap();
+    let template = dir.path().join("templates/default.md.tera");
+    std::fs::write(&template, "first").unwrap();
+    let app = start(&[&format!("--config.file={}", file.display())]);
+    let hangup = || {
+        let status = Command::new("kill")
+            .args(["-HUP", &app.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+
+    std::fs::write(&template, "line one\n{% for %}").unwrap();
+    hangup();
+    wait_for_log(&app, "reload failed");
+    assert!(app.log().contains("default.md.tera:2:"), "{}", app.log());
+    assert_eq!(
+        post(&app.addr, "ops", payload("firing_single.json"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(robot.received().last().unwrap().text(), "first");
+
+    std::fs::write(&template, "second").unwrap();
+    hangup();
+    wait_for_log(&app, "message=\"configuration reloaded\" trigger=SIGHUP");
+    assert_eq!(
+        post(&app.addr, "ops", payload("firing_single.json"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(robot.received().last().unwrap().text(), "second");
+}

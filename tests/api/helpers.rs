@@ -14,10 +14,12 @@ use crate::robot::RobotDouble;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The server's state: its snapshot, reloader and metrics.
+    pub state: AppState,
     pub robot: RobotDouble,
     pub http: reqwest::Client,
     /// Holds the config and templates; removed when the test ends.
-    pub _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -50,16 +52,26 @@ pub async fn spawn_app_with_robot(
     }
     let file = dir.path().join("profiles.yaml");
     std::fs::write(&file, yaml.replace("{robot}", &robot.addr.to_string())).unwrap();
+    let mut app = spawn_app_from(robot, &file).await;
+    app.dir = dir;
+    app
+}
+
+/// A server for a profiles.yaml that is already written.
+pub async fn spawn_app_from(robot: RobotDouble, file: &Path) -> TestApp {
+    let file = file.to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
     let sources = Sources {
         file,
         file_required: true,
         flag_profiles: vec![],
     };
     let runtime = Runtime::build(Config::load(&sources).unwrap()).unwrap();
+    let state = AppState::new(runtime, sources).with_lifecycle(true);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let router = server::router(AppState::new(runtime));
+    let router = server::router(state.clone());
     let server = tokio::spawn(server::run(
         listener,
         router,
@@ -70,9 +82,10 @@ pub async fn spawn_app_with_robot(
     ));
     TestApp {
         addr,
+        state,
         robot,
         http: reqwest::Client::new(),
-        _dir: dir,
+        dir,
         shutdown: Some(tx),
         server,
     }
@@ -98,6 +111,11 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// A file in the app's config directory.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
     }
 
     /// Starts graceful shutdown.

@@ -4,5 +4,6 @@
 mod binary;
 mod golden;
 mod helpers;
+mod reload;
 mod robot;
 mod send;

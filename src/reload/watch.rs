@@ -1,0 +1,191 @@
+//! Watches `profiles.yaml` and the templates directory and reloads after each burst of
+//! changes.
+//!
+//! It watches the *directories*, not the files: editors that save by writing a temporary file
+//! and renaming it over the original, files deleted and recreated, and Kubernetes ConfigMap
+//! updates (which swap the directory's `..data` symlink) all replace the file the watch would
+//! have been attached to. After every reload the watches are set up afresh, so a directory
+//! that was itself replaced, or a templates directory that moved in the config, is followed.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::Reloader;
+
+/// How long the files must stay quiet before a reload: editors and kubelet touch several
+/// files for one save.
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// What to watch: directories, and which names in them matter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Targets {
+    /// (directory, the names in it that matter; empty = every name).
+    dirs: Vec<(PathBuf, BTreeSet<OsString>)>,
+}
+
+impl Targets {
+    fn of(reloader: &Reloader) -> Self {
+        let config_file = &reloader.sources().file;
+        let config_dir = parent_dir(config_file);
+        let runtime = reloader.current();
+        let templates_dir = runtime.config.templates_dir.clone();
+        let mut config_names = BTreeSet::new();
+        config_names.extend(config_file.file_name().map(OsString::from));
+        // The templates directory appearing or being replaced is a change too.
+        let templates_name = templates_dir
+            .as_deref()
+            .unwrap_or(Path::new("templates"))
+            .file_name()
+            .map(OsString::from);
+        config_names.extend(templates_name);
+        let mut dirs = vec![(config_dir, config_names)];
+        if let Some(dir) = templates_dir {
+            dirs.push((dir, BTreeSet::new()));
+        }
+        Self { dirs }
+    }
+
+    /// Whether a changed path is one that matters.
+    fn matters(&self, path: &Path) -> bool {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        // Kubernetes' atomic writer: `..data`, `..data_tmp`, `..2026_11_25_...`.
+        let kubernetes = name.to_string_lossy().starts_with("..");
+        self.dirs.iter().any(|(watched, names)| {
+            same_dir(watched, dir) && (names.is_empty() || kubernetes || names.contains(name))
+        })
+    }
+}
+
+fn parent_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+}
+
+fn relevant_kind(kind: &EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// Sets up the watches now, then reloads after each quiet burst of relevant changes until
+/// `shutdown` completes. The watches are in place when this returns, so a change made right
+/// after is seen.
+pub fn spawn(
+    reloader: Arc<Reloader>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let (tx, rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
+    let targets = Targets::of(&reloader);
+    let watcher = start(&targets, tx.clone());
+    tokio::spawn(watch_loop(reloader, targets, watcher, tx, rx, shutdown))
+}
+
+async fn watch_loop(
+    reloader: Arc<Reloader>,
+    mut targets: Targets,
+    // Held only to keep the watches alive.
+    mut _watcher: Option<RecommendedWatcher>,
+    tx: mpsc::UnboundedSender<Vec<PathBuf>>,
+    mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let paths = tokio::select! {
+            () = &mut shutdown => return,
+            paths = rx.recv() => match paths { Some(p) => p, None => return },
+        };
+        if !paths.iter().any(|p| targets.matters(p)) {
+            continue;
+        }
+        // Debounce: wait until nothing has changed for DEBOUNCE.
+        while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+        let _ = reloader.reload("file change").await;
+        targets = Targets::of(&reloader);
+        // The new watches exist before the old ones go (assignment drops the old watcher
+        // after building the new one), so no change falls between them.
+        _watcher = start(&targets, tx.clone());
+    }
+}
+
+/// Sets up the watches; a directory that cannot be watched (it does not exist yet) is logged
+/// and skipped: its creation shows up in its parent's watch.
+fn start(targets: &Targets, tx: mpsc::UnboundedSender<Vec<PathBuf>>) -> Option<RecommendedWatcher> {
+    let handler = move |event: notify::Result<Event>| match event {
+        Ok(event) if relevant_kind(&event.kind) => {
+            let _ = tx.send(event.paths);
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "file watch error"),
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::error!(%error, "cannot watch files; reload with SIGHUP or /-/reload");
+            return None;
+        }
+    };
+    for (dir, _) in &targets.dirs {
+        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => tracing::debug!(dir = %dir.display(), "watching"),
+            Err(error) => tracing::warn!(dir = %dir.display(), %error, "cannot watch directory"),
+        }
+    }
+    Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets() -> Targets {
+        Targets {
+            dirs: vec![
+                (
+                    PathBuf::from("/etc/alertrelay"),
+                    ["profiles.yaml", "templates"].map(OsString::from).into(),
+                ),
+                (PathBuf::from("/etc/alertrelay/templates"), BTreeSet::new()),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_config_file_templates_and_kubernetes_swaps_matter() {
+        let t = targets();
+        assert!(t.matters(Path::new("/etc/alertrelay/profiles.yaml")));
+        assert!(t.matters(Path::new("/etc/alertrelay/..data")));
+        assert!(t.matters(Path::new("/etc/alertrelay/templates")));
+        assert!(t.matters(Path::new("/etc/alertrelay/templates/ops.md.tera")));
+        assert!(t.matters(Path::new("/etc/alertrelay/templates/.ops.md.tera.swp")));
+    }
+
+    #[test]
+    fn other_files_beside_the_config_do_not() {
+        let t = targets();
+        assert!(!t.matters(Path::new("/etc/alertrelay/README")));
+        assert!(!t.matters(Path::new("/etc/alertrelay/.profiles.yaml.swp")));
+        assert!(!t.matters(Path::new("/var/log/x")));
+    }
+}
