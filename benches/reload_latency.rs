@@ -18,8 +18,16 @@ async fn main() {
     let template = dir.path().join("templates/default.md.tera");
     std::fs::write(&template, "v0").expect("write");
     let file = dir.path().join("profiles.yaml");
-    std::fs::write(&file, "profiles:\n  ops:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n").expect("write");
-    let sources = Sources { file, file_required: true, flag_profiles: vec![] };
+    std::fs::write(
+        &file,
+        "profiles:\n  ops:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n",
+    )
+    .expect("write");
+    let sources = Sources {
+        file,
+        file_required: true,
+        flag_profiles: vec![],
+    };
     let state = AppState::new(Runtime::load(&sources).expect("config"), sources);
     watch::spawn(state.reloader.clone(), std::future::pending());
 

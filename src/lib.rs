@@ -19,6 +19,7 @@
 pub mod alert;
 pub mod check;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod dingtalk;
 pub mod metrics;

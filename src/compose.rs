@@ -1,0 +1,231 @@
+//! From a notification to a message that DingTalk will take: rendered through the profile's
+//! templates and, when the body would pass DingTalk's 20000-byte cap, cut at an alert
+//! boundary with a closing line saying how many alerts were left out.
+//!
+//! The cut renders the notification again with fewer alerts (firing ones kept first) rather
+//! than chopping the text, so it never splits a UTF-8 character, a markdown link or a
+//! `<font>` tag. Only a single alert too large on its own is cut inside its text, and then
+//! before any unfinished link or tag.
+
+use chrono::{DateTime, Utc};
+
+use crate::alert::Notification;
+use crate::config::{Mention, MessageKind, Profile};
+use crate::dingtalk::{self, Body, Message};
+use crate::render::{RenderError, Renderer};
+
+/// The first render tries at most this many alerts; more are added only while they fit.
+const FIRST_TRY: usize = 64;
+
+/// A message ready to send, within the size cap.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    /// Text or markdown.
+    pub kind: MessageKind,
+    /// Markdown title.
+    pub title: String,
+    /// The body text, with the closing line when alerts were left out.
+    pub text: String,
+    /// Who to mention.
+    pub mention: Mention,
+    /// Alerts left out to stay under the cap.
+    pub omitted: usize,
+    /// Set when the profile's template failed and the built-in one was used.
+    pub fallback: Option<RenderError>,
+}
+
+impl Composed {
+    /// The DingTalk body.
+    pub fn body(&self) -> Body {
+        Body::new(&Message {
+            kind: self.kind,
+            title: &self.title,
+            text: &self.text,
+            mention: &self.mention,
+        })
+    }
+
+    /// Size of the body as posted.
+    pub fn body_len(&self) -> usize {
+        self.body().to_bytes().len()
+    }
+}
+
+/// Renders `notification` for a profile so that its body stays within `cap` bytes.
+pub fn compose(
+    renderer: &Renderer,
+    name: &str,
+    profile: &Profile,
+    notification: &Notification,
+    now: DateTime<Utc>,
+    cap: usize,
+) -> Result<Composed, RenderError> {
+    let ordered = Ordered::new(notification);
+    let total = ordered.len();
+    let attempt = |keep: usize| -> Result<Composed, RenderError> {
+        let subset = ordered.first(keep);
+        let rendered = renderer.render(name, profile, &subset, now)?;
+        let mut text = rendered.text;
+        let omitted = total - keep;
+        if omitted > 0 {
+            text.push_str(&omitted_line(
+                profile.message,
+                omitted,
+                &notification.external_url,
+            ));
+        }
+        Ok(Composed {
+            kind: profile.message,
+            title: rendered.title,
+            text,
+            mention: profile.mention.clone(),
+            omitted,
+            fallback: rendered.fallback,
+        })
+    };
+    // `fit`: the largest count known to fit, and its message; `over`: the smallest known
+    // not to. The first try is small, later ones grow by the measured bytes per alert.
+    let mut fit: Option<(usize, Composed)> = None;
+    let mut over = total + 1;
+    let mut keep = total.min(FIRST_TRY).max(1);
+    loop {
+        let composed = attempt(keep)?;
+        let size = composed.body_len();
+        let next = if size <= cap {
+            fit = Some((keep, composed));
+            if keep == total {
+                break;
+            }
+            if over <= total {
+                (keep + over) / 2
+            } else {
+                let estimate = keep * cap / size.max(1);
+                estimate.clamp(keep + 1, total)
+            }
+        } else {
+            over = keep;
+            (fit.as_ref().map_or(0, |(k, _)| *k) + over) / 2
+        };
+        let lower = fit.as_ref().map_or(0, |(k, _)| *k);
+        if next <= lower || next >= over {
+            break;
+        }
+        keep = next;
+    }
+    match fit {
+        Some((_, composed)) => Ok(composed),
+        None => Ok(cut_single(attempt(1)?, cap)),
+    }
+}
+
+/// The alerts with firing ones first, so a cut drops resolved alerts before firing ones.
+struct Ordered<'a> {
+    notification: &'a Notification,
+    order: Vec<usize>,
+}
+
+impl<'a> Ordered<'a> {
+    fn new(notification: &'a Notification) -> Self {
+        let mut order: Vec<usize> = (0..notification.alerts.len()).collect();
+        order.sort_by_key(|&i| notification.alerts[i].status != crate::alert::Status::Firing);
+        Self {
+            notification,
+            order,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The notification with only the first `keep` alerts, in their original order.
+    fn first(&self, keep: usize) -> Notification {
+        let mut kept: Vec<usize> = self.order[..keep.min(self.order.len())].to_vec();
+        kept.sort_unstable();
+        Notification {
+            alerts: kept
+                .iter()
+                .map(|&i| self.notification.alerts[i].clone())
+                .collect(),
+            receiver: self.notification.receiver.clone(),
+            status: self.notification.status,
+            group_labels: self.notification.group_labels.clone(),
+            common_labels: self.notification.common_labels.clone(),
+            common_annotations: self.notification.common_annotations.clone(),
+            external_url: self.notification.external_url.clone(),
+            version: self.notification.version.clone(),
+            group_key: self.notification.group_key.clone(),
+            truncated_alerts: self.notification.truncated_alerts,
+        }
+    }
+}
+
+fn omitted_line(kind: MessageKind, omitted: usize, external_url: &str) -> String {
+    let limit = dingtalk::MAX_BODY_BYTES;
+    match (kind, external_url.is_empty()) {
+        (MessageKind::Markdown, false) => format!(
+            "\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限），[在 Alertmanager 中查看全部]({})",
+            crate::render::filters::md_url(external_url)
+        ),
+        (MessageKind::Markdown, true) => {
+            format!("\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限）")
+        }
+        (MessageKind::Text, false) => format!(
+            "\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限），全部告警: {external_url}"
+        ),
+        (MessageKind::Text, true) => {
+            format!("\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限）")
+        }
+    }
+}
+
+/// One alert alone is over the cap: keep the longest prefix of its text that fits, found by
+/// bisection on the prefix length (JSON escaping makes the size not proportional).
+fn cut_single(mut composed: Composed, cap: usize) -> Composed {
+    const MARK: &str = "\n\n…（内容过长，已截断）";
+    let full = std::mem::take(&mut composed.text);
+    let with_prefix = |composed: &mut Composed, len: usize| {
+        composed.text = format!("{}{MARK}", safe_prefix(&full, len));
+        composed.body_len() <= cap
+    };
+    let (mut fits, mut over) = (0, full.len() + 1);
+    while fits + 1 < over {
+        let mid = (fits + over) / 2;
+        if with_prefix(&mut composed, mid) {
+            fits = mid;
+        } else {
+            over = mid;
+        }
+    }
+    with_prefix(&mut composed, fits);
+    composed
+}
+
+/// The longest prefix of at most `max` bytes that ends on a character boundary and outside
+/// any markdown link or HTML tag.
+pub fn safe_prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let prefix = &text[..end];
+    let mut cut = prefix.len();
+    // An opened `[` whose link is not finished, or an opened `<` whose tag is not closed.
+    if let Some(open) = prefix.rfind('[') {
+        let finished = prefix[open..]
+            .find("](")
+            .and_then(|p| prefix[open + p..].find(')'));
+        if finished.is_none() {
+            cut = cut.min(open);
+        }
+    }
+    if let Some(open) = prefix.rfind('<')
+        && !prefix[open..].contains('>')
+    {
+        cut = cut.min(open);
+    }
+    &prefix[..cut]
+}
+
+#[cfg(test)]
+mod tests;

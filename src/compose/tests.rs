@@ -1,0 +1,118 @@
+use std::path::Path;
+
+use super::*;
+use crate::alert::{Alert, Status};
+use crate::config::Config;
+
+const CAP: usize = dingtalk::MAX_BODY_BYTES;
+
+fn setup(kind: &str) -> (Config, Renderer) {
+    let yaml = format!(
+        "profiles:\n  p:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n    message: {kind}\n"
+    );
+    let config = Config::from_yaml(&yaml, Path::new("profiles.yaml")).unwrap();
+    let renderer = Renderer::new(&config).unwrap();
+    (config, renderer)
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-11-25T04:06:31Z".parse().unwrap()
+}
+
+fn many(count: usize, resolved_every: usize) -> Notification {
+    let mut n = crate::samples::sample("firing").unwrap();
+    let template = n.alerts[0].clone();
+    n.alerts = (0..count)
+        .map(|i| {
+            let mut a: Alert = template.clone();
+            a.labels.insert(
+                "instance".into(),
+                format!("10.0.{}.{}:9100", i / 256, i % 256),
+            );
+            if resolved_every > 0 && i % resolved_every == 0 {
+                a.status = Status::Resolved;
+                a.ends_at = "2026-11-25T04:00:00Z".parse().unwrap();
+            }
+            a
+        })
+        .collect();
+    n
+}
+
+fn compose_p(config: &Config, renderer: &Renderer, n: &Notification) -> Composed {
+    compose(renderer, "p", &config.profiles["p"], n, now(), CAP).unwrap()
+}
+
+#[test]
+fn a_small_notification_is_sent_whole() {
+    let (config, renderer) = setup("markdown");
+    let n = crate::samples::sample("group").unwrap();
+    let composed = compose_p(&config, &renderer, &n);
+    let plain = renderer
+        .render("p", &config.profiles["p"], &n, now())
+        .unwrap();
+    assert_eq!(composed.omitted, 0);
+    assert_eq!(composed.text, plain.text);
+}
+
+#[test]
+fn ten_thousand_alerts_are_cut_under_the_cap_with_an_n_more_line() {
+    for kind in ["markdown", "text"] {
+        let (config, renderer) = setup(kind);
+        let n = many(10_000, 0);
+        let composed = compose_p(&config, &renderer, &n);
+        let size = composed.body_len();
+        assert!(size <= CAP, "{kind}: {size}");
+        assert!(size > CAP - 1500, "{kind}: cut far too much ({size})");
+        assert!(composed.omitted > 9_000, "{kind}");
+        let line = format!("另有 {} 条告警未显示", composed.omitted);
+        let line_md = format!("另有 **{}** 条告警未显示", composed.omitted);
+        assert!(
+            composed.text.contains(&line) || composed.text.contains(&line_md),
+            "{kind}"
+        );
+        assert!(composed.text.contains("http://alertmanager:9093"), "{kind}");
+        let shown = composed.text.matches("10.0.").count();
+        assert_eq!(
+            shown + composed.omitted,
+            10_000,
+            "{kind}: every alert shown or counted"
+        );
+    }
+}
+
+#[test]
+fn a_cut_keeps_firing_alerts_before_resolved_ones() {
+    let (config, renderer) = setup("text");
+    let n = many(2_000, 2);
+    let composed = compose_p(&config, &renderer, &n);
+    assert!(composed.omitted > 0);
+    assert!(
+        !composed.text.contains("【恢复】"),
+        "resolved shown while firing ones were cut"
+    );
+}
+
+#[test]
+fn one_alert_too_large_alone_is_cut_inside_its_text() {
+    let (config, renderer) = setup("markdown");
+    let mut n = crate::samples::sample("firing").unwrap();
+    let huge = "磁盘[详情](http://x/y) <b>很满</b> ".repeat(2_000);
+    n.alerts[0].annotations.insert("description".into(), huge);
+    let composed = compose_p(&config, &renderer, &n);
+    assert!(composed.body_len() <= CAP);
+    assert!(composed.body_len() > CAP - 500, "{}", composed.body_len());
+    assert!(composed.text.ends_with("…（内容过长，已截断）"));
+}
+
+#[test]
+fn safe_prefixes_end_outside_characters_links_and_tags() {
+    assert_eq!(safe_prefix("故障告警", 4), "故");
+    assert_eq!(
+        safe_prefix("ab [link](http://x) cd", 100),
+        "ab [link](http://x) cd"
+    );
+    assert_eq!(safe_prefix("ab [link](http://x) cd", 12), "ab ");
+    assert_eq!(safe_prefix("ok <font color=#FF0000>x", 10), "ok ");
+    assert_eq!(safe_prefix("ok <b>x</b> y", 13), "ok <b>x</b> y");
+}
