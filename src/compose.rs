@@ -87,7 +87,7 @@ pub fn compose(
     // not to. The first try is small, later ones grow by the measured bytes per alert.
     let mut fit: Option<(usize, Composed)> = None;
     let mut over = total + 1;
-    let mut keep = total.min(FIRST_TRY).max(1);
+    let mut keep = total.clamp(1, FIRST_TRY);
     loop {
         let composed = attempt(keep)?;
         let size = composed.body_len();

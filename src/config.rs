@@ -36,6 +36,12 @@ pub struct Config {
     pub timeout: Duration,
     /// Webhook bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// How long a webhook may wait for its robot's rate budget before it is answered 503
+    /// (Alertmanager then retries). Keep it under Alertmanager's notification timeout,
+    /// which is max(group_interval, 10s).
+    pub max_wait: Duration,
+    /// How long a robot is left alone after DingTalk answered 130101 or 410100.
+    pub throttle_penalty: Duration,
     /// Profiles by name: the `<profile>` of `/dingtalk/<profile>/send`.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -55,7 +61,13 @@ pub struct Profile {
     pub title: Option<String>,
     /// Who gets @-mentioned.
     pub mention: Mention,
+    /// Messages a minute this robot may send; 0 switches the budget off. Profiles sharing a
+    /// robot (its access token) share one budget.
+    pub rate_limit: u32,
 }
+
+/// DingTalk's limit: messages per minute per robot.
+pub const DEFAULT_RATE_LIMIT: u32 = 20;
 
 /// The two DingTalk message types alertrelay sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
@@ -225,6 +237,8 @@ impl Config {
             templates_dir,
             timeout: raw.timeout,
             max_body_bytes: raw.max_body_bytes,
+            max_wait: raw.max_wait,
+            throttle_penalty: raw.throttle_penalty,
             profiles,
         })
     }
@@ -236,6 +250,8 @@ impl Config {
             templates_dir: None,
             timeout: default_timeout(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_wait: default_max_wait(),
+            throttle_penalty: default_throttle_penalty(),
             profiles: BTreeMap::new(),
         }
     }
@@ -272,6 +288,7 @@ impl Profile {
             template: None,
             title: None,
             mention: Mention::default(),
+            rate_limit: DEFAULT_RATE_LIMIT,
         }
     }
 }
@@ -351,6 +368,16 @@ struct RawConfig {
     timeout: Duration,
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
+    #[serde(
+        default = "default_max_wait",
+        deserialize_with = "duration::deserialize"
+    )]
+    max_wait: Duration,
+    #[serde(
+        default = "default_throttle_penalty",
+        deserialize_with = "duration::deserialize"
+    )]
+    throttle_penalty: Duration,
     #[serde(default, deserialize_with = "profile_map")]
     profiles: BTreeMap<String, RawProfile>,
 }
@@ -372,6 +399,8 @@ struct RawProfile {
     title: Option<String>,
     #[serde(default)]
     mention: Mention,
+    #[serde(default = "default_rate_limit")]
+    rate_limit: u32,
 }
 
 impl RawProfile {
@@ -402,6 +431,7 @@ impl RawProfile {
             template: self.template,
             title: self.title,
             mention: self.mention,
+            rate_limit: self.rate_limit,
         })
     }
 }
@@ -439,6 +469,18 @@ fn default_timezone() -> Tz {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
+}
+
+fn default_max_wait() -> Duration {
+    Duration::from_secs(90)
+}
+
+fn default_throttle_penalty() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_rate_limit() -> u32 {
+    DEFAULT_RATE_LIMIT
 }
 
 fn default_max_body_bytes() -> usize {

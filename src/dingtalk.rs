@@ -192,6 +192,68 @@ pub enum SendError {
     BadResponse(String),
 }
 
+/// What a failed send means for trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Transport errors, timeouts, HTTP 5xx and 429, errcode -1 (busy), answers that are not
+    /// DingTalk's JSON: the same request may well succeed in a moment.
+    Retryable,
+    /// errcode 130101 or 410100: DingTalk throttles the robot for minutes; sending again
+    /// before then only extends the penalty.
+    Throttled,
+    /// Any other errcode (310000 signature/keyword/IP, 300001/300005/400101 token,
+    /// 400013/400102/400106 group or robot gone, 430xxx content refused, 460101 too large)
+    /// and HTTP 4xx: the same request will fail the same way.
+    Permanent,
+}
+
+impl SendError {
+    /// Whether and how to try again.
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Timeout(_) | Self::Connect(_) | Self::Transport(_) | Self::BadResponse(_) => {
+                Retry::Retryable
+            }
+            Self::Http { status } if *status >= 500 || *status == 429 => Retry::Retryable,
+            Self::Http { .. } => Retry::Permanent,
+            Self::Api { errcode: -1, .. } => Retry::Retryable,
+            Self::Api {
+                errcode: 130_101 | 410_100,
+                ..
+            } => Retry::Throttled,
+            Self::Api { .. } => Retry::Permanent,
+        }
+    }
+
+    /// A bounded label for metrics: known errcodes as themselves, the rest by kind.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::Connect(_) => "connect",
+            Self::Transport(_) => "transport",
+            Self::BadResponse(_) => "bad_response",
+            Self::Http { status } if *status >= 500 => "http_5xx",
+            Self::Http { .. } => "http_4xx",
+            Self::Api { errcode, .. } => match errcode {
+                -1 => "-1",
+                130_101 => "130101",
+                410_100 => "410100",
+                310_000 => "310000",
+                300_001 => "300001",
+                300_005 => "300005",
+                400_101 => "400101",
+                400_013 => "400013",
+                400_102 => "400102",
+                400_106 => "400106",
+                460_101 => "460101",
+                101_002 => "101002",
+                430_000..=430_999 => "430xxx",
+                _ => "other",
+            },
+        }
+    }
+}
+
 /// DingTalk's answer.
 #[derive(Debug, Deserialize)]
 struct Reply {
@@ -323,6 +385,30 @@ mod tests {
             request_url(&robot, 1).as_str(),
             "https://oapi.dingtalk.com/robot/send?access_token=abc"
         );
+    }
+
+    #[test]
+    fn errcodes_are_classified_for_retrying() {
+        let api = |errcode| SendError::Api {
+            errcode,
+            errmsg: String::new(),
+        };
+        assert_eq!(api(-1).retry(), Retry::Retryable);
+        assert_eq!(api(130_101).retry(), Retry::Throttled);
+        assert_eq!(api(410_100).retry(), Retry::Throttled);
+        for permanent in [
+            310_000, 300_001, 300_005, 400_101, 400_013, 400_102, 400_106, 430_101, 460_101,
+        ] {
+            assert_eq!(api(permanent).retry(), Retry::Permanent, "{permanent}");
+        }
+        assert_eq!(SendError::Http { status: 502 }.retry(), Retry::Retryable);
+        assert_eq!(SendError::Http { status: 404 }.retry(), Retry::Permanent);
+        assert_eq!(
+            SendError::Timeout(Duration::from_secs(1)).retry(),
+            Retry::Retryable
+        );
+        assert_eq!(api(430_101).label(), "430xxx");
+        assert_eq!(api(123).label(), "other");
     }
 
     #[test]

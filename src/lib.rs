@@ -21,6 +21,7 @@ pub mod check;
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod delivery;
 pub mod dingtalk;
 pub mod metrics;
 pub mod reload;

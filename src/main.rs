@@ -31,9 +31,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
+    let dispatcher = state.dispatcher.clone();
     let shutdown = async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
+        // Waiting notifications get a truthful 503 now; requests in flight finish.
+        dispatcher.shut_down();
     };
     server::run(
         listener,

@@ -3,17 +3,77 @@
 
 use std::sync::atomic::AtomicU64;
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// `profile` only. Unknown profiles (names taken from the URL) are counted as
+/// [`UNKNOWN_PROFILE`] so the label set stays bounded.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProfileLabel {
+    /// The profile.
+    pub profile: String,
+}
+
+/// `profile` and why a notification was not delivered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// The profile.
+    pub profile: String,
+    /// One of a fixed set: `bad_request`, `too_large`, `unknown_profile`, `render`,
+    /// `refused` (permanent errcode), `throttled`, `wait_timeout`, `unavailable`
+    /// (retries exhausted), `shutdown`.
+    pub reason: &'static str,
+}
+
+/// `profile` and the robot's answer (errcode or error kind, see `SendError::label`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RobotLabels {
+    /// The profile whose message (or the first of a merged message) was sent.
+    pub profile: String,
+    /// `0` for success, else a known errcode or an error kind.
+    pub errcode: &'static str,
+}
+
+/// The profile label value for webhooks to unknown profiles.
+pub const UNKNOWN_PROFILE: &str = "";
+
+type Histograms = Family<ProfileLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 5 ms .. ~160 s: from a fast robot to a wait for the next minute's budget.
+    Histogram::new(exponential_buckets(0.005, 2.0, 16))
+}
+
 /// Every metric alertrelay exports.
 pub struct Metrics {
     registry: Registry,
+    /// Webhooks received, by profile.
+    pub received: Family<ProfileLabel, Counter>,
+    /// Notifications DingTalk accepted, by profile.
+    pub delivered: Family<ProfileLabel, Counter>,
+    /// Notifications not delivered, by profile and reason.
+    pub failed: Family<FailureLabels, Counter>,
+    /// Webhook received to answered, for delivered notifications.
+    pub delivery_duration: Histograms,
+    /// Requests to robots by answer.
+    pub robot_requests: Family<RobotLabels, Counter>,
+    /// Notifications sent inside a message together with others.
+    pub merged: Family<ProfileLabel, Counter>,
+    /// Notifications cut to fit DingTalk's size cap.
+    pub truncated: Family<ProfileLabel, Counter>,
+    /// Time notifications waited for their robot's rate budget.
+    pub rate_limit_wait: Histograms,
+    /// Robot requests repeated after a retryable failure.
+    pub retries: Family<ProfileLabel, Counter>,
     /// 1 when the last reload succeeded, 0 when it failed (the name Prometheus uses).
     pub reload_successful: Gauge,
     /// Unix time of the last successful reload.
@@ -30,6 +90,62 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("alertrelay");
+        let received = Family::default();
+        registry.register(
+            "notifications_received",
+            "Webhooks received, by profile",
+            received.clone(),
+        );
+        let delivered = Family::default();
+        registry.register(
+            "notifications_delivered",
+            "Notifications DingTalk accepted",
+            delivered.clone(),
+        );
+        let failed = Family::default();
+        registry.register(
+            "notifications_failed",
+            "Notifications not delivered, by reason",
+            failed.clone(),
+        );
+        let delivery_duration = Histograms::new_with_constructor(latency_histogram);
+        registry.register_with_unit(
+            "delivery_duration",
+            "Time from webhook received to delivered",
+            Unit::Seconds,
+            delivery_duration.clone(),
+        );
+        let robot_requests = Family::default();
+        registry.register(
+            "robot_requests",
+            "Requests to DingTalk robots by errcode (0 is success) or error kind",
+            robot_requests.clone(),
+        );
+        let merged = Family::default();
+        registry.register(
+            "messages_merged",
+            "Notifications sent merged with others into one message while the rate budget was spent",
+            merged.clone(),
+        );
+        let truncated = Family::default();
+        registry.register(
+            "messages_truncated",
+            "Notifications cut at an alert boundary to fit DingTalk's 20000-byte cap",
+            truncated.clone(),
+        );
+        let rate_limit_wait = Histograms::new_with_constructor(latency_histogram);
+        registry.register_with_unit(
+            "rate_limit_wait",
+            "Time notifications waited for their robot's rate budget",
+            Unit::Seconds,
+            rate_limit_wait.clone(),
+        );
+        let retries = Family::default();
+        registry.register(
+            "delivery_retries",
+            "Robot requests repeated after a retryable failure",
+            retries.clone(),
+        );
         let reload_successful = Gauge::default();
         registry.register(
             "config_last_reload_successful",
@@ -49,9 +165,35 @@ impl Metrics {
         );
         Self {
             registry,
+            received,
+            delivered,
+            failed,
+            delivery_duration,
+            robot_requests,
+            merged,
+            truncated,
+            rate_limit_wait,
+            retries,
             reload_successful,
             reload_success_timestamp,
         }
+    }
+
+    /// The label set for a profile.
+    pub fn profile(profile: &str) -> ProfileLabel {
+        ProfileLabel {
+            profile: profile.to_owned(),
+        }
+    }
+
+    /// Counts a notification that was not delivered.
+    pub fn fail(&self, profile: &str, reason: &'static str) {
+        self.failed
+            .get_or_create(&FailureLabels {
+                profile: profile.to_owned(),
+                reason,
+            })
+            .inc();
     }
 
     /// Records the outcome of a (re)load.
@@ -97,5 +239,30 @@ mod tests {
                 .encode()
                 .contains("alertrelay_config_last_reload_successful 0")
         );
+    }
+
+    #[test]
+    fn delivery_metrics_are_named_the_prometheus_way() {
+        let metrics = Metrics::new();
+        let ops = Metrics::profile("ops");
+        metrics.received.get_or_create(&ops).inc();
+        metrics.fail("ops", "throttled");
+        metrics.delivery_duration.get_or_create(&ops).observe(0.01);
+        metrics
+            .robot_requests
+            .get_or_create(&RobotLabels {
+                profile: "ops".into(),
+                errcode: "0",
+            })
+            .inc();
+        let text = metrics.encode();
+        for expected in [
+            "alertrelay_notifications_received_total{profile=\"ops\"} 1",
+            "alertrelay_notifications_failed_total{profile=\"ops\",reason=\"throttled\"} 1",
+            "alertrelay_delivery_duration_seconds_count{profile=\"ops\"} 1",
+            "alertrelay_robot_requests_total{profile=\"ops\",errcode=\"0\"} 1",
+        ] {
+            assert!(text.contains(expected), "{expected} not in\n{text}");
+        }
     }
 }

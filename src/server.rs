@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 
 use crate::config::Sources;
+use crate::delivery::Dispatcher;
 use crate::dingtalk;
 use crate::metrics::{self, Metrics};
 use crate::reload::Reloader;
@@ -28,8 +29,8 @@ pub use error::AppError;
 pub struct AppState {
     /// The current snapshot; each request loads it once.
     pub runtime: Arc<ArcSwap<Runtime>>,
-    /// The pooled robot client, shared across snapshots.
-    pub client: dingtalk::Client,
+    /// Per-robot budgets, queues and retries, shared across snapshots.
+    pub dispatcher: Arc<Dispatcher>,
     /// Everything `/metrics` shows.
     pub metrics: Arc<Metrics>,
     /// Builds and swaps snapshots for `/-/reload`, SIGHUP and the file watcher.
@@ -45,9 +46,10 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         metrics.record_reload(true);
         let reloader = Arc::new(Reloader::new(sources, runtime.clone(), metrics.clone()));
+        let dispatcher = Arc::new(Dispatcher::new(dingtalk::Client::new(), metrics.clone()));
         Self {
             runtime,
-            client: dingtalk::Client::new(),
+            dispatcher,
             metrics,
             reloader,
             lifecycle: false,

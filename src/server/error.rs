@@ -11,7 +11,8 @@ use serde_json::json;
 
 use std::sync::Arc;
 
-use crate::dingtalk::SendError;
+use crate::delivery::DeliveryError;
+use crate::dingtalk::{Retry, SendError};
 use crate::render::RenderError;
 use crate::runtime::BuildError;
 
@@ -42,12 +43,24 @@ pub enum AppError {
     /// A reload was refused; the last good configuration keeps serving.
     #[error("reload failed, the last good configuration keeps serving:\n{0}")]
     Reload(#[from] Arc<BuildError>),
-    /// The robot did not take the message.
+    /// The message was not delivered.
     #[error("message not delivered: {0}")]
-    Delivery(#[from] SendError),
+    Delivery(#[from] DeliveryError),
 }
 
 impl AppError {
+    /// The `reason` label of `alertrelay_notifications_failed_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownProfile(_) => "unknown_profile",
+            Self::BodyTooLarge { .. } => "too_large",
+            Self::BadPayload(_) | Self::ReadBody(_) => "bad_request",
+            Self::Render(_) => "render",
+            Self::LifecycleDisabled | Self::Reload(_) => "",
+            Self::Delivery(error) => error.reason(),
+        }
+    }
+
     /// The status Alertmanager should see.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -56,8 +69,14 @@ impl AppError {
             Self::BadPayload(_) | Self::ReadBody(_) => StatusCode::BAD_REQUEST,
             Self::LifecycleDisabled => StatusCode::FORBIDDEN,
             Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Delivery(SendError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Delivery(_) => StatusCode::BAD_GATEWAY,
+            Self::Delivery(DeliveryError::Send(SendError::Timeout(_))) => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::Delivery(DeliveryError::Send(error)) if error.retry() == Retry::Throttled => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Delivery(DeliveryError::Send(_)) => StatusCode::BAD_GATEWAY,
+            Self::Delivery(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -66,7 +85,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut body = json!({ "status": "error", "error": self.to_string() });
-        if let Self::Delivery(SendError::Api { errcode, errmsg }) = &self {
+        if let Self::Delivery(DeliveryError::Send(SendError::Api { errcode, errmsg })) = &self {
             body["errcode"] = json!(errcode);
             body["errmsg"] = json!(errmsg);
         }

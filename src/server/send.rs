@@ -7,8 +7,13 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::{AppError, AppState};
+use std::time::Instant;
+
 use crate::alert::Notification;
-use crate::dingtalk::{self, Message};
+use crate::compose::compose;
+use crate::delivery::Policy;
+use crate::dingtalk::MAX_BODY_BYTES;
+use crate::metrics::{Metrics, UNKNOWN_PROFILE};
 
 /// Renders the notification with the profile's template and delivers it. Answers 200 only
 /// once DingTalk accepted the message.
@@ -18,37 +23,80 @@ pub(super) async fn send(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, AppError> {
+    let started = Instant::now();
+    let label = Metrics::profile(&profile);
+    let result = deliver(&state, &profile, &headers, body).await;
+    match &result {
+        Ok(_) => {
+            state.metrics.delivered.get_or_create(&label).inc();
+            let seconds = started.elapsed().as_secs_f64();
+            state
+                .metrics
+                .delivery_duration
+                .get_or_create(&label)
+                .observe(seconds);
+        }
+        Err(AppError::UnknownProfile(_)) => {
+            state.metrics.fail(UNKNOWN_PROFILE, "unknown_profile");
+        }
+        Err(error) => state.metrics.fail(&profile, error.reason()),
+    }
+    result
+}
+
+async fn deliver(
+    state: &AppState,
+    profile: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, AppError> {
     let runtime = state.runtime.load_full();
     let (Some(config), Some(robot)) = (
-        runtime.config.profiles.get(&profile),
-        runtime.robots.get(&profile),
+        runtime.config.profiles.get(profile),
+        runtime.robots.get(profile),
     ) else {
         tracing::warn!(profile, "webhook for an unknown profile");
-        return Err(AppError::UnknownProfile(profile));
+        return Err(AppError::UnknownProfile(profile.to_owned()));
     };
-    let limit = runtime.config.max_body_bytes;
-    let bytes = read_body(&headers, body, limit).await?;
+    let label = Metrics::profile(profile);
+    state.metrics.received.get_or_create(&label).inc();
+    let bytes = read_body(headers, body, runtime.config.max_body_bytes).await?;
     let notification = parse(&bytes)?;
-    let rendered = runtime
-        .renderer
-        .render(&profile, config, &notification, chrono::Utc::now())?;
-    if let Some(error) = &rendered.fallback {
+    let now = chrono::Utc::now();
+    let composed = compose(
+        &runtime.renderer,
+        profile,
+        config,
+        &notification,
+        now,
+        MAX_BODY_BYTES,
+    )?;
+    if let Some(error) = &composed.fallback {
         tracing::error!(profile, %error, "template failed; sent with the built-in template instead");
     }
-    let message = Message {
-        kind: config.message,
-        title: &rendered.title,
-        text: &rendered.text,
-        mention: &config.mention,
-    };
-    let body = dingtalk::Body::new(&message).to_bytes();
+    if composed.omitted > 0 {
+        state.metrics.truncated.get_or_create(&label).inc();
+        tracing::warn!(
+            profile,
+            omitted = composed.omitted,
+            "message over DingTalk's size cap; alerts left out"
+        );
+    }
     let alerts = notification.alerts.len();
-    match state.client.send(robot, body, runtime.config.timeout).await {
-        Ok(()) => {
-            tracing::info!(profile, alerts, status = ?notification.status, "delivered");
-            Ok(Json(
-                json!({ "status": "ok", "profile": profile, "alerts": alerts }),
-            ))
+    let policy = Policy::of(&runtime.config, config);
+    match state
+        .dispatcher
+        .deliver(profile, robot, composed, policy)
+        .await
+    {
+        Ok(delivered) => {
+            tracing::info!(profile, alerts, status = ?notification.status, merged = delivered.merged, "delivered");
+            Ok(Json(json!({
+                "status": "ok",
+                "profile": profile,
+                "alerts": alerts,
+                "merged": delivered.merged,
+            })))
         }
         Err(error) => {
             tracing::error!(profile, alerts, %error, "not delivered");

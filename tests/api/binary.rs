@@ -186,7 +186,7 @@ async fn tokens_and_secrets_never_reach_the_logs() {
     std::fs::write(
         &file,
         format!(
-            "profiles:\n  ops:\n    url: {}\n    secret: {SECRET}\n  dead:\n    url: http://{dead}/robot/send?access_token={TOKEN}\n",
+            "max_wait: 1s\nprofiles:\n  ops:\n    url: {}\n    secret: {SECRET}\n  dead:\n    url: http://{dead}/robot/send?access_token={TOKEN}\n",
             robot.url(TOKEN)
         ),
     )

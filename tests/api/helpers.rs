@@ -91,10 +91,10 @@ pub async fn spawn_app_from(robot: RobotDouble, file: &Path) -> TestApp {
     }
 }
 
-/// One profile `ops` on the double, with extra profile keys.
+/// One profile `ops` on the double, with extra profile keys. Failures give up after 2 s.
 pub fn ops_yaml(extra: &str) -> String {
     format!(
-        "timeout: 2s\nprofiles:\n  ops:\n    url: http://{{robot}}/robot/send?access_token=ops-token\n{extra}"
+        "timeout: 2s\nmax_wait: 2s\nprofiles:\n  ops:\n    url: http://{{robot}}/robot/send?access_token=ops-token\n{extra}"
     )
 }
 

@@ -264,7 +264,7 @@ async fn concurrent_webhooks_during_100_reloads_each_see_one_config() {
     let title = |v: &str| format!("title-{v}");
     let body = |v: &str| format!("body-{v} {{{{ alerts | length }}}} body-{v}");
     let app = spawn_app(
-        &ops_yaml(""),
+        &ops_yaml("    rate_limit: 0\n"),
         &[(TEMPLATE, &body("A")), ("title.tera", &title("A"))],
     )
     .await;

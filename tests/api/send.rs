@@ -145,19 +145,60 @@ async fn an_errcode_is_answered_5xx_with_errcode_and_errmsg() {
 }
 
 #[tokio::test]
-async fn an_http_500_from_the_robot_is_answered_5xx() {
+async fn a_robot_answering_500_twice_then_ok_is_delivered_after_retries() {
     let app = spawn_app(&ops_yaml(""), &[]).await;
-    app.robot.script([Reply::Http(500)]);
+    app.robot.script([Reply::Http(500), Reply::Http(500)]);
+
+    let response = app.post("ops", payload("firing_single.json")).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.robot.requests(), 3);
+    assert_eq!(app.robot.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_robot_answering_500_until_max_wait_is_answered_502() {
+    let app = spawn_app(&ops_yaml("").replace("max_wait: 2s", "max_wait: 1s"), &[]).await;
+    app.robot.script(std::iter::repeat_n(Reply::Http(500), 100));
 
     let response = app.post("ops", payload("firing_single.json")).await;
 
     assert_eq!(response.status(), 502);
+    assert!(app.robot.requests() >= 2, "no retry");
+    assert!(app.robot.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_busy_robot_errcode_minus_1_is_retried() {
+    let app = spawn_app(&ops_yaml(""), &[]).await;
+    app.robot.script([Reply::Errcode(-1, "系统繁忙")]);
+
+    let response = app.post("ops", payload("firing_single.json")).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.robot.requests(), 2);
+}
+
+#[tokio::test]
+async fn permanent_errcodes_are_answered_502_at_once_without_retry() {
+    for (errcode, errmsg) in [(310_000, "sign not match"), (300_001, "token is not exist")] {
+        let app = spawn_app(&ops_yaml(""), &[]).await;
+        app.robot.script([Reply::Errcode(errcode, errmsg)]);
+
+        let response = app.post("ops", payload("firing_single.json")).await;
+
+        assert_eq!(response.status(), 502);
+        assert_eq!(json(response).await["errcode"], errcode);
+        assert_eq!(app.robot.requests(), 1, "{errcode} was retried");
+    }
 }
 
 #[tokio::test]
 async fn a_robot_that_hangs_is_answered_504_after_the_timeout() {
-    let app = spawn_app(&ops_yaml("").replace("timeout: 2s", "timeout: 300ms"), &[]).await;
-    app.robot.script([Reply::Hang]);
+    let yaml = ops_yaml("").replace("timeout: 2s\nmax_wait: 2s", "timeout: 300ms\nmax_wait: 1s");
+    let app = spawn_app(&yaml, &[]).await;
+    app.robot
+        .script([Reply::Hang, Reply::Hang, Reply::Hang, Reply::Hang]);
 
     let started = std::time::Instant::now();
     let response = app.post("ops", payload("firing_single.json")).await;
@@ -177,8 +218,9 @@ async fn an_unreachable_robot_is_answered_5xx() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let yaml =
-        format!("profiles:\n  ops:\n    url: http://127.0.0.1:{port}/robot/send?access_token=t\n");
+    let yaml = format!(
+        "max_wait: 1s\nprofiles:\n  ops:\n    url: http://127.0.0.1:{port}/robot/send?access_token=t\n"
+    );
     let app = spawn_app(&yaml, &[]).await;
 
     let response = app.post("ops", payload("firing_single.json")).await;

@@ -1,0 +1,176 @@
+//! Delivery that loses nothing: every notification is delivered, or the caller learns why
+//! (and answers Alertmanager 5xx so it retries). Nothing in between.
+//!
+//! - **Rate budget per robot** ([`budget`]): never more than `rate_limit` messages in any
+//!   60-second window, keyed by the robot's access token and shared by every profile that
+//!   points at it. One worker task per robot owns its budget and queue ([`worker`]), so a slow
+//!   or throttled robot never delays another.
+//! - **Merging while waiting** ([`merge`]): when more notifications wait than the budget has
+//!   slots, they are merged into as few messages as fit under the size cap.
+//! - **Bounded waits**: a notification that cannot be sent within `max_wait` is answered
+//!   [`DeliveryError::WaitTimeout`]; a robot DingTalk throttled (130101/410100) is left alone
+//!   for the penalty window and waiting notifications are answered at once.
+//! - **Retries** ([`attempt`]): retryable failures are retried with exponential backoff and
+//!   jitter inside the deadline; permanent ones are not.
+
+mod attempt;
+mod budget;
+mod merge;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::compose::Composed;
+use crate::config::{Config, Profile};
+use crate::dingtalk::{Client, Robot, SendError};
+use crate::metrics::Metrics;
+
+pub use merge::merge;
+
+/// How one notification is to be delivered.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Messages a minute for the robot; 0 = no budget.
+    pub rate_limit: u32,
+    /// Timeout of one robot request.
+    pub timeout: Duration,
+    /// How long the notification may wait, in all, before it is answered.
+    pub max_wait: Duration,
+    /// How long a robot is left alone after DingTalk throttled it.
+    pub throttle_penalty: Duration,
+}
+
+impl Policy {
+    /// The policy for a profile of a configuration.
+    pub fn of(config: &Config, profile: &Profile) -> Self {
+        Self {
+            rate_limit: profile.rate_limit,
+            timeout: config.timeout,
+            max_wait: config.max_wait,
+            throttle_penalty: config.throttle_penalty,
+        }
+    }
+}
+
+/// Why a notification was not delivered.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The robot's last answer, after any retries: permanent, or retryable but out of time.
+    #[error("{0}")]
+    Send(#[from] SendError),
+    /// DingTalk throttled this robot (130101/410100); nothing is sent to it until the
+    /// penalty is over.
+    #[error("robot throttled by DingTalk (errcode 130101/410100); sending resumes in {0:?}")]
+    Throttled(Duration),
+    /// The robot's rate budget did not free up within `max_wait`.
+    #[error("robot's rate budget stayed spent for {0:?}; not sent")]
+    WaitTimeout(Duration),
+    /// alertrelay is stopping; the notification was not sent.
+    #[error("alertrelay is shutting down; not sent")]
+    ShuttingDown,
+}
+
+/// A delivered notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// How many notifications shared the message (1 = sent alone).
+    pub merged: usize,
+}
+
+/// One notification handed to a robot worker.
+struct Job {
+    profile: String,
+    robot: Robot,
+    message: Composed,
+    policy: Policy,
+    enqueued: Instant,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Delivered, DeliveryError>>,
+}
+
+/// Routes notifications to per-robot workers. Lives as long as the server, across reloads,
+/// so budgets and penalties survive a config change.
+pub struct Dispatcher {
+    client: Client,
+    metrics: Arc<Metrics>,
+    robots: Mutex<HashMap<String, mpsc::UnboundedSender<Job>>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Dispatcher {
+    /// A dispatcher posting through `client`.
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        Self {
+            client,
+            metrics,
+            robots: Mutex::new(HashMap::new()),
+            shutdown: watch::Sender::new(false),
+        }
+    }
+
+    /// Delivers one notification and answers when it was delivered or why not.
+    pub async fn deliver(
+        &self,
+        profile: &str,
+        robot: &Robot,
+        message: Composed,
+        policy: Policy,
+    ) -> Result<Delivered, DeliveryError> {
+        if *self.shutdown.borrow() {
+            return Err(DeliveryError::ShuttingDown);
+        }
+        let now = Instant::now();
+        if policy.rate_limit == 0 {
+            let body = message.body().to_bytes();
+            let mut gate = attempt::Open;
+            let context = attempt::Context::new(&self.client, &self.metrics, profile, robot);
+            context
+                .send(body, policy.timeout, now + policy.max_wait, &mut gate)
+                .await?;
+            return Ok(Delivered { merged: 1 });
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            profile: profile.to_owned(),
+            robot: robot.clone(),
+            message,
+            policy,
+            enqueued: now,
+            deadline: now + policy.max_wait,
+            reply,
+        };
+        self.worker_for(robot)
+            .send(job)
+            .map_err(|_| DeliveryError::ShuttingDown)?;
+        answer.await.unwrap_or(Err(DeliveryError::ShuttingDown))
+    }
+
+    /// Answers every waiting notification [`DeliveryError::ShuttingDown`] (requests in flight
+    /// to DingTalk finish) and refuses new ones.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    fn worker_for(&self, robot: &Robot) -> mpsc::UnboundedSender<Job> {
+        let key = robot.url.access_token().unwrap_or_default().to_owned();
+        let mut robots = self.robots.lock().unwrap_or_else(|e| e.into_inner());
+        robots
+            .entry(key)
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let worker = worker::Worker::new(
+                    self.client.clone(),
+                    self.metrics.clone(),
+                    self.shutdown.subscribe(),
+                );
+                tokio::spawn(worker.run(rx));
+                tx
+            })
+            .clone()
+    }
+}

@@ -1,0 +1,116 @@
+//! Sending one message with retries: exponential backoff with jitter for retryable failures,
+//! inside a deadline; a rate-budget gate before every attempt.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::DeliveryError;
+use crate::dingtalk::{Client, Retry, Robot, SendError};
+use crate::metrics::{Metrics, RobotLabels};
+
+/// First pause before a retry; doubled each time, up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Longest pause between attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// What must happen before each attempt (waiting for a rate-budget slot).
+pub(super) trait Gate {
+    /// Waits until an attempt may be made, or says why it cannot be before `deadline`.
+    async fn acquire(&mut self, deadline: Instant) -> Result<(), DeliveryError>;
+}
+
+/// No budget: every attempt may go at once.
+pub(super) struct Open;
+
+impl Gate for Open {
+    async fn acquire(&mut self, _deadline: Instant) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+}
+
+/// Who is sending what, for requests and metrics.
+pub(super) struct Context<'a> {
+    client: &'a Client,
+    metrics: &'a Metrics,
+    profile: &'a str,
+    robot: &'a Robot,
+}
+
+impl<'a> Context<'a> {
+    pub(super) fn new(
+        client: &'a Client,
+        metrics: &'a Metrics,
+        profile: &'a str,
+        robot: &'a Robot,
+    ) -> Self {
+        Self {
+            client,
+            metrics,
+            profile,
+            robot,
+        }
+    }
+
+    /// Sends `body`, retrying retryable failures while the next attempt can start before
+    /// `deadline`. Returns the last error when it gives up.
+    pub(super) async fn send(
+        &self,
+        body: Vec<u8>,
+        timeout: Duration,
+        deadline: Instant,
+        gate: &mut impl Gate,
+    ) -> Result<(), DeliveryError> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 0u32;
+        loop {
+            gate.acquire(deadline).await?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = self
+                .client
+                .send(
+                    self.robot,
+                    body.clone(),
+                    timeout.min(remaining.max(Duration::from_millis(1))),
+                )
+                .await;
+            self.count(&result);
+            let error = match result {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            let pause = jitter(backoff);
+            let retry = error.retry() == Retry::Retryable && Instant::now() + pause < deadline;
+            if !retry {
+                return Err(error.into());
+            }
+            attempt += 1;
+            self.metrics
+                .retries
+                .get_or_create(&Metrics::profile(self.profile))
+                .inc();
+            tracing::warn!(profile = self.profile, attempt, %error, retry_in = ?pause, "robot request failed; retrying");
+            tokio::time::sleep(pause).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    fn count(&self, result: &Result<(), SendError>) {
+        let errcode = match result {
+            Ok(()) => "0",
+            Err(error) => error.label(),
+        };
+        self.metrics
+            .robot_requests
+            .get_or_create(&RobotLabels {
+                profile: self.profile.to_owned(),
+                errcode,
+            })
+            .inc();
+    }
+}
+
+/// A pause between half and all of `backoff`, so retries from many notifications spread out.
+fn jitter(backoff: Duration) -> Duration {
+    backoff.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
