@@ -6,7 +6,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -37,6 +39,8 @@ pub enum Reply {
 pub struct Received {
     pub token: String,
     pub body: Value,
+    /// When it was accepted (tokio's clock, so paused-clock tests see virtual time).
+    pub at: Instant,
 }
 
 impl Received {
@@ -60,6 +64,8 @@ struct Inner {
     secrets: HashMap<String, String>,
     script: VecDeque<Reply>,
     received: Vec<Received>,
+    /// The errcode of every refused request.
+    refusals: Vec<i64>,
     requests: usize,
     sent: HashMap<String, VecDeque<Instant>>,
 }
@@ -79,6 +85,7 @@ impl Default for Inner {
             secrets: HashMap::new(),
             script: VecDeque::new(),
             received: Vec::new(),
+            refusals: Vec::new(),
             requests: 0,
             sent: HashMap::new(),
         }
@@ -122,6 +129,17 @@ impl RobotDouble {
         self.inner.lock().unwrap().received.clone()
     }
 
+    /// How many requests were refused with this errcode.
+    pub fn refused(&self, errcode: i64) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .refusals
+            .iter()
+            .filter(|c| **c == errcode)
+            .count()
+    }
+
     /// Every request, accepted or not.
     pub fn requests(&self) -> usize {
         self.inner.lock().unwrap().requests
@@ -163,7 +181,10 @@ async fn handle(
     let mut guard = inner.lock().unwrap();
     match check(&mut guard, &query, &headers, &body) {
         Ok(()) => errcode(0, "ok"),
-        Err((code, message)) => errcode(code, message),
+        Err((code, message)) => {
+            guard.refusals.push(code);
+            errcode(code, message)
+        }
     }
 }
 
@@ -222,7 +243,11 @@ fn check(
         return Err((130101, "send too fast, exceed 20 times per minute"));
     }
     window.push_back(now);
-    inner.received.push(Received { token, body: value });
+    inner.received.push(Received {
+        token,
+        body: value,
+        at: now,
+    });
     Ok(())
 }
 
