@@ -32,6 +32,31 @@ use crate::metrics::Metrics;
 
 pub use merge::merge;
 
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn profiles_sharing_a_robot_take_the_lowest_nonzero_limit() {
+        let url = |t: &str| format!("http://127.0.0.1:1/robot/send?access_token={t}");
+        let yaml = format!(
+            "profiles:\n  a:\n    url: {}\n    rate_limit: 0\n  b:\n    url: {}\n    rate_limit: 12\n  c:\n    url: {}\n  d:\n    url: {}\n    rate_limit: 0\n",
+            url("x"),
+            url("x"),
+            url("x"),
+            url("y")
+        );
+        let config = Config::from_yaml(&yaml, Path::new("p.yaml")).unwrap();
+        let limit = |p: &str| Policy::of(&config, &config.profiles[p]).rate_limit;
+        assert_eq!(
+            [limit("a"), limit("b"), limit("c"), limit("d")],
+            [12, 12, 12, 0]
+        );
+    }
+}
+
 /// How one notification is to be delivered.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -46,10 +71,21 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy for a profile of a configuration.
+    /// The policy for a profile of a configuration. The budget belongs to the robot, so its
+    /// limit is the lowest non-zero `rate_limit` of every profile with the same access token
+    /// (0, no budget, only when all of them say 0).
     pub fn of(config: &Config, profile: &Profile) -> Self {
+        let token = profile.url.access_token();
+        let rate_limit = config
+            .profiles
+            .values()
+            .filter(|other| other.url.access_token() == token)
+            .map(|other| other.rate_limit)
+            .filter(|limit| *limit > 0)
+            .min()
+            .unwrap_or(0);
         Self {
-            rate_limit: profile.rate_limit,
+            rate_limit,
             timeout: config.timeout,
             max_wait: config.max_wait,
             throttle_penalty: config.throttle_penalty,
