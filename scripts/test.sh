@@ -5,7 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package" pairs.
-needs=()
+needs=(
+  promtool:prometheus                                # rule checks and rule unit tests
+  amtool:prometheus-alertmanager                     # example Alertmanager config check
+  prometheus-alertmanager:prometheus-alertmanager    # end-to-end tests
+  systemd-analyze:systemd                            # example unit check
+)
 missing=()
 for pair in "${needs[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

@@ -1,16 +1,16 @@
 //! Delivery that loses nothing: every notification is delivered, or the caller learns why
 //! (and answers Alertmanager 5xx so it retries). Nothing in between.
 //!
-//! - **Rate budget per robot** ([`budget`]): never more than `rate_limit` messages in any
+//! - **Rate budget per robot** (`budget`): never more than `rate_limit` messages in any
 //!   60-second window, keyed by the robot's access token and shared by every profile that
-//!   points at it. One worker task per robot owns its budget and queue ([`worker`]), so a slow
+//!   points at it. One worker task per robot owns its budget and queue (`worker`), so a slow
 //!   or throttled robot never delays another.
-//! - **Merging while waiting** ([`merge`]): when more notifications wait than the budget has
+//! - **Merging while waiting** (`merge`): when more notifications wait than the budget has
 //!   slots, they are merged into as few messages as fit under the size cap.
 //! - **Bounded waits**: a notification that cannot be sent within `max_wait` is answered
 //!   [`DeliveryError::WaitTimeout`]; a robot DingTalk throttled (130101/410100) is left alone
 //!   for the penalty window and waiting notifications are answered at once.
-//! - **Retries** ([`attempt`]): retryable failures are retried with exponential backoff and
+//! - **Retries** (`attempt`): retryable failures are retried with exponential backoff and
 //!   jitter inside the deadline; permanent ones are not.
 
 mod attempt;

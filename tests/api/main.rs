@@ -8,3 +8,4 @@ mod helpers;
 mod reload;
 mod robot;
 mod send;
+mod stack;

@@ -1,0 +1,441 @@
+//! The real Prometheus tools: promtool on the alert rules and their unit tests, amtool and
+//! promtool on the example configs, alertrelay check on the example profiles, systemd on the
+//! unit, and the real Alertmanager delivering through alertrelay to the robot double.
+//! `scripts/test.sh` installs the Debian packages; a missing tool fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::robot::Reply;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs a tool from Debian's packages; panics, never skips, when it is missing.
+fn run(tool: &str, args: &[&str]) -> Output {
+    Command::new(tool)
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e}; run scripts/test.sh, which installs it"))
+}
+
+fn assert_ok(output: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    text
+}
+
+fn files(dir: &str, ext: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn promtool_accepts_every_rule_file() {
+    let rules = files("rules", "yml");
+    assert_eq!(rules.len(), 5, "{rules:?}");
+    let mut args = vec!["check", "rules"];
+    args.extend(rules.iter().map(String::as_str));
+    let text = assert_ok(&run("promtool", &args));
+    assert_eq!(text.matches("SUCCESS").count(), 5, "{text}");
+}
+
+#[test]
+fn the_rule_unit_tests_pass_under_promtool() {
+    let tests = files("rules/tests", "yml");
+    assert_eq!(tests.len(), 5, "{tests:?}");
+    let mut args = vec!["test", "rules"];
+    args.extend(tests.iter().map(String::as_str));
+    let text = assert_ok(&run("promtool", &args));
+    assert!(!text.contains("FAILED"), "{text}");
+}
+
+#[test]
+fn every_rule_has_severity_summary_and_description() {
+    for file in files("rules", "yml") {
+        let doc: serde_json::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for group in doc["groups"].as_array().unwrap() {
+            for rule in group["rules"].as_array().unwrap() {
+                let name = rule["alert"].as_str().unwrap();
+                assert!(rule["labels"]["severity"].is_string(), "{name}");
+                assert!(rule["annotations"]["summary"].is_string(), "{name}");
+                assert!(rule["annotations"]["description"].is_string(), "{name}");
+                assert!(rule["for"].is_string(), "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn promtool_accepts_the_example_prometheus_config() {
+    let text = assert_ok(&run(
+        "promtool",
+        &["check", "config", "examples/prometheus.yml"],
+    ));
+    assert!(text.contains("5 rule files found"), "{text}");
+}
+
+#[test]
+fn amtool_accepts_the_example_alertmanager_config() {
+    assert_ok(&run(
+        "amtool",
+        &["check-config", "examples/alertmanager.yml"],
+    ));
+}
+
+#[test]
+fn every_example_profiles_file_passes_alertrelay_check() {
+    let examples = files("examples/profiles", "yaml");
+    assert!(examples.len() >= 3);
+    for file in examples {
+        let text = assert_ok(&run(
+            env!("CARGO_BIN_EXE_alertrelay"),
+            &["check", "--config.file", &file],
+        ));
+        assert!(text.contains("SUCCESS"), "{file}: {text}");
+    }
+}
+
+#[test]
+fn the_systemd_unit_verifies_and_is_hardened() {
+    let unit = std::fs::read_to_string(repo("examples/alertrelay.service")).unwrap();
+    for key in [
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "ProtectHome=yes",
+        "CapabilityBoundingSet=",
+    ] {
+        assert!(unit.lines().any(|l| l == key), "{key} missing");
+    }
+    // verify checks that ExecStart exists: point it at the binary under test.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("alertrelay.service");
+    std::fs::write(
+        &copy,
+        unit.replace(
+            "/usr/local/bin/alertrelay",
+            env!("CARGO_BIN_EXE_alertrelay"),
+        ),
+    )
+    .unwrap();
+    let copy = copy.to_string_lossy().into_owned();
+    let output = run("systemd-analyze", &["verify", &copy]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && !stderr.contains("alertrelay.service"),
+        "{stderr}"
+    );
+    // Exposure 0 (locked down) .. 10 (unprotected); fail above 2.0.
+    assert_ok(&run(
+        "systemd-analyze",
+        &["security", "--offline=true", "--threshold=20", &copy],
+    ));
+}
+
+#[test]
+fn the_container_file_builds_in_one_stage_and_runs_unprivileged_in_another() {
+    let text = std::fs::read_to_string(repo("examples/Containerfile")).unwrap();
+    let stages: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(stages.len(), 2, "{stages:?}");
+    assert!(stages[0].ends_with(" AS build"));
+    assert!(text.contains("COPY --from=build /src/target/release/alertrelay"));
+    assert!(text.contains("cargo build --release --locked"));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("USER ") && !l.contains("root"))
+    );
+    assert!(text.contains("EXPOSE 8060"));
+    // Every path it copies from the repository exists.
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for source in &parts[1..parts.len() - 1] {
+            assert!(repo(source).exists(), "{source} in {line}");
+        }
+    }
+}
+
+#[test]
+fn the_kubernetes_manifest_mounts_its_configmap_as_a_directory_with_probes() {
+    let text = std::fs::read_to_string(repo("examples/kubernetes.yaml")).unwrap();
+    let docs: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let kind = |k: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k}"))
+    };
+    let container = &kind("Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/-/healthy");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/-/ready");
+    let mount = &container["volumeMounts"][0];
+    assert!(
+        mount["subPath"].is_null(),
+        "a subPath mount never sees ConfigMap updates"
+    );
+    assert_eq!(kind("Deployment")["spec"]["replicas"], 1);
+    // The ConfigMap's files, laid out as the kubelet would, pass alertrelay check.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in kind("ConfigMap")["data"].as_object().unwrap() {
+        std::fs::write(dir.path().join(name), content.as_str().unwrap()).unwrap();
+    }
+    let file = dir.path().join("profiles.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_alertrelay"))
+        .args(["check", "--config.file", &file.to_string_lossy()])
+        .env("DINGTALK_OPS_TOKEN", "t")
+        .env("DINGTALK_OPS_SECRET", "SECs")
+        .output()
+        .unwrap();
+    assert_ok(&output);
+}
+
+/// A real Alertmanager on a free port, routing by `project` to alertrelay's profiles.
+struct Alertmanager {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Alertmanager {
+    async fn start(relay: &TestApp) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let relay = format!("http://{}", relay.addr);
+        let config = format!(
+            "route:
+  receiver: ops
+  group_by: [alertname, project]
+  group_wait: 100ms
+  group_interval: 500ms
+  repeat_interval: 1h
+  routes:
+    - matchers: [project=\"wms\"]
+      receiver: wms
+    - matchers: [project=\"oms\"]
+      receiver: oms
+receivers:
+  - name: ops
+    webhook_configs: [{{url: {relay}/dingtalk/ops/send, send_resolved: true}}]
+  - name: wms
+    webhook_configs: [{{url: {relay}/dingtalk/wms/send, send_resolved: true}}]
+  - name: oms
+    webhook_configs: [{{url: {relay}/dingtalk/oms/send, send_resolved: true}}]
+"
+        );
+        let file = dir.path().join("alertmanager.yml");
+        std::fs::write(&file, config).unwrap();
+        let port = free_port();
+        #[allow(clippy::zombie_processes)] // `Drop` kills and waits.
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--web.external-url=http://127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("prometheus-alertmanager: {e}; run scripts/test.sh, which installs it")
+            });
+        let am = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        while !client
+            .get(format!("{}/-/ready", am.url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "Alertmanager did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        am
+    }
+
+    async fn post(&self, alerts: serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v2/alerts", self.url))
+            .json(&alerts)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+}
+
+fn alert(name: &str, project: &str) -> serde_json::Value {
+    json!({
+        "labels": {"alertname": name, "project": project, "instance": format!("{project}-01:9100"), "severity": "critical"},
+        "annotations": {"summary": format!("{project} {name}"), "description": "磁盘 /data 使用超过 85%"},
+        "startsAt": chrono::Utc::now().to_rfc3339(),
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+    })
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const PROFILES: &str = "timeout: 2s
+max_wait: 1s
+profiles:
+  ops:
+    url: http://{robot}/robot/send?access_token=ops-token
+  wms:
+    url: http://{robot}/robot/send?access_token=wms-token
+    mention: { mobiles: [\"13800000000\"] }
+  oms:
+    url: http://{robot}/robot/send?access_token=oms-token
+    message: text
+    mention: { user_ids: [\"oms-oncall\"] }
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_delivers_firing_and_resolved_through_alertrelay_with_mentions() {
+    let relay = spawn_app(PROFILES, &[]).await;
+    let am = Alertmanager::start(&relay).await;
+
+    let disk = alert("磁盘使用率告警", "wms");
+    am.post(json!([disk.clone(), alert("内存使用率告警", "oms")]))
+        .await;
+    wait_until("both firing messages", || relay.robot.received().len() >= 2).await;
+
+    let received = relay.robot.received();
+    let wms = received
+        .iter()
+        .find(|r| r.token == "wms-token")
+        .expect("wms message");
+    assert_eq!(wms.msgtype(), "markdown");
+    assert!(
+        wms.text().contains("【故障】1 条告警") && wms.text().contains("磁盘使用率告警"),
+        "{}",
+        wms.text()
+    );
+    assert!(wms.text().contains("@13800000000"));
+    assert_eq!(wms.body["at"]["atMobiles"][0], "13800000000");
+    assert!(wms.text().contains(&am.url), "no link back to Alertmanager");
+    let oms = received
+        .iter()
+        .find(|r| r.token == "oms-token")
+        .expect("oms message");
+    assert_eq!(oms.msgtype(), "text");
+    assert!(
+        oms.text().contains("内存使用率告警") && oms.text().contains("@oms-oncall"),
+        "{}",
+        oms.text()
+    );
+    assert!(
+        received.iter().all(|r| r.token != "ops-token"),
+        "routed to the wrong robot"
+    );
+
+    let mut resolved = disk;
+    resolved["endsAt"] = json!(chrono::Utc::now().to_rfc3339());
+    am.post(json!([resolved])).await;
+    wait_until("the resolved message", || {
+        relay
+            .robot
+            .received()
+            .iter()
+            .any(|r| r.token == "wms-token" && r.text().contains("【恢复】"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_retries_when_alertrelay_answers_5xx() {
+    let relay = spawn_app(PROFILES, &[]).await;
+    // More failures than alertrelay retries within its 1 s max_wait: it answers 5xx, and
+    // Alertmanager must retry for the message to arrive.
+    relay.robot.script(
+        [Reply::Http(500), Reply::Errcode(-1, "busy")]
+            .into_iter()
+            .cycle()
+            .take(8),
+    );
+    let am = Alertmanager::start(&relay).await;
+
+    am.post(json!([alert("CPU使用率告警", "wms")])).await;
+    wait_until("the message after retries", || {
+        !relay.robot.received().is_empty()
+    })
+    .await;
+
+    assert!(relay.robot.requests() > 8);
+    let metrics = relay
+        .http
+        .get(relay.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "alertrelay_notifications_failed_total{profile=\"wms\",reason=\"unavailable\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("alertrelay_notifications_delivered_total{profile=\"wms\"} 1"),
+        "{metrics}"
+    );
+}
