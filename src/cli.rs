@@ -40,6 +40,11 @@ pub struct Cli {
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
 
+    /// Serve the /preview page and API (renders template text sent by a browser; switch it
+    /// off where the listen address is reachable by people who should not).
+    #[arg(long = "web.enable-preview", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_preview: bool,
+
     /// How much to log.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -167,6 +172,13 @@ mod tests {
         assert_eq!(cli.command, Some(Command::Check));
         assert!(cli.sources().file_required);
         assert_eq!(cli.sources().file, PathBuf::from("x.yaml"));
+    }
+
+    #[test]
+    fn the_preview_can_be_switched_off() {
+        assert!(Cli::try_parse_from(["alertrelay"]).unwrap().enable_preview);
+        let off = Cli::try_parse_from(["alertrelay", "--web.enable-preview=false"]).unwrap();
+        assert!(!off.enable_preview);
     }
 
     #[test]

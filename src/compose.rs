@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::alert::Notification;
 use crate::config::{Mention, MessageKind, Profile};
 use crate::dingtalk::{self, Body, Message};
-use crate::render::{RenderError, Renderer};
+use crate::render::{RenderError, Rendered, Renderer};
 
 /// The first render tries at most this many alerts; more are added only while they fit.
 const FIRST_TRY: usize = 64;
@@ -60,11 +60,23 @@ pub fn compose(
     now: DateTime<Utc>,
     cap: usize,
 ) -> Result<Composed, RenderError> {
+    compose_with(profile, notification, cap, |subset| {
+        renderer.render(name, profile, subset, now)
+    })
+}
+
+/// [`compose`] with any way of rendering (the preview renders unsaved template text).
+pub fn compose_with(
+    profile: &Profile,
+    notification: &Notification,
+    cap: usize,
+    render: impl Fn(&Notification) -> Result<Rendered, RenderError>,
+) -> Result<Composed, RenderError> {
     let ordered = Ordered::new(notification);
     let total = ordered.len();
     let attempt = |keep: usize| -> Result<Composed, RenderError> {
         let subset = ordered.first(keep);
-        let rendered = renderer.render(name, profile, &subset, now)?;
+        let rendered = render(&subset)?;
         let mut text = rendered.text;
         let omitted = total - keep;
         if omitted > 0 {

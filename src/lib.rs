@@ -24,6 +24,7 @@ pub mod config;
 pub mod delivery;
 pub mod dingtalk;
 pub mod metrics;
+pub mod preview;
 pub mod reload;
 pub mod render;
 pub mod runtime;

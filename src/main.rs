@@ -23,7 +23,9 @@ async fn main() -> anyhow::Result<()> {
     let runtime = Runtime::load(&sources)?;
     let profiles: Vec<&String> = runtime.config.profiles.keys().collect();
     tracing::info!(?profiles, timezone = %runtime.config.timezone, "configuration loaded");
-    let state = server::AppState::new(runtime, sources).with_lifecycle(cli.enable_lifecycle);
+    let state = server::AppState::new(runtime, sources)
+        .with_lifecycle(cli.enable_lifecycle)
+        .with_preview(cli.enable_preview);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     watch::spawn(state.reloader.clone(), stopped(stop_rx));
     tokio::spawn(reload_on_sighup(state.reloader.clone()));

@@ -7,6 +7,9 @@
 //! alert; the failure is returned alongside for logging and previews.
 
 pub mod filters;
+mod unsaved;
+
+pub use unsaved::{TemplateInfo, UNSAVED_OUTPUT_LIMIT};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -64,6 +67,10 @@ pub struct Renderer {
     tera: Tera,
     timezone: chrono_tz::Tz,
     profiles: BTreeMap<String, ProfileTemplates>,
+    /// Each template's source text by name, for previews.
+    sources: BTreeMap<String, String>,
+    /// Where user templates come from, for previews to name the file to edit.
+    templates_dir: Option<std::path::PathBuf>,
 }
 
 /// Which templates one profile renders with.
@@ -91,16 +98,16 @@ impl Renderer {
     /// each profile's title, so a broken template is found before any alert needs it. Every
     /// template that does not compile is reported, not only the first.
     pub fn new(config: &Config) -> Result<Self, Vec<RenderError>> {
-        let mut tera = Tera::new();
-        tera.autoescape_on(Vec::<&str>::new());
-        filters::register(&mut tera, config.timezone);
+        let mut tera = Templates::default();
+        tera.tera.autoescape_on(Vec::<&str>::new());
+        filters::register(&mut tera.tera, config.timezone);
         let mut errors = Vec::new();
         for (file, text) in [
             (MARKDOWN_FILE, BUILTIN_MARKDOWN),
             (TEXT_FILE, BUILTIN_TEXT),
             (TITLE_FILE, BUILTIN_TITLE),
         ] {
-            errors.extend(add(&mut tera, &builtin(file), text).err());
+            errors.extend(tera.add(&builtin(file), text).err());
         }
         if let Some(dir) = &config.templates_dir {
             errors.extend(load_dir(&mut tera, dir));
@@ -118,9 +125,11 @@ impl Renderer {
             return Err(errors);
         }
         Ok(Self {
-            tera,
+            tera: tera.tera,
             timezone: config.timezone,
             profiles,
+            sources: tera.sources,
+            templates_dir: config.templates_dir.clone(),
         })
     }
 
@@ -202,23 +211,40 @@ impl Renderer {
     }
 }
 
+/// A Tera instance that also keeps every template's source.
+#[derive(Default)]
+struct Templates {
+    tera: Tera,
+    sources: BTreeMap<String, String>,
+}
+
+impl Templates {
+    fn add(&mut self, name: &str, text: &str) -> Result<(), RenderError> {
+        self.tera
+            .add_raw_template(name, text)
+            .map_err(|e| RenderError::from_tera(name, &e))?;
+        self.sources.insert(name.to_owned(), text.to_owned());
+        Ok(())
+    }
+}
+
 impl ProfileTemplates {
-    fn choose(tera: &mut Tera, name: &str, profile: &Profile) -> Result<Self, RenderError> {
+    fn choose(tera: &mut Templates, name: &str, profile: &Profile) -> Result<Self, RenderError> {
         let builtin_body = match profile.message {
             MessageKind::Markdown => MARKDOWN_FILE,
             MessageKind::Text => TEXT_FILE,
         };
         let body = match &profile.template {
             Some(file) => file.clone(),
-            None => user_or_builtin(tera, builtin_body),
+            None => user_or_builtin(&tera.tera, builtin_body),
         };
         let title = match &profile.title {
             Some(text) => {
                 let title_name = format!("title of profile {name}");
-                add(tera, &title_name, text)?;
+                tera.add(&title_name, text)?;
                 title_name
             }
-            None => user_or_builtin(tera, TITLE_FILE),
+            None => user_or_builtin(&tera.tera, TITLE_FILE),
         };
         Ok(Self {
             body,
@@ -265,13 +291,8 @@ impl Renderer {
     }
 }
 
-fn add(tera: &mut Tera, name: &str, text: &str) -> Result<(), RenderError> {
-    tera.add_raw_template(name, text)
-        .map_err(|e| RenderError::from_tera(name, &e))
-}
-
 /// Adds every `*.tera` file of `dir` under its file name; returns the files that failed.
-fn load_dir(tera: &mut Tera, dir: &Path) -> Vec<RenderError> {
+fn load_dir(tera: &mut Templates, dir: &Path) -> Vec<RenderError> {
     let io_error = |path: &Path, e: std::io::Error| RenderError {
         template: path.display().to_string(),
         line: None,
@@ -295,7 +316,7 @@ fn load_dir(tera: &mut Tera, dir: &Path) -> Vec<RenderError> {
             .unwrap_or_default();
         let added = std::fs::read_to_string(&path)
             .map_err(|e| io_error(&path, e))
-            .and_then(|text| add(tera, &name, &text));
+            .and_then(|text| tera.add(&name, &text));
         errors.extend(added.err());
     }
     errors

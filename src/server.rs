@@ -2,6 +2,7 @@
 //! Only this module knows HTTP status codes.
 
 mod error;
+mod preview;
 mod send;
 
 use std::future::Future;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub reloader: Arc<Reloader>,
     /// `--web.enable-lifecycle`: whether `/-/reload` may be used.
     pub lifecycle: bool,
+    /// `--web.enable-preview`: whether `/preview` is served.
+    pub preview: bool,
+    /// Preview renders run one at a time: the text they render comes from a browser.
+    pub preview_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -53,7 +58,15 @@ impl AppState {
             metrics,
             reloader,
             lifecycle: false,
+            preview: true,
+            preview_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         }
+    }
+
+    /// Serves `/preview` or not (`--web.enable-preview`).
+    pub fn with_preview(mut self, enabled: bool) -> Self {
+        self.preview = enabled;
+        self
     }
 
     /// Allows `POST /-/reload` (`--web.enable-lifecycle`).
@@ -65,7 +78,13 @@ impl AppState {
 
 /// Every route. Builds the router without binding, so tests can drive it directly.
 pub fn router(state: AppState) -> Router {
+    let preview = if state.preview {
+        preview::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(preview)
         .route("/dingtalk/{profile}/send", post(send::send))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))

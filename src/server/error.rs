@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::delivery::DeliveryError;
 use crate::dingtalk::{Retry, SendError};
+use crate::preview::PreviewError;
 use crate::render::RenderError;
 use crate::runtime::BuildError;
 
@@ -43,6 +44,12 @@ pub enum AppError {
     /// A reload was refused; the last good configuration keeps serving.
     #[error("reload failed, the last good configuration keeps serving:\n{0}")]
     Reload(#[from] Arc<BuildError>),
+    /// A preview could not be made.
+    #[error("{0}")]
+    Preview(#[from] PreviewError),
+    /// Another preview render is still running.
+    #[error("another preview is rendering; try again")]
+    PreviewBusy,
     /// The message was not delivered.
     #[error("message not delivered: {0}")]
     Delivery(#[from] DeliveryError),
@@ -56,7 +63,7 @@ impl AppError {
             Self::BodyTooLarge { .. } => "too_large",
             Self::BadPayload(_) | Self::ReadBody(_) => "bad_request",
             Self::Render(_) => "render",
-            Self::LifecycleDisabled | Self::Reload(_) => "",
+            Self::LifecycleDisabled | Self::Reload(_) | Self::Preview(_) | Self::PreviewBusy => "",
             Self::Delivery(error) => error.reason(),
         }
     }
@@ -68,6 +75,12 @@ impl AppError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadPayload(_) | Self::ReadBody(_) => StatusCode::BAD_REQUEST,
             Self::LifecycleDisabled => StatusCode::FORBIDDEN,
+            Self::Preview(PreviewError::UnknownProfile(_) | PreviewError::UnknownSample(_)) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::Preview(PreviewError::Render(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Preview(_) => StatusCode::BAD_REQUEST,
+            Self::PreviewBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Delivery(DeliveryError::Send(SendError::Timeout(_))) => {
                 StatusCode::GATEWAY_TIMEOUT
@@ -85,6 +98,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut body = json!({ "status": "error", "error": self.to_string() });
+        if let Self::Preview(PreviewError::Render(error)) = &self {
+            body["template"] = json!(error.template);
+            body["line"] = json!(error.line);
+            body["message"] = json!(error.message);
+        }
         if let Self::Delivery(DeliveryError::Send(SendError::Api { errcode, errmsg })) = &self {
             body["errcode"] = json!(errcode);
             body["errmsg"] = json!(errmsg);

@@ -5,6 +5,7 @@ mod binary;
 mod delivery;
 mod golden;
 mod helpers;
+mod preview;
 mod reload;
 mod robot;
 mod send;

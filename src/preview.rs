@@ -1,0 +1,223 @@
+//! Previews: exactly what DingTalk would get for a notification — the message, the body
+//! that would be posted (without URL, token or signature), its size against the cap, and
+//! what to watch out for — without sending anything.
+
+pub mod markdown;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::alert::Notification;
+use crate::compose::{Composed, compose, compose_with};
+use crate::config::{MessageKind, Profile};
+use crate::dingtalk::MAX_BODY_BYTES;
+use crate::render::{RenderError, TemplateInfo};
+use crate::runtime::Runtime;
+
+/// Unsaved template text longer than this is refused.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+
+/// The sample used when a preview names no payload.
+pub const DEFAULT_SAMPLE: &str = "group";
+
+/// What to preview.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// An Alertmanager payload; when absent, `sample` is used.
+    #[serde(default)]
+    pub payload: Option<Notification>,
+    /// A built-in sample: `firing`, `resolved` or `group` (the default).
+    #[serde(default)]
+    pub sample: Option<String>,
+    /// Unsaved template text to render instead of the profile's body template.
+    #[serde(default)]
+    pub template: Option<String>,
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+pub struct Preview {
+    /// The profile.
+    pub profile: String,
+    /// `text` or `markdown`.
+    pub msgtype: MessageKind,
+    /// The markdown title.
+    pub title: String,
+    /// The message text as sent (with any @ mentions alertrelay appends).
+    pub text: String,
+    /// The text as a DingTalk client shows it, as HTML.
+    pub html: String,
+    /// The exact JSON body that would be posted.
+    pub body: Value,
+    /// Size of that body in bytes.
+    pub bytes: usize,
+    /// DingTalk's cap on it.
+    pub limit: usize,
+    /// Alerts left out to stay under the cap.
+    pub omitted: usize,
+    /// The template used (for the page: which file to edit).
+    pub template: TemplateInfo,
+    /// Things that would surprise the person editing the template.
+    pub warnings: Vec<String>,
+}
+
+/// Why a preview could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// No such profile.
+    #[error("unknown profile {0:?}")]
+    UnknownProfile(String),
+    /// No such sample.
+    #[error("unknown sample {0:?} (use firing, resolved or group)")]
+    UnknownSample(String),
+    /// The request body is not a payload or a preview request.
+    #[error("invalid preview request: {0}")]
+    BadRequest(String),
+    /// The unsaved template is too long.
+    #[error("template text is over {MAX_TEMPLATE_BYTES} bytes")]
+    TemplateTooLarge,
+    /// The template did not compile or render.
+    #[error("{0}")]
+    Render(#[from] RenderError),
+}
+
+impl Request {
+    /// Reads a request body: empty (a sample), an Alertmanager payload, or a request object
+    /// with `payload`, `sample` and/or `template`.
+    pub fn from_body(bytes: &[u8]) -> Result<Self, PreviewError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| PreviewError::BadRequest(e.to_string()))?;
+        if value.get("alerts").is_some() {
+            let payload = serde_json::from_value(value)
+                .map_err(|e| PreviewError::BadRequest(format!("payload: {e}")))?;
+            return Ok(Self {
+                payload: Some(payload),
+                ..Self::default()
+            });
+        }
+        serde_json::from_value(value).map_err(|e| PreviewError::BadRequest(e.to_string()))
+    }
+}
+
+/// Builds the preview for a profile of a snapshot.
+pub fn preview(
+    runtime: &Runtime,
+    profile: &str,
+    request: Request,
+    now: DateTime<Utc>,
+) -> Result<Preview, PreviewError> {
+    let config = runtime
+        .config
+        .profiles
+        .get(profile)
+        .ok_or_else(|| PreviewError::UnknownProfile(profile.to_owned()))?;
+    let notification = match request.payload {
+        Some(payload) => payload,
+        None => {
+            let name = request.sample.as_deref().unwrap_or(DEFAULT_SAMPLE);
+            crate::samples::sample(name).ok_or_else(|| PreviewError::UnknownSample(name.into()))?
+        }
+    };
+    if notification.alerts.is_empty() {
+        return Err(PreviewError::BadRequest("the payload has no alerts".into()));
+    }
+    let renderer = &runtime.renderer;
+    let mut template = renderer
+        .template_info(profile)
+        .ok_or_else(|| PreviewError::UnknownProfile(profile.to_owned()))?;
+    let render_full = |n: &Notification| match &request.template {
+        Some(text) => renderer.render_unsaved(profile, config, n, now, text),
+        None => renderer.render(profile, config, n, now),
+    };
+    let composed = match &request.template {
+        Some(text) if text.len() > MAX_TEMPLATE_BYTES => {
+            return Err(PreviewError::TemplateTooLarge);
+        }
+        Some(_) => compose_with(config, &notification, MAX_BODY_BYTES, &render_full)?,
+        None => compose(
+            renderer,
+            profile,
+            config,
+            &notification,
+            now,
+            MAX_BODY_BYTES,
+        )?,
+    };
+    if let Some(text) = &request.template {
+        template.source.clone_from(text);
+    }
+    let mut warnings = warnings(&composed, config);
+    if composed.omitted > 0 {
+        let full = render_full(&notification)?;
+        let uncut = Composed {
+            text: full.text,
+            omitted: 0,
+            ..composed.clone()
+        }
+        .body_len();
+        warnings.insert(
+            0,
+            format!(
+                "the whole message would be {uncut} bytes, over DingTalk's {MAX_BODY_BYTES}-byte cap: {} alerts are left out and a closing line says so",
+                composed.omitted
+            ),
+        );
+    }
+    Ok(answer(profile, &composed, template, warnings))
+}
+
+fn warnings(composed: &Composed, profile: &Profile) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(error) = &composed.fallback {
+        warnings.push(format!(
+            "the template failed ({error}); alertrelay would send the built-in template's message, shown here"
+        ));
+    }
+    let mention = &profile.mention;
+    for who in mention.mobiles.iter().chain(&mention.user_ids) {
+        if !composed.text.contains(&format!("@{who}")) {
+            warnings.push(format!(
+                "@{who} is mentioned in the profile but not in the template's text: alertrelay appends it at the end (DingTalk notifies a member only when the text names them)"
+            ));
+        }
+    }
+    warnings
+}
+
+fn answer(
+    profile: &str,
+    composed: &Composed,
+    template: TemplateInfo,
+    warnings: Vec<String>,
+) -> Preview {
+    let body = composed.body();
+    let bytes = body.to_bytes().len();
+    let text = body
+        .markdown
+        .as_ref()
+        .map(|m| m.text.clone())
+        .or_else(|| body.text.as_ref().map(|t| t.content.clone()))
+        .unwrap_or_default();
+    let html = match composed.kind {
+        MessageKind::Markdown => markdown::to_html(&text),
+        MessageKind::Text => markdown::text_to_html(&text),
+    };
+    Preview {
+        profile: profile.to_owned(),
+        msgtype: composed.kind,
+        title: composed.title.clone(),
+        text,
+        html,
+        body: serde_json::to_value(&body).unwrap_or(Value::Null),
+        bytes,
+        limit: MAX_BODY_BYTES,
+        omitted: composed.omitted,
+        template,
+        warnings,
+    }
+}
