@@ -138,7 +138,7 @@ pub fn preview(
         Some(text) if text.len() > MAX_TEMPLATE_BYTES => {
             return Err(PreviewError::TemplateTooLarge);
         }
-        Some(_) => compose_with(config, &notification, MAX_BODY_BYTES, &render_full)?,
+        Some(_) => compose_with(config, &notification, MAX_BODY_BYTES, render_full)?,
         None => compose(
             renderer,
             profile,
