@@ -10,11 +10,17 @@ needs=(
   amtool:prometheus-alertmanager                     # example Alertmanager config check
   prometheus-alertmanager:prometheus-alertmanager    # end-to-end tests
   systemd-analyze:systemd                            # example unit check
+  chromium:chromium                                  # preview page browser test
+  chromedriver:chromium-driver                       #   driven over WebDriver
 )
 missing=()
 for pair in "${needs[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
+# A CJK font, so the browser test's screenshot (target/preview.png) shows Chinese text.
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  missing+=(fonts-wqy-microhei)
+fi
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

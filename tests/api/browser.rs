@@ -1,0 +1,186 @@
+//! The preview page in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver), as a person would use it. Saves a screenshot to target/preview.png.
+//! `scripts/test.sh` installs Debian's chromium and chromium-driver.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    #[allow(clippy::zombie_processes)] // `Drop` kills and waits.
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("chromedriver: {e}; run scripts/test.sh, which installs chromium-driver")
+        });
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: tempfile::tempdir().unwrap(),
+    };
+    let started = Instant::now();
+    while reqwest::get(format!("{}/status", driver.url))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    driver
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let user_data = format!("--user-data-dir={}", driver._profile.path().display());
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-quic", "--window-size=1600,1000", user_data,
+            ],
+        },
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("chromium did not start under chromedriver")
+}
+
+/// Waits until the element's text (or inner HTML) contains `needle`.
+async fn wait_for(client: &Client, id: &str, html: bool, needle: &str) {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(element) = client.find(Locator::Id(id)).await {
+            last = if html {
+                element.html(true).await.unwrap_or_default()
+            } else {
+                element.text().await.unwrap_or_default()
+            };
+            if last.contains(needle) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("#{id} never showed {needle:?}; it showed {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_edits_a_template_and_sees_the_dingtalk_render_change() {
+    let app = spawn_app(
+        "profiles:
+  ops:
+    url: http://{robot}/robot/send?access_token=t1
+    mention: { mobiles: [\"13800000000\"] }
+  dba:
+    url: http://{robot}/robot/send?access_token=t2
+    message: text
+",
+        &[],
+    )
+    .await;
+    let driver = start_driver().await;
+    let client = browser(&driver).await;
+
+    client.goto(&app.url("/preview")).await.unwrap();
+    wait_for(&client, "profile", false, "ops (markdown)").await;
+    client
+        .find(Locator::Id("profile"))
+        .await
+        .unwrap()
+        .select_by_value("ops")
+        .await
+        .unwrap();
+    wait_for(&client, "raw", false, "【故障】2 条告警").await;
+    wait_for(&client, "rendered", true, "<font color=\"#FF0000\">").await;
+    wait_for(&client, "warnings", false, "@13800000000").await;
+    wait_for(&client, "file-hint", false, "default.md.tera").await;
+
+    client
+        .find(Locator::Id("sample"))
+        .await
+        .unwrap()
+        .select_by_value("firing")
+        .await
+        .unwrap();
+    wait_for(&client, "raw", false, "【故障】1 条告警").await;
+
+    let editor = client.find(Locator::Id("template")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor.send_keys("### 已编辑 {{ alerts | length }} 条\n\n- **{{ alerts[0].labels.alertname }}** @13800000000").await.unwrap();
+    wait_for(&client, "rendered", true, "<h3>已编辑 1 条</h3>").await;
+    wait_for(&client, "rendered", true, "<strong>CPU使用率告警</strong>").await;
+    wait_for(&client, "raw", false, "### 已编辑 1 条").await;
+
+    editor.send_keys("\n{% if %}").await.unwrap();
+    wait_for(&client, "error", false, "unsaved template:4:").await;
+
+    let screenshot_at = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/preview.png");
+    editor.send_keys("{% endif %}").await.unwrap();
+    client
+        .find(Locator::Id("profile"))
+        .await
+        .unwrap()
+        .select_by_value("dba")
+        .await
+        .unwrap();
+    wait_for(&client, "msgtype", false, "(text)").await;
+    wait_for(&client, "rendered", true, "text-message").await;
+    client
+        .find(Locator::Id("profile"))
+        .await
+        .unwrap()
+        .select_by_value("ops")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("sample"))
+        .await
+        .unwrap()
+        .select_by_value("group")
+        .await
+        .unwrap();
+    wait_for(&client, "raw", false, "【恢复】1 条告警").await;
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(&screenshot_at, &png).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+
+    client.close().await.unwrap();
+    assert_eq!(app.robot.requests(), 0, "the preview page sent something");
+}
