@@ -75,8 +75,12 @@ pub fn compose_with(
     let ordered = Ordered::new(notification);
     let total = ordered.len();
     let attempt = |keep: usize| -> Result<Composed, RenderError> {
-        let subset = ordered.first(keep);
-        let rendered = render(&subset)?;
+        // The common case, everything fits: render the notification itself, no copy.
+        let rendered = if keep == total {
+            render(notification)?
+        } else {
+            render(&ordered.first(keep))?
+        };
         let mut text = rendered.text;
         let omitted = total - keep;
         if omitted > 0 {

@@ -15,11 +15,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
-use tera::{Context, Tera};
+use tera::{Context, Tera, Value};
 
-use crate::alert::{Alert, Notification};
-use crate::config::{Config, Mention, MessageKind, Profile};
+use crate::alert::{Notification, Status};
+use crate::config::{Config, MessageKind, Profile};
 
 /// The built-in templates, embedded so the binary works without a templates directory. The
 /// same files ship in `templates/`, where operators can edit copies.
@@ -78,19 +77,6 @@ struct ProfileTemplates {
     body: String,
     title: String,
     builtin_body: &'static str,
-}
-
-/// What templates see. Field names follow Alertmanager's payload; the rest are helpers.
-#[derive(Serialize)]
-struct TemplateContext<'a> {
-    #[serde(flatten)]
-    notification: &'a Notification,
-    firing: Vec<&'a Alert>,
-    resolved: Vec<&'a Alert>,
-    profile: &'a str,
-    now: String,
-    timezone: &'a str,
-    mention: &'a Mention,
 }
 
 impl Renderer {
@@ -274,20 +260,46 @@ impl Renderer {
         notification: &Notification,
         now: DateTime<Utc>,
     ) -> Result<Context, RenderError> {
-        let view = TemplateContext {
-            notification,
-            firing: notification.firing().collect(),
-            resolved: notification.resolved().collect(),
-            profile,
-            now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-            timezone: self.timezone.name(),
-            mention: &profile_config.mention,
+        // What templates see: the payload under Alertmanager's own field names, plus
+        // helpers. Each alert is converted once; `firing` and `resolved` share those values
+        // (Tera's arrays and maps are reference-counted).
+        let n = notification;
+        let alerts = n
+            .alerts
+            .iter()
+            .map(Value::try_from_serializable)
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(|e| RenderError {
+                template: String::new(),
+                line: None,
+                message: format!("cannot build the template context: {e}"),
+            })?;
+        let with_status = |status: Status| -> Vec<Value> {
+            n.alerts
+                .iter()
+                .zip(&alerts)
+                .filter(|(alert, _)| alert.status == status)
+                .map(|(_, value)| value.clone())
+                .collect()
         };
-        Context::from_serialize(&view).map_err(|e| RenderError {
-            template: String::new(),
-            line: None,
-            message: format!("cannot build the template context: {e}"),
-        })
+        let mut context = Context::new();
+        context.insert_value("firing", Value::from(with_status(Status::Firing)));
+        context.insert_value("resolved", Value::from(with_status(Status::Resolved)));
+        context.insert_value("alerts", Value::from(alerts));
+        context.insert("receiver", &n.receiver);
+        context.insert("status", &n.status);
+        context.insert("groupLabels", &n.group_labels);
+        context.insert("commonLabels", &n.common_labels);
+        context.insert("commonAnnotations", &n.common_annotations);
+        context.insert("externalURL", &n.external_url);
+        context.insert("version", &n.version);
+        context.insert("groupKey", &n.group_key);
+        context.insert("truncatedAlerts", &n.truncated_alerts);
+        context.insert("profile", profile);
+        context.insert("now", &now.to_rfc3339_opts(SecondsFormat::Secs, true));
+        context.insert("timezone", self.timezone.name());
+        context.insert("mention", &profile_config.mention);
+        Ok(context)
     }
 }
 

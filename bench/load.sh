@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Load benchmark: alertrelay against the do-nothing forwarder, both posting to nginx playing
+# a DingTalk robot that always answers {"errcode":0,"errmsg":"ok"}, driven by wrk with
+# 8 connections on 127.0.0.1. Prints deliveries/s, p50/p99 latency, idle and peak RSS and
+# CPU seconds per 1,000 deliveries for a 1-alert and a 10-alert payload, and the ratio to
+# the forwarder. Every run is bounded: DURATION (default 10s) per load, 30 s for startup.
+#   bash bench/load.sh            # DURATION=20s bash bench/load.sh for steadier figures
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-8}
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx-light)
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+cargo build --release --quiet --bin alertrelay --example forwarder
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nothing listens on port $1" >&2; return 1
+}
+
+robot_port=$(free_port)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$robot_port;
+    location / { default_type application/json; return 200 '{"errcode":0,"errmsg":"ok"}'; }
+  }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
+wait_port "$robot_port"
+robot="http://127.0.0.1:$robot_port/robot/send?access_token=bench"
+
+relay_port=$(free_port)
+cat > "$work/profiles.yaml" <<CONF
+profiles:
+  bench:
+    url: $robot
+    rate_limit: 0
+CONF
+./target/release/alertrelay --config.file="$work/profiles.yaml" --web.listen-address="127.0.0.1:$relay_port" 2>"$work/alertrelay.log" & relay_pid=$!; pids+=($relay_pid)
+forwarder_port=$(free_port)
+./target/release/examples/forwarder "127.0.0.1:$forwarder_port" "$robot" & forwarder_pid=$!; pids+=($forwarder_pid)
+wait_port "$relay_port"; wait_port "$forwarder_port"
+sleep 1
+
+python3 - "$work" <<'PY'
+import json, sys
+base = json.load(open("tests/data/firing_single.json"))
+one = dict(base)
+json.dump(one, open(sys.argv[1] + "/1.json", "w"), ensure_ascii=False)
+ten = dict(base)
+alert = base["alerts"][0]
+ten["alerts"] = [dict(alert, labels=dict(alert["labels"], instance=f"10.0.0.{i}:9100"), fingerprint=f"{i:016x}") for i in range(10)]
+json.dump(ten, open(sys.argv[1] + "/10.json", "w"), ensure_ascii=False)
+PY
+
+rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
+idle_rss=$(rss_kb "$relay_pid" VmRSS)
+forwarder_idle_rss=$(rss_kb "$forwarder_pid" VmRSS)
+
+# run NAME PID PORT PAYLOAD -> "deliveries/s p50_ms p99_ms cpu_s_per_1000 non2xx"
+run() {
+  local pid=$2 port=$3 payload=$4 before after out
+  before=$(cpu_ticks "$pid")
+  out=$(PAYLOAD="$payload" timeout 120 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$port/dingtalk/bench/send")
+  after=$(cpu_ticks "$pid")
+  echo "$out" > "$work/wrk-$1.txt"; cp "$work/wrk-$1.txt" /tmp/
+  python3 - "$before" "$after" "$ticks_per_s" <<PY
+import re, sys
+out = open("$work/wrk-$1.txt").read()
+def ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+total = int(re.search(r"(\d+) requests in", out).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+errors = re.search(r"Socket errors: (.*)", out)
+p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
+cpu = (int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3])
+non2xx = int(bad.group(1)) if bad else 0
+print(f"{rate:.0f} {p50:.2f} {p99:.2f} {cpu / total * 1000:.3f} {non2xx}{' socket-errors' if errors else ''}")
+PY
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); wrk ${CONNECTIONS} connections, ${DURATION} per run; $(date -u +%F)"
+read -r f_rate f_p50 f_p99 f_cpu f_bad <<<"$(run forwarder "$forwarder_pid" "$forwarder_port" "$work/1.json")"
+forwarder_peak=$(rss_kb "$forwarder_pid" VmHWM)
+printf '%-28s %12s %8s %8s %14s %8s\n' "" "deliveries/s" "p50 ms" "p99 ms" "CPU s/1000" "non-2xx"
+printf '%-28s %12s %8s %8s %14s %8s\n' "forwarder, 1 alert" "$f_rate" "$f_p50" "$f_p99" "$f_cpu" "$f_bad"
+for n in 1 10; do
+  read -r rate p50 p99 cpu bad <<<"$(run "relay$n" "$relay_pid" "$relay_port" "$work/$n.json")"
+  printf '%-28s %12s %8s %8s %14s %8s   ratio %.2f\n' "alertrelay, $n alert(s)" "$rate" "$p50" "$p99" "$cpu" "$bad" "$(python3 -c "print($rate / $f_rate)")"
+done
+echo "alertrelay RSS: idle $((idle_rss / 1024)) MB, peak under load $(( $(rss_kb "$relay_pid" VmHWM) / 1024 )) MB (forwarder: idle $((forwarder_idle_rss / 1024)) MB, peak $((forwarder_peak / 1024)) MB)"

@@ -1,0 +1,124 @@
+//! The hot functions, with criterion: parse payloads of 1 to 10,000 alerts, render the
+//! default templates, sign a request, cut an oversized notification to DingTalk's cap, and
+//! the whole parse → render → cut path for 10,000 alerts (target ≤ 50 ms).
+//! Run: `cargo bench --bench hot`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use alertrelay::alert::Notification;
+use alertrelay::compose::compose;
+use alertrelay::config::Config;
+use alertrelay::dingtalk::{MAX_BODY_BYTES, sign};
+use alertrelay::render::Renderer;
+use alertrelay::secret::Secret;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// A notification of `count` firing alerts, as JSON bytes, each with its own instance.
+fn payload(count: usize) -> Vec<u8> {
+    let mut n = alertrelay::samples::sample("firing").expect("sample");
+    let alert = n.alerts[0].clone();
+    n.alerts = (0..count)
+        .map(|i| {
+            let mut a = alert.clone();
+            a.labels.insert(
+                "instance".into(),
+                format!("10.0.{}.{}:9100", i / 256, i % 256),
+            );
+            a
+        })
+        .collect();
+    serde_json::to_vec(&n).expect("serializes")
+}
+
+fn setup() -> (Config, Renderer) {
+    let yaml = "profiles:
+  md:
+    url: http://127.0.0.1:1/robot/send?access_token=t
+  txt:
+    url: http://127.0.0.1:1/robot/send?access_token=t
+    message: text
+";
+    let config = Config::from_yaml(yaml, Path::new("profiles.yaml")).expect("config");
+    let renderer = Renderer::new(&config).expect("templates");
+    (config, renderer)
+}
+
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse");
+    for count in [1, 10, 1_000, 10_000] {
+        let bytes = payload(count);
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(count), &bytes, |b, bytes| {
+            b.iter(|| serde_json::from_slice::<Notification>(black_box(bytes)).expect("parses"))
+        });
+    }
+    group.finish();
+}
+
+fn render(c: &mut Criterion) {
+    let (config, renderer) = setup();
+    let now = chrono::Utc::now();
+    let mut group = c.benchmark_group("render");
+    for count in [1, 10] {
+        let n: Notification = serde_json::from_slice(&payload(count)).expect("parses");
+        for profile in ["md", "txt"] {
+            let id = BenchmarkId::new(profile, count);
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    renderer
+                        .render(profile, &config.profiles[profile], black_box(&n), now)
+                        .expect("renders")
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn signing(c: &mut Criterion) {
+    let secret = Secret::new("SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd");
+    c.bench_function("sign", |b| {
+        b.iter(|| sign(black_box(&secret), black_box(1_764_042_991_000)))
+    });
+}
+
+fn cut(c: &mut Criterion) {
+    let (config, renderer) = setup();
+    let now = chrono::Utc::now();
+    let bytes = payload(10_000);
+    let n: Notification = serde_json::from_slice(&bytes).expect("parses");
+    let mut group = c.benchmark_group("10000 alerts");
+    group.sample_size(20);
+    group.bench_function("cut to cap", |b| {
+        b.iter(|| {
+            compose(
+                &renderer,
+                "md",
+                &config.profiles["md"],
+                black_box(&n),
+                now,
+                MAX_BODY_BYTES,
+            )
+            .expect("composes")
+        })
+    });
+    group.bench_function("parse, render and cut", |b| {
+        b.iter(|| {
+            let n: Notification = serde_json::from_slice(black_box(&bytes)).expect("parses");
+            compose(
+                &renderer,
+                "md",
+                &config.profiles["md"],
+                &n,
+                now,
+                MAX_BODY_BYTES,
+            )
+            .expect("composes")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, render, signing, cut);
+criterion_main!(benches);
