@@ -49,6 +49,21 @@ impl Composed {
     pub fn body_len(&self) -> usize {
         self.body().to_bytes().len()
     }
+
+    /// Whether the body is within `cap`, without serializing it when it obviously is: JSON
+    /// escaping at most sextuples a character (`\u001f`), and the rest of the body (keys, the
+    /// `at` lists) is small.
+    pub fn fits(&self, cap: usize) -> bool {
+        let mention = &self.mention;
+        let extra: usize = mention
+            .mobiles
+            .iter()
+            .chain(&mention.user_ids)
+            .map(|m| 2 * m.len() + 8)
+            .sum();
+        let bound = 6 * (self.text.len() + self.title.len()) + extra + 256;
+        bound <= cap || self.body_len() <= cap
+    }
 }
 
 /// Renders `notification` for a profile so that its body stays within `cap` bytes.
@@ -106,8 +121,7 @@ pub fn compose_with(
     let mut keep = total.clamp(1, FIRST_TRY);
     loop {
         let composed = attempt(keep)?;
-        let size = composed.body_len();
-        let next = if size <= cap {
+        let next = if composed.fits(cap) {
             fit = Some((keep, composed));
             if keep == total {
                 break;
@@ -115,6 +129,7 @@ pub fn compose_with(
             if over <= total {
                 (keep + over) / 2
             } else {
+                let size = fit.as_ref().map_or(1, |(_, c)| c.body_len());
                 let estimate = keep * cap / size.max(1);
                 estimate.clamp(keep + 1, total)
             }

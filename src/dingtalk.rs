@@ -281,6 +281,8 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("alertrelay/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(60))
+            // DingTalk does not redirect; a redirect is an error, not something to follow.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the TLS backend initialises");
         Self { http }
