@@ -69,9 +69,9 @@ pub enum Command {
 /// `--log.level` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
-    /// Everything, including each request.
+    /// Everything, including each delivered notification.
     Debug,
-    /// Deliveries and reloads.
+    /// Startup, reloads and every notification not delivered.
     Info,
     /// Problems only.
     Warn,
