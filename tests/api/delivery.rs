@@ -95,17 +95,6 @@ fn delivered_hosts(received: &[Received]) -> Vec<usize> {
     hosts
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_burst_of_60_stays_within_budget_and_every_alert_arrives() {
     let app = spawn_app(&yaml(&profile("ops", "tok")), &[]).await;
@@ -129,7 +118,7 @@ async fn a_burst_of_60_stays_within_budget_and_every_alert_arrives() {
         "an alert was lost"
     );
     assert!(received.len() < 60, "nothing was merged");
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(
         text.contains("alertrelay_notifications_delivered_total{profile=\"ops\"} 60"),
         "{text}"
@@ -206,7 +195,7 @@ async fn a_throttled_robot_is_left_alone_and_answered_503_quickly() {
         requests,
         "the throttled robot was hammered"
     );
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(
         text.contains("alertrelay_robot_requests_total{profile=\"ops\",errcode=\"130101\"} 1"),
         "{text}"
@@ -239,7 +228,7 @@ async fn a_wait_longer_than_max_wait_is_answered_503_for_alertmanager_to_retry()
         started.elapsed()
     );
     assert_eq!(app.robot.received().len(), 20);
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(text.contains("reason=\"wait_timeout\"} 5"), "{text}");
 }
 
@@ -293,7 +282,7 @@ async fn a_10000_alert_payload_arrives_as_one_message_under_20000_bytes() {
         "no N-more line"
     );
     assert!(
-        metrics(&app)
+        app.metrics()
             .await
             .contains("alertrelay_messages_truncated_total{profile=\"ops\"} 1")
     );
@@ -307,7 +296,7 @@ async fn retries_show_in_the_metrics() {
 
     assert_eq!(app.post("ops", numbered(1)).await.status(), 200);
 
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(
         text.contains("alertrelay_delivery_retries_total{profile=\"ops\"} 2"),
         "{text}"

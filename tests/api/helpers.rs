@@ -113,6 +113,12 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// A file in the app's config directory.
     pub fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)

@@ -419,15 +419,7 @@ async fn alertmanager_retries_when_alertrelay_answers_5xx() {
     .await;
 
     assert!(relay.robot.requests() > 8);
-    let metrics = relay
-        .http
-        .get(relay.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains(
             "alertrelay_notifications_failed_total{profile=\"wms\",reason=\"unavailable\"}"
