@@ -166,10 +166,16 @@ fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
 }
 
 fn escape_inline(text: &str, out: &mut String) {
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let prev = i.checked_sub(1).map(|p| chars[p]);
-        let next = chars.get(i + 1).copied();
+    // Most text has nothing to escape: copy it whole.
+    if !text.contains(['*', '`', '[', ']', '_', '\\', '~', '<', '>', '&']) {
+        out.push_str(text);
+        return;
+    }
+    let mut last: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let prev = last.replace(c);
         let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
         match c {
             '*' | '`' | '[' | ']' => out.push('\\'),
