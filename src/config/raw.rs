@@ -1,0 +1,210 @@
+//! The raw shape of `profiles.yaml`: what serde reads, with the checks that can run while
+//! deserializing (so the YAML parser reports their position): URLs, time zones, durations,
+//! environment references, unknown keys. The file-system checks follow in `validate`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer};
+
+use super::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT, Mention, MessageKind, PROFILE_NAME_RULE, Profile,
+    duration, valid_profile_name,
+};
+use crate::secret::{RobotUrl, Secret};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default = "default_timezone", deserialize_with = "timezone")]
+    pub(super) timezone: Tz,
+    #[serde(default)]
+    pub(super) templates: Option<PathBuf>,
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub(super) timeout: Duration,
+    #[serde(default = "default_max_body_bytes")]
+    pub(super) max_body_bytes: usize,
+    #[serde(
+        default = "default_max_wait",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub(super) max_wait: Duration,
+    #[serde(
+        default = "default_throttle_penalty",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub(super) throttle_penalty: Duration,
+    #[serde(default, deserialize_with = "profile_map")]
+    pub(super) profiles: BTreeMap<String, RawProfile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProfile {
+    #[serde(deserialize_with = "robot_url")]
+    url: RobotUrl,
+    #[serde(default, deserialize_with = "optional_expanded")]
+    secret: Option<String>,
+    #[serde(default)]
+    secret_file: Option<PathBuf>,
+    #[serde(default)]
+    message: MessageKind,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    mention: Mention,
+    #[serde(default = "default_rate_limit")]
+    rate_limit: u32,
+}
+
+impl RawProfile {
+    /// Checks what needs the file system; errors name the offending key.
+    pub(super) fn validate(
+        self,
+        base: &Path,
+        templates_dir: Option<&Path>,
+    ) -> Result<Profile, (&'static str, String)> {
+        let secret = match (self.secret, self.secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(("secret_file", "set secret or secret_file, not both".into()));
+            }
+            (Some(s), None) => Some(s),
+            (None, Some(path)) => Some(read_secret_file(&base.join(path))?),
+            (None, None) => None,
+        };
+        if secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(("secret", "secret is empty".into()));
+        }
+        if let Some(template) = &self.template {
+            check_template_file(template, templates_dir).map_err(|m| ("template", m))?;
+        }
+        Ok(Profile {
+            url: self.url,
+            secret: secret.map(|s| Secret::new(s.trim())),
+            message: self.message,
+            template: self.template,
+            title: self.title,
+            mention: self.mention,
+            rate_limit: self.rate_limit,
+        })
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<String, (&'static str, String)> {
+    std::fs::read_to_string(path).map_err(|e| {
+        (
+            "secret_file",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })
+}
+
+fn check_template_file(name: &str, dir: Option<&Path>) -> Result<(), String> {
+    if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+        return Err(format!(
+            "template {name:?} must be a file name in the templates directory"
+        ));
+    }
+    let Some(dir) = dir else {
+        return Err(format!(
+            "template {name:?} is set but there is no templates directory"
+        ));
+    };
+    if dir.join(name).is_file() {
+        Ok(())
+    } else {
+        Err(format!("template {name:?} not found in {}", dir.display()))
+    }
+}
+
+pub(super) fn default_timezone() -> Tz {
+    chrono_tz::Asia::Shanghai
+}
+
+pub(super) fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+pub(super) fn default_max_wait() -> Duration {
+    Duration::from_secs(90)
+}
+
+pub(super) fn default_throttle_penalty() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_rate_limit() -> u32 {
+    DEFAULT_RATE_LIMIT
+}
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format_args!(
+            "timezone: unknown time zone {name:?} (use an IANA name such as Asia/Shanghai)"
+        ))
+    })
+}
+
+fn profile_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, RawProfile>, D::Error> {
+    let map = BTreeMap::<String, RawProfile>::deserialize(d)?;
+    if let Some(bad) = map.keys().find(|n| !valid_profile_name(n)) {
+        return Err(serde::de::Error::custom(format_args!(
+            "profile {bad:?}: {PROFILE_NAME_RULE}"
+        )));
+    }
+    Ok(map)
+}
+
+fn robot_url<'de, D: Deserializer<'de>>(d: D) -> Result<RobotUrl, D::Error> {
+    let text = expand_env(&String::deserialize(d)?)
+        .map_err(|e| serde::de::Error::custom(format_args!("url: {e}")))?;
+    RobotUrl::parse(&text).map_err(|e| serde::de::Error::custom(format_args!("url: url {e}")))
+}
+
+/// With `#[serde(default)]`: an absent key is `None`. (Deserializing `Option` directly
+/// would make the YAML parser report errors one line too early.)
+fn optional_expanded<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    expand_env(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format_args!("secret: {e}")))
+}
+
+/// Replaces `${NAME}` with the environment variable NAME, or `${NAME:-default}` with the
+/// default when NAME is unset or empty. A missing variable without a default is an error: a
+/// secret silently replaced by nothing would fail only at the first alert.
+pub fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "unclosed ${ in value".to_owned())?;
+        let (var, default) = match after[..end].split_once(":-") {
+            Some((var, default)) => (var, Some(default)),
+            None => (&after[..end], None),
+        };
+        match (std::env::var(var).ok().filter(|v| !v.is_empty()), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => return Err(format!("environment variable {var} is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
