@@ -1,0 +1,96 @@
+//! Why a robot request failed, and what that means for trying again.
+
+use std::time::Duration;
+
+/// Why a message was not delivered. Messages never contain the URL or the token.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// No answer within the configured timeout.
+    #[error("robot did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection could not be made (refused, DNS, TLS).
+    #[error("cannot connect to robot: {0}")]
+    Connect(String),
+    /// The request failed on the way.
+    #[error("request to robot failed: {0}")]
+    Transport(String),
+    /// The robot answered an HTTP error.
+    #[error("robot answered HTTP {status}")]
+    Http {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// DingTalk refused the message: HTTP 200 with a non-zero errcode.
+    #[error("DingTalk refused the message: errcode {errcode}: {errmsg}")]
+    Api {
+        /// DingTalk's code (130101 too fast, 310000 signature/keyword/IP, ...).
+        errcode: i64,
+        /// DingTalk's explanation.
+        errmsg: String,
+    },
+    /// HTTP 200 but not DingTalk's JSON.
+    #[error("robot answered something that is not DingTalk's JSON: {0}")]
+    BadResponse(String),
+}
+
+/// What a failed send means for trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Transport errors, timeouts, HTTP 5xx and 429, errcode -1 (busy), answers that are not
+    /// DingTalk's JSON: the same request may well succeed in a moment.
+    Retryable,
+    /// errcode 130101 or 410100: DingTalk throttles the robot for minutes; sending again
+    /// before then only extends the penalty.
+    Throttled,
+    /// Any other errcode (310000 signature/keyword/IP, 300001/300005/400101 token,
+    /// 400013/400102/400106 group or robot gone, 430xxx content refused, 460101 too large)
+    /// and HTTP 4xx: the same request will fail the same way.
+    Permanent,
+}
+
+impl SendError {
+    /// Whether and how to try again.
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Timeout(_) | Self::Connect(_) | Self::Transport(_) | Self::BadResponse(_) => {
+                Retry::Retryable
+            }
+            Self::Http { status } if *status >= 500 || *status == 429 => Retry::Retryable,
+            Self::Http { .. } => Retry::Permanent,
+            Self::Api { errcode: -1, .. } => Retry::Retryable,
+            Self::Api {
+                errcode: 130_101 | 410_100,
+                ..
+            } => Retry::Throttled,
+            Self::Api { .. } => Retry::Permanent,
+        }
+    }
+
+    /// A bounded label for metrics: known errcodes as themselves, the rest by kind.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::Connect(_) => "connect",
+            Self::Transport(_) => "transport",
+            Self::BadResponse(_) => "bad_response",
+            Self::Http { status } if *status >= 500 => "http_5xx",
+            Self::Http { .. } => "http_4xx",
+            Self::Api { errcode, .. } => match errcode {
+                -1 => "-1",
+                130_101 => "130101",
+                410_100 => "410100",
+                310_000 => "310000",
+                300_001 => "300001",
+                300_005 => "300005",
+                400_101 => "400101",
+                400_013 => "400013",
+                400_102 => "400102",
+                400_106 => "400106",
+                460_101 => "460101",
+                101_002 => "101002",
+                430_000..=430_999 => "430xxx",
+                _ => "other",
+            },
+        }
+    }
+}
