@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::{Config, ConfigError, Sources};
+use crate::delivery::Policy;
 use crate::dingtalk::Robot;
 use crate::render::{RenderError, Renderer};
 
@@ -16,6 +17,9 @@ pub struct Runtime {
     pub renderer: Renderer,
     /// Each profile's robot, by profile name.
     pub robots: BTreeMap<String, Robot>,
+    /// Each profile's delivery policy (its robot's budget is shared with other profiles, so
+    /// it is worked out once here, not per webhook).
+    pub policies: BTreeMap<String, Policy>,
 }
 
 /// Why a snapshot could not be built.
@@ -47,10 +51,16 @@ impl Runtime {
             .iter()
             .map(|(name, profile)| (name.clone(), Robot::from(profile)))
             .collect();
+        let policies = config
+            .profiles
+            .iter()
+            .map(|(name, profile)| (name.clone(), Policy::of(&config, profile)))
+            .collect();
         Ok(Self {
             config,
             renderer,
             robots,
+            policies,
         })
     }
 }

@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AppError, AppState};
-use crate::delivery::Policy;
 use crate::preview::{self, Preview, PreviewError, Request};
 
 /// The page, embedded so running the gateway needs no web build.
@@ -53,7 +52,7 @@ async fn profiles(State(state): State<AppState>) -> Json<Value> {
                 "message": profile.message,
                 "template": runtime.renderer.template_info(name),
                 "mention": profile.mention,
-                "rate_limit": Policy::of(&runtime.config, profile).rate_limit,
+                "rate_limit": runtime.policies.get(name).map(|p| p.rate_limit),
             })
         })
         .collect();

@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use crate::alert::Notification;
 use crate::compose::compose;
-use crate::delivery::Policy;
 use crate::dingtalk::MAX_BODY_BYTES;
 use crate::metrics::{Metrics, UNKNOWN_PROFILE};
 
@@ -51,9 +50,10 @@ async fn deliver(
     body: Body,
 ) -> Result<Json<Value>, AppError> {
     let runtime = state.runtime.load_full();
-    let (Some(config), Some(robot)) = (
+    let (Some(config), Some(robot), Some(&policy)) = (
         runtime.config.profiles.get(profile),
         runtime.robots.get(profile),
+        runtime.policies.get(profile),
     ) else {
         tracing::warn!(profile, "webhook for an unknown profile");
         return Err(AppError::UnknownProfile(profile.to_owned()));
@@ -83,7 +83,6 @@ async fn deliver(
         );
     }
     let alerts = notification.alerts.len();
-    let policy = Policy::of(&runtime.config, config);
     match state
         .dispatcher
         .deliver(profile, robot, composed, policy)
