@@ -85,6 +85,10 @@ fn listening_address(line: &str) -> Option<String> {
     Some(rest[..end].to_owned())
 }
 
+async fn status(addr: &str, profile: &str, body: String) -> u16 {
+    post(addr, profile, body).await.status().as_u16()
+}
+
 async fn post(addr: &str, profile: &str, body: String) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("http://{addr}/dingtalk/{profile}/send"))
@@ -103,15 +107,11 @@ async fn ding_profile_flags_serve_without_a_config_file() {
     let app = start(&[&ops, &info]);
 
     assert_eq!(
-        post(&app.addr, "ops", payload("firing_single.json"))
-            .await
-            .status(),
+        status(&app.addr, "ops", payload("firing_single.json")).await,
         200
     );
     assert_eq!(
-        post(&app.addr, "info", payload("resolved.json"))
-            .await
-            .status(),
+        status(&app.addr, "info", payload("resolved.json")).await,
         200
     );
 
@@ -199,28 +199,20 @@ async fn tokens_and_secrets_never_reach_the_logs() {
         ]);
 
         assert_eq!(
-            post(&app.addr, "ops", payload("firing_single.json"))
-                .await
-                .status(),
+            status(&app.addr, "ops", payload("firing_single.json")).await,
             200
         );
         robot.script([Reply::Errcode(310000, "sign not match")]);
         assert_eq!(
-            post(&app.addr, "ops", payload("firing_single.json"))
-                .await
-                .status(),
+            status(&app.addr, "ops", payload("firing_single.json")).await,
             502
         );
         assert_eq!(
-            post(&app.addr, "dead", payload("firing_single.json"))
-                .await
-                .status(),
+            status(&app.addr, "dead", payload("firing_single.json")).await,
             502
         );
         assert_eq!(
-            post(&app.addr, "nope", payload("firing_single.json"))
-                .await
-                .status(),
+            status(&app.addr, "nope", payload("firing_single.json")).await,
             404
         );
 
@@ -327,9 +319,7 @@ async fn sighup_reloads_and_a_broken_edit_is_logged_with_file_and_line() {
     wait_for_log(&app, "reload failed");
     assert!(app.log().contains("default.md.tera:2:"), "{}", app.log());
     assert_eq!(
-        post(&app.addr, "ops", payload("firing_single.json"))
-            .await
-            .status(),
+        status(&app.addr, "ops", payload("firing_single.json")).await,
         200
     );
     assert_eq!(robot.received().last().unwrap().text(), "first");
@@ -338,9 +328,7 @@ async fn sighup_reloads_and_a_broken_edit_is_logged_with_file_and_line() {
     hangup();
     wait_for_log(&app, "message=\"configuration reloaded\" trigger=SIGHUP");
     assert_eq!(
-        post(&app.addr, "ops", payload("firing_single.json"))
-            .await
-            .status(),
+        status(&app.addr, "ops", payload("firing_single.json")).await,
         200
     );
     assert_eq!(robot.received().last().unwrap().text(), "second");

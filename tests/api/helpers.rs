@@ -132,6 +132,15 @@ impl TestApp {
     }
 }
 
+/// Serves another router for `state` (e.g. with a flag changed) on a free port.
+pub async fn serve(state: AppState) -> SocketAddr {
+    let router = server::router(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
 /// The JSON body of an answer.
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     response.json().await.unwrap()

@@ -314,10 +314,7 @@ async fn the_page_is_served_from_the_binary() {
 #[tokio::test]
 async fn the_preview_can_be_switched_off() {
     let app = app().await;
-    let router = alertrelay::server::router(app.state.clone().with_preview(false));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let addr = crate::helpers::serve(app.state.clone().with_preview(false)).await;
 
     for path in ["/preview", "/preview/profiles"] {
         let response = app

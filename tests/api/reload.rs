@@ -147,13 +147,8 @@ async fn a_kubernetes_configmap_update_is_picked_up_every_time() {
 
 #[tokio::test]
 async fn reload_over_http_needs_the_lifecycle_flag() {
-    let mut app = spawn_app(&ops_yaml(""), &[]).await;
-    app.state.lifecycle = false;
-    // The router holds its own copy of the state: rebuild a router without the flag.
-    let router = alertrelay::server::router(app.state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = spawn_app(&ops_yaml(""), &[]).await;
+    let addr = crate::helpers::serve(app.state.clone().with_lifecycle(false)).await;
 
     let response = app
         .http
