@@ -54,7 +54,7 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     /// How long shutdown waits for deliveries in flight.
-    #[arg(long = "web.shutdown-timeout", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long = "web.shutdown-timeout", value_name = "DURATION", default_value = "30s", value_parser = crate::config::parse_duration)]
     pub shutdown_timeout: Duration,
 }
 
@@ -124,10 +124,6 @@ fn parse_profile_flag(text: &str) -> Result<(String, String), String> {
                 .into(),
         ),
     }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(text)
 }
 
 #[cfg(test)]

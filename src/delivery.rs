@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::compose::Composed;
 use crate::config::{Config, Profile};
-use crate::dingtalk::{Client, Robot, SendError};
+use crate::dingtalk::{Client, Retry, Robot, SendError};
 use crate::metrics::Metrics;
 
 pub use merge::merge;
@@ -109,6 +109,22 @@ pub enum DeliveryError {
     /// alertrelay is stopping; the notification was not sent.
     #[error("alertrelay is shutting down; not sent")]
     ShuttingDown,
+}
+
+impl DeliveryError {
+    /// The bounded `reason` label of `alertrelay_notifications_failed_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Send(error) => match error.retry() {
+                Retry::Permanent => "refused",
+                Retry::Throttled => "throttled",
+                Retry::Retryable => "unavailable",
+            },
+            Self::Throttled(_) => "throttled",
+            Self::WaitTimeout(_) => "wait_timeout",
+            Self::ShuttingDown => "shutdown",
+        }
+    }
 }
 
 /// A delivered notification.

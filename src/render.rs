@@ -160,15 +160,9 @@ impl Renderer {
         notification: &Notification,
         now: DateTime<Utc>,
     ) -> Result<Rendered, RenderError> {
-        let templates = self.profiles.get(profile).ok_or_else(|| RenderError {
-            template: String::new(),
-            line: None,
-            message: format!("unknown profile {profile:?}"),
-        })?;
+        let templates = self.templates(profile)?;
         let context = self.context(profile, profile_config, notification, now)?;
-        let title = self
-            .render_one(&templates.title, &context)
-            .or_else(|_| self.render_one(&builtin(TITLE_FILE), &context))?;
+        let title = self.render_title(templates, &context)?;
         match self.render_one(&templates.body, &context) {
             Ok(text) => Ok(Rendered {
                 title,
@@ -184,6 +178,25 @@ impl Renderer {
                 })
             }
         }
+    }
+
+    /// The profile's title, or the built-in one when the profile's fails.
+    fn render_title(
+        &self,
+        templates: &ProfileTemplates,
+        context: &Context,
+    ) -> Result<String, RenderError> {
+        self.render_one(&templates.title, context)
+            .or_else(|_| self.render_one(&builtin(TITLE_FILE), context))
+    }
+
+    /// The templates of a profile.
+    fn templates(&self, profile: &str) -> Result<&ProfileTemplates, RenderError> {
+        self.profiles.get(profile).ok_or_else(|| RenderError {
+            template: String::new(),
+            line: None,
+            message: format!("unknown profile {profile:?}"),
+        })
     }
 
     /// Renders one template; surrounding blank space is dropped (template files end in a

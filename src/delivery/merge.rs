@@ -27,7 +27,7 @@ pub(super) fn take(queue: &mut VecDeque<Job>, free_slots: usize) -> Vec<Job> {
         }
         let mut parts: Vec<&Composed> = batch.iter().map(|j| &j.message).collect();
         parts.push(&queue[index].message);
-        if merge(&parts).body_len() > MAX_BODY_BYTES {
+        if !merge(&parts).fits(MAX_BODY_BYTES) {
             break;
         }
         batch.extend(queue.remove(index));

@@ -90,7 +90,7 @@ impl Worker {
                         changed = self.shutdown.changed() => {
                             if changed.is_err() {
                                 // The dispatcher is gone: nothing can send or wait any more.
-                                self.answer_all(&DeliveryError::ShuttingDown, "shutdown");
+                                self.answer_all(&DeliveryError::ShuttingDown);
                                 return;
                             }
                         }
@@ -106,11 +106,11 @@ impl Worker {
         // Webhooks whose caller went away (Alertmanager timed out) are not sent: it retries.
         self.queue.retain(|job| !job.reply.is_closed());
         if *self.shutdown.borrow() {
-            self.answer_all(&DeliveryError::ShuttingDown, "shutdown");
+            self.answer_all(&DeliveryError::ShuttingDown);
             return Next::WaitUntil(None);
         }
         if let Some(until) = self.throttled_until.filter(|until| *until > now) {
-            self.answer_all(&DeliveryError::Throttled(until - now), "throttled");
+            self.answer_all(&DeliveryError::Throttled(until - now));
             return Next::WaitUntil(None);
         }
         let Some(newest) = self.queue.back() else {
@@ -127,7 +127,7 @@ impl Worker {
         self.queue = waiting.into();
         for job in expired {
             let waited = now.duration_since(job.enqueued);
-            self.answer(job, Err(DeliveryError::WaitTimeout(waited)), "wait_timeout");
+            self.answer(job, Err(DeliveryError::WaitTimeout(waited)));
         }
         let next_deadline = self.queue.iter().map(|job| job.deadline).min();
         Next::WaitUntil(Some(next_deadline.map_or(free_at, |d| d.min(free_at))))
@@ -174,45 +174,24 @@ impl Worker {
         let merged = batch.len();
         let outcome = result.map(|()| Delivered { merged });
         for job in batch {
-            let reason = failure_reason(&outcome);
-            self.answer(job, outcome.clone(), reason);
+            self.answer(job, outcome.clone());
         }
     }
 
-    fn answer_all(&mut self, error: &DeliveryError, reason: &'static str) {
+    fn answer_all(&mut self, error: &DeliveryError) {
         for job in std::mem::take(&mut self.queue) {
-            self.answer(job, Err(error.clone()), reason);
+            self.answer(job, Err(error.clone()));
         }
     }
 
-    fn answer(&self, job: Job, outcome: Result<Delivered, DeliveryError>, reason: &'static str) {
-        if outcome.is_err() {
-            tracing::debug!(profile = job.profile, reason, "notification not delivered");
+    fn answer(&self, job: Job, outcome: Result<Delivered, DeliveryError>) {
+        if let Err(error) = &outcome {
+            tracing::debug!(
+                profile = job.profile,
+                reason = error.reason(),
+                "notification not delivered"
+            );
         }
         let _ = job.reply.send(outcome);
-    }
-}
-
-/// The metric reason for a failed outcome ("" for success).
-pub(super) fn failure_reason(outcome: &Result<Delivered, DeliveryError>) -> &'static str {
-    match outcome {
-        Ok(_) => "",
-        Err(error) => error.reason(),
-    }
-}
-
-impl DeliveryError {
-    /// The bounded `reason` label of `alertrelay_notifications_failed_total`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Send(error) => match error.retry() {
-                Retry::Permanent => "refused",
-                Retry::Throttled => "throttled",
-                Retry::Retryable => "unavailable",
-            },
-            Self::Throttled(_) => "throttled",
-            Self::WaitTimeout(_) => "wait_timeout",
-            Self::ShuttingDown => "shutdown",
-        }
     }
 }

@@ -64,6 +64,7 @@ impl Renderer {
         now: DateTime<Utc>,
         text: &str,
     ) -> Result<Rendered, RenderError> {
+        let templates = self.templates(profile)?;
         let mut tera: Tera = self.tera.clone();
         tera.register_function("range", bounded_range);
         tera.add_raw_template(UNSAVED_NAME, text)
@@ -80,9 +81,8 @@ impl Renderer {
                 false => RenderError::from_tera(UNSAVED_NAME, &e),
             })?;
         let body = String::from_utf8_lossy(&output.bytes).trim().to_owned();
-        let title = self
-            .render(profile, profile_config, notification, now)?
-            .title;
+        // Only the title: rendering the saved body too would be wasted, and could fail.
+        let title = self.render_title(templates, &context)?;
         Ok(Rendered {
             title,
             text: body,

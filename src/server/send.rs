@@ -1,5 +1,7 @@
 //! `POST /dingtalk/{profile}/send`: the Alertmanager webhook.
 
+use std::time::Instant;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -7,8 +9,6 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::{AppError, AppState};
-use std::time::Instant;
-
 use crate::alert::Notification;
 use crate::compose::compose;
 use crate::dingtalk::MAX_BODY_BYTES;
