@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -53,6 +53,18 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 16))
 }
 
+/// Registers `metric` under `name` and hands it back for recording.
+fn add<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// As [`add`], for a metric in seconds (`_seconds` suffix).
+fn add_seconds<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register_with_unit(name, help, Unit::Seconds, metric.clone());
+    metric
+}
+
 /// Every metric alertrelay exports.
 pub struct Metrics {
     registry: Registry,
@@ -89,82 +101,81 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("alertrelay");
-        let received = Family::default();
-        registry.register(
+        let mut r = Registry::with_prefix("alertrelay");
+        let histograms = || Histograms::new_with_constructor(latency_histogram);
+        let received = add(
+            &mut r,
             "notifications_received",
             "Webhooks received, by profile",
-            received.clone(),
+            Family::default(),
         );
-        let delivered = Family::default();
-        registry.register(
+        let delivered = add(
+            &mut r,
             "notifications_delivered",
             "Notifications DingTalk accepted",
-            delivered.clone(),
+            Family::default(),
         );
-        let failed = Family::default();
-        registry.register(
+        let failed = add(
+            &mut r,
             "notifications_failed",
             "Notifications not delivered, by reason",
-            failed.clone(),
+            Family::default(),
         );
-        let delivery_duration = Histograms::new_with_constructor(latency_histogram);
-        registry.register_with_unit(
+        let delivery_duration = add_seconds(
+            &mut r,
             "delivery_duration",
             "Time from webhook received to delivered",
-            Unit::Seconds,
-            delivery_duration.clone(),
+            histograms(),
         );
-        let robot_requests = Family::default();
-        registry.register(
+        let robot_requests = add(
+            &mut r,
             "robot_requests",
             "Requests to DingTalk robots by errcode (0 is success) or error kind",
-            robot_requests.clone(),
+            Family::default(),
         );
-        let merged = Family::default();
-        registry.register(
+        let merged = add(
+            &mut r,
             "messages_merged",
             "Notifications sent merged with others into one message while the rate budget was spent",
-            merged.clone(),
+            Family::default(),
         );
-        let truncated = Family::default();
-        registry.register(
+        let truncated = add(
+            &mut r,
             "messages_truncated",
             "Notifications cut at an alert boundary to fit DingTalk's 20000-byte cap",
-            truncated.clone(),
+            Family::default(),
         );
-        let rate_limit_wait = Histograms::new_with_constructor(latency_histogram);
-        registry.register_with_unit(
+        let rate_limit_wait = add_seconds(
+            &mut r,
             "rate_limit_wait",
             "Time notifications waited for their robot's rate budget",
-            Unit::Seconds,
-            rate_limit_wait.clone(),
+            histograms(),
         );
-        let retries = Family::default();
-        registry.register(
+        let retries = add(
+            &mut r,
             "delivery_retries",
             "Robot requests repeated after a retryable failure",
-            retries.clone(),
+            Family::default(),
         );
-        let reload_successful = Gauge::default();
-        registry.register(
+        let reload_successful = add(
+            &mut r,
             "config_last_reload_successful",
             "Whether the last configuration reload attempt was successful",
-            reload_successful.clone(),
+            Gauge::default(),
         );
-        let reload_success_timestamp = Gauge::<f64, AtomicU64>::default();
-        registry.register(
+        let reload_success_timestamp = add(
+            &mut r,
             "config_last_reload_success_timestamp_seconds",
             "Timestamp of the last successful configuration reload",
-            reload_success_timestamp.clone(),
+            Gauge::<f64, AtomicU64>::default(),
         );
-        registry.register(
+        r.register(
             "build",
             "alertrelay's version",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
         Self {
-            registry,
+            registry: r,
             received,
             delivered,
             failed,
