@@ -227,13 +227,21 @@ async fn tokens_and_secrets_never_reach_the_logs() {
 
 #[test]
 fn check_accepts_the_shipped_profiles_yaml() {
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles.yaml");
-    let output = command(&["check", "--config.file", shipped])
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles.yaml");
+    let (code, stdout) = check(&shipped);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("SUCCESS: 1 profiles (ops)"), "{stdout}");
+}
+
+/// Runs `alertrelay check` on a file: its exit code and what it printed.
+fn check(file: &std::path::Path) -> (Option<i32>, String) {
+    let output = command(&["check", &format!("--config.file={}", file.display())])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("SUCCESS: 1 profiles (ops)"), "{stdout}");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -248,12 +256,9 @@ fn check_reports_every_problem_with_file_and_line() {
     )
     .unwrap();
 
-    let output = command(&["check", &format!("--config.file={}", file.display())])
-        .output()
-        .unwrap();
+    let (code, stdout) = check(&file);
 
-    assert_eq!(output.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(code, Some(1));
     assert!(stdout.contains("FAILED"), "{stdout}");
     assert!(
         stdout.contains("profiles.yaml:4: profile \"a\": template \"gone.tera\" not found"),
@@ -271,11 +276,8 @@ fn check_reports_every_problem_with_file_and_line() {
         "ok\n{{ x | nosuchfilter }}",
     )
     .unwrap();
-    let output = command(&["check", &format!("--config.file={}", file.display())])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (code, stdout) = check(&file);
+    assert_eq!(code, Some(1));
     assert!(stdout.contains("one.tera:1:"), "{stdout}");
     assert!(stdout.contains("two.tera:2:"), "{stdout}");
 }

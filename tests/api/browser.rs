@@ -81,6 +81,12 @@ async fn browser(driver: &Driver) -> Client {
         .expect("chromium did not start under chromedriver")
 }
 
+/// Chooses an option of a `<select>`, as a person would.
+async fn select(client: &Client, id: &str, value: &str) {
+    let element = client.find(Locator::Id(id)).await.unwrap();
+    element.select_by_value(value).await.unwrap();
+}
+
 /// Waits until the element's text (or inner HTML) contains `needle`.
 async fn wait_for(client: &Client, id: &str, html: bool, needle: &str) {
     let started = Instant::now();
@@ -120,25 +126,13 @@ async fn a_person_edits_a_template_and_sees_the_dingtalk_render_change() {
 
     client.goto(&app.url("/preview")).await.unwrap();
     wait_for(&client, "profile", false, "ops (markdown)").await;
-    client
-        .find(Locator::Id("profile"))
-        .await
-        .unwrap()
-        .select_by_value("ops")
-        .await
-        .unwrap();
+    select(&client, "profile", "ops").await;
     wait_for(&client, "raw", false, "【故障】2 条告警").await;
     wait_for(&client, "rendered", true, "<font color=\"#FF0000\">").await;
     wait_for(&client, "warnings", false, "@13800000000").await;
     wait_for(&client, "file-hint", false, "default.md.tera").await;
 
-    client
-        .find(Locator::Id("sample"))
-        .await
-        .unwrap()
-        .select_by_value("firing")
-        .await
-        .unwrap();
+    select(&client, "sample", "firing").await;
     wait_for(&client, "raw", false, "【故障】1 条告警").await;
 
     let editor = client.find(Locator::Id("template")).await.unwrap();
@@ -153,29 +147,11 @@ async fn a_person_edits_a_template_and_sees_the_dingtalk_render_change() {
 
     let screenshot_at = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/preview.png");
     editor.send_keys("{% endif %}").await.unwrap();
-    client
-        .find(Locator::Id("profile"))
-        .await
-        .unwrap()
-        .select_by_value("dba")
-        .await
-        .unwrap();
+    select(&client, "profile", "dba").await;
     wait_for(&client, "msgtype", false, "(text)").await;
     wait_for(&client, "rendered", true, "text-message").await;
-    client
-        .find(Locator::Id("profile"))
-        .await
-        .unwrap()
-        .select_by_value("ops")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sample"))
-        .await
-        .unwrap()
-        .select_by_value("group")
-        .await
-        .unwrap();
+    select(&client, "profile", "ops").await;
+    select(&client, "sample", "group").await;
     wait_for(&client, "raw", false, "【恢复】1 条告警").await;
     let png = client.screenshot().await.unwrap();
     std::fs::write(&screenshot_at, &png).unwrap();

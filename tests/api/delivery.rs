@@ -270,9 +270,14 @@ async fn a_10000_alert_payload_arrives_as_one_message_under_20000_bytes() {
     let mut big: Value = serde_json::from_str(&payload("firing_single.json")).unwrap();
     let alert = big["alerts"][0].clone();
     big["alerts"] = Value::Array(vec![alert; 10_000]);
+    let body = serde_json::to_vec(&big).unwrap();
+    // Over 5 MB: also proves the default body cap takes a 10,000-alert notification.
+    assert!(body.len() > 5_000_000);
 
-    let response = app.post("ops", serde_json::to_vec(&big).unwrap()).await;
+    let response = app.post("ops", body).await;
 
+    assert_ne!(response.status(), 413);
+    assert_ne!(response.status(), 400);
     assert_eq!(response.status(), 200);
     let received = app.robot.received();
     assert_eq!(received.len(), 1);

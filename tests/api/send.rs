@@ -99,23 +99,6 @@ async fn a_chunked_body_over_the_cap_is_answered_413() {
 }
 
 #[tokio::test]
-async fn the_default_cap_takes_a_ten_thousand_alert_payload() {
-    let app = spawn_app(&ops_yaml("    message: text\n"), &[]).await;
-    let mut big: serde_json::Value = serde_json::from_str(&payload("firing_single.json")).unwrap();
-    let alert = big["alerts"][0].clone();
-    big["alerts"] = serde_json::Value::Array(vec![alert; 10_000]);
-    let body = serde_json::to_vec(&big).unwrap();
-    assert!(body.len() > 5_000_000);
-
-    let response = app.post("ops", body).await;
-
-    // Without the size cap of the delivery issue the robot refuses the huge message; what
-    // matters here is that the body was accepted and parsed, not refused with 413.
-    assert_ne!(response.status(), 413);
-    assert_ne!(response.status(), 400);
-}
-
-#[tokio::test]
 async fn other_methods_are_answered_405() {
     let app = spawn_app(&ops_yaml(""), &[]).await;
 
