@@ -1,7 +1,7 @@
 //! The `alertrelay` binary itself: flags, startup errors, and what it logs.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,16 +9,9 @@ use crate::helpers::payload;
 use crate::robot::{Reply, RobotDouble};
 
 struct Running {
-    child: Child,
+    child: crate::helpers::Process,
     log: Arc<Mutex<Vec<String>>>,
     addr: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Running {
@@ -37,7 +30,7 @@ fn command(args: &[&str]) -> Command {
 }
 
 /// Starts the binary on a free port and waits for its "listening" line.
-#[allow(clippy::zombie_processes)] // `Running::drop` kills and waits.
+#[allow(clippy::zombie_processes)] // `Process` kills and waits on drop.
 fn start(args: &[&str]) -> Running {
     let mut all = vec!["--web.listen-address=127.0.0.1:0"];
     all.extend_from_slice(args);
@@ -62,7 +55,11 @@ fn start(args: &[&str]) -> Running {
             .iter()
             .find_map(|l| listening_address(l));
         if let Some(addr) = found {
-            return Running { child, log, addr };
+            return Running {
+                child: crate::helpers::Process(child),
+                log,
+                addr,
+            };
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),

@@ -2,7 +2,7 @@
 //! (chromedriver), as a person would use it. Saves a screenshot to target/preview.png.
 //! `scripts/test.sh` installs Debian's chromium and chromium-driver.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -11,16 +11,9 @@ use serde_json::json;
 use crate::helpers::spawn_app;
 
 struct Driver {
-    child: Child,
+    _child: crate::helpers::Process,
     url: String,
     _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start_driver() -> Driver {
@@ -29,7 +22,7 @@ async fn start_driver() -> Driver {
         .local_addr()
         .unwrap()
         .port();
-    #[allow(clippy::zombie_processes)] // `Drop` kills and waits.
+    #[allow(clippy::zombie_processes)] // `Process` kills and waits on drop.
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -39,7 +32,7 @@ async fn start_driver() -> Driver {
             panic!("chromedriver: {e}; run scripts/test.sh, which installs chromium-driver")
         });
     let driver = Driver {
-        child,
+        _child: crate::helpers::Process(child),
         url: format!("http://127.0.0.1:{port}"),
         _profile: tempfile::tempdir().unwrap(),
     };

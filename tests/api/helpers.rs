@@ -132,6 +132,24 @@ impl TestApp {
     }
 }
 
+/// A child process (alertrelay, chromedriver, Alertmanager) killed and reaped when the test
+/// ends, pass or fail.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Process {
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 /// Serves another router for `state` (e.g. with a flag changed) on a free port.
 pub async fn serve(state: AppState) -> SocketAddr {
     let router = server::router(state);

@@ -4,7 +4,7 @@
 //! `scripts/test.sh` installs the Debian packages; a missing tool fails the test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -212,16 +212,9 @@ fn the_kubernetes_manifest_mounts_its_configmap_as_a_directory_with_probes() {
 
 /// A real Alertmanager on a free port, routing by `project` to alertrelay's profiles.
 struct Alertmanager {
-    child: Child,
+    _child: crate::helpers::Process,
     url: String,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -260,7 +253,7 @@ receivers:
         let file = dir.path().join("alertmanager.yml");
         std::fs::write(&file, config).unwrap();
         let port = free_port();
-        #[allow(clippy::zombie_processes)] // `Drop` kills and waits.
+        #[allow(clippy::zombie_processes)] // `Process` kills and waits on drop.
         let child = Command::new("prometheus-alertmanager")
             .arg(format!("--config.file={}", file.display()))
             .arg(format!(
@@ -277,7 +270,7 @@ receivers:
                 panic!("prometheus-alertmanager: {e}; run scripts/test.sh, which installs it")
             });
         let am = Self {
-            child,
+            _child: crate::helpers::Process(child),
             url: format!("http://127.0.0.1:{port}"),
             _dir: dir,
         };
