@@ -7,6 +7,7 @@
 //! alert; the failure is returned alongside for logging and previews.
 
 pub mod filters;
+mod native;
 mod unsaved;
 
 pub use unsaved::{TemplateInfo, UNSAVED_OUTPUT_LIMIT};
@@ -76,7 +77,12 @@ pub struct Renderer {
 struct ProfileTemplates {
     body: String,
     title: String,
-    builtin_body: &'static str,
+    /// The built-in body of the profile's message kind, for the fallback.
+    builtin_body: native::Body,
+    /// Set while `body` is exactly a shipped template: rendered as Rust, not by Tera.
+    native_body: Option<native::Body>,
+    /// Set while `title` is exactly the shipped title template.
+    native_title: bool,
 }
 
 impl Renderer {
@@ -161,33 +167,41 @@ impl Renderer {
         now: DateTime<Utc>,
     ) -> Result<Rendered, RenderError> {
         let templates = self.templates(profile)?;
-        let context = self.context(profile, profile_config, notification, now)?;
-        let title = self.render_title(templates, &context)?;
-        match self.render_one(&templates.body, &context) {
-            Ok(text) => Ok(Rendered {
-                title,
-                text,
+        let n = notification;
+        if let (Some(body), true) = (templates.native_body, templates.native_title) {
+            // The shipped templates, as most profiles use them: no Tera context at all.
+            return Ok(Rendered {
+                title: native::title(n),
+                text: body.render(n, self.timezone, now),
                 fallback: None,
-            }),
-            Err(error) => {
-                let text = self.render_one(&builtin(templates.builtin_body), &context)?;
-                Ok(Rendered {
-                    title,
-                    text,
-                    fallback: Some(error),
-                })
-            }
+            });
         }
+        let context = self.context(profile, profile_config, n, now)?;
+        let title = self.title(templates, n, &context);
+        let (text, fallback) = match templates.native_body {
+            Some(body) => (body.render(n, self.timezone, now), None),
+            None => match self.render_one(&templates.body, &context) {
+                Ok(text) => (text, None),
+                Err(error) => {
+                    let text = templates.builtin_body.render(n, self.timezone, now);
+                    (text, Some(error))
+                }
+            },
+        };
+        Ok(Rendered {
+            title,
+            text,
+            fallback,
+        })
     }
 
     /// The profile's title, or the built-in one when the profile's fails.
-    fn render_title(
-        &self,
-        templates: &ProfileTemplates,
-        context: &Context,
-    ) -> Result<String, RenderError> {
+    fn title(&self, templates: &ProfileTemplates, n: &Notification, context: &Context) -> String {
+        if templates.native_title {
+            return native::title(n);
+        }
         self.render_one(&templates.title, context)
-            .or_else(|_| self.render_one(&builtin(TITLE_FILE), context))
+            .unwrap_or_else(|_| native::title(n))
     }
 
     /// The templates of a profile.
@@ -229,13 +243,13 @@ impl Templates {
 
 impl ProfileTemplates {
     fn choose(tera: &mut Templates, name: &str, profile: &Profile) -> Result<Self, RenderError> {
-        let builtin_body = match profile.message {
-            MessageKind::Markdown => MARKDOWN_FILE,
-            MessageKind::Text => TEXT_FILE,
+        let (builtin_file, builtin_body) = match profile.message {
+            MessageKind::Markdown => (MARKDOWN_FILE, native::Body::Markdown),
+            MessageKind::Text => (TEXT_FILE, native::Body::Text),
         };
         let body = match &profile.template {
             Some(file) => file.clone(),
-            None => user_or_builtin(&tera.tera, builtin_body),
+            None => user_or_builtin(&tera.tera, builtin_file),
         };
         let title = match &profile.title {
             Some(text) => {
@@ -245,7 +259,10 @@ impl ProfileTemplates {
             }
             None => user_or_builtin(&tera.tera, TITLE_FILE),
         };
+        let source = |name: &str| tera.sources.get(name).map(String::as_str);
         Ok(Self {
+            native_body: source(&body).and_then(native::Body::of),
+            native_title: source(&title).is_some_and(native::is_title),
             body,
             title,
             builtin_body,

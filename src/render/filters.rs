@@ -45,11 +45,39 @@ fn localtime(text: &str, kwargs: &Kwargs, timezone: Tz) -> TeraResult<String> {
     let Some(time) = parse_time(text)? else {
         return Ok(String::new());
     };
-    let mut out = String::new();
+    let mut out = String::with_capacity(19);
+    if format == DEFAULT_TIME_FORMAT {
+        local_time_into(&time, zone, &mut out);
+        return Ok(out);
+    }
     use std::fmt::Write;
     write!(out, "{}", time.with_timezone(&zone).format(format))
         .map_err(|_| Error::message(format!("invalid time format {format:?}")))?;
     Ok(out)
+}
+
+/// `time` in `zone` as [`DEFAULT_TIME_FORMAT`] (`2026-11-25 11:56:31`), appended to `out`,
+/// without interpreting the format string each time.
+pub fn local_time_into(time: &DateTime<FixedOffset>, zone: Tz, out: &mut String) {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let local = time.with_timezone(&zone);
+    let plain = (0..=9999).contains(&local.year()) && local.nanosecond() < 1_000_000_000;
+    let _ = if plain {
+        write!(
+            out,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            local.year(),
+            local.month(),
+            local.day(),
+            local.hour(),
+            local.minute(),
+            local.second()
+        )
+    } else {
+        // Years past 9999 and leap seconds: chrono knows how %Y and %S show them.
+        write!(out, "{}", local.format(DEFAULT_TIME_FORMAT))
+    };
 }
 
 /// `{{ alert.startsAt | since }}`: whole seconds from the time to `until=` (when given and
@@ -91,34 +119,41 @@ fn human_duration_filter(seconds: f64, kwargs: Kwargs, _: &State) -> TeraResult<
 
 /// Seconds as the two largest units: `2小时5分钟`, `3分12秒`, `1天4小时` (or `2h 5m`).
 pub fn human_duration(seconds: u64, english: bool) -> String {
+    let mut out = String::with_capacity(16);
+    human_duration_into(seconds, english, &mut out);
+    out
+}
+
+/// [`human_duration`], appending to `out`.
+pub fn human_duration_into(seconds: u64, english: bool, out: &mut String) {
+    use std::fmt::Write;
     const UNITS: [(u64, &str, &str); 4] = [
         (86_400, "天", "d"),
         (3600, "小时", "h"),
         (60, "分钟", "m"),
         (1, "秒", "s"),
     ];
-    let mut parts = Vec::with_capacity(2);
+    let mut parts = 0;
     let mut rest = seconds;
     for (size, zh, en) in UNITS {
         let count = rest / size;
         rest %= size;
         if count > 0 {
-            parts.push(if english {
-                format!("{count}{en}")
-            } else {
-                format!("{count}{zh}")
-            });
-        } else if !parts.is_empty() {
+            if english && parts > 0 {
+                out.push(' ');
+            }
+            let _ = write!(out, "{count}{}", if english { en } else { zh });
+            parts += 1;
+        } else if parts > 0 {
             break; // "1天" rather than "1天0小时"
         }
-        if parts.len() == 2 {
+        if parts == 2 {
             break;
         }
     }
-    if parts.is_empty() {
-        return if english { "0s".into() } else { "0秒".into() };
+    if parts == 0 {
+        out.push_str(if english { "0s" } else { "0秒" });
     }
-    parts.join(if english { " " } else { "" })
 }
 
 /// Escapes text so it shows as written in DingTalk markdown and cannot add headings, links,
@@ -128,16 +163,21 @@ pub fn human_duration(seconds: u64, english: bool) -> String {
 /// markdown hard break so multi-line annotations keep their lines.
 pub fn md_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
+    md_escape_into(text, &mut out);
+    out
+}
+
+/// [`md_escape`], appending to `out`.
+pub fn md_escape_into(text: &str, out: &mut String) {
     for (index, line) in text.lines().enumerate() {
         if index > 0 {
             out.push_str("  \n");
         }
         let body = line.trim_start();
         out.push_str(&line[..line.len() - body.len()]);
-        let rest = escape_line_start(body, &mut out);
-        escape_inline(rest, &mut out);
+        let rest = escape_line_start(body, out);
+        escape_inline(rest, out);
     }
-    out
 }
 
 /// Block syntax at the start of a line: `#` headings, `-`/`+`/`1.` lists, `===` underlines.
@@ -205,7 +245,18 @@ fn escape_inline(text: &str, out: &mut String) {
 /// the link or the markdown (space, parentheses, angle brackets) are percent-encoded.
 pub fn md_url(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
-    for c in url.trim().chars() {
+    md_url_into(url, &mut out);
+    out
+}
+
+/// [`md_url`], appending to `out`.
+pub fn md_url_into(url: &str, out: &mut String) {
+    let url = url.trim();
+    if !url.contains([' ', '(', ')', '<', '>', '\n', '\r']) {
+        out.push_str(url);
+        return;
+    }
+    for c in url.chars() {
         match c {
             ' ' => out.push_str("%20"),
             '(' => out.push_str("%28"),
@@ -216,7 +267,6 @@ pub fn md_url(url: &str) -> String {
             _ => out.push(c),
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ impl Renderer {
             })?;
         let body = String::from_utf8_lossy(&output.bytes).trim().to_owned();
         // Only the title: rendering the saved body too would be wasted, and could fail.
-        let title = self.render_title(templates, &context)?;
+        let title = self.title(templates, notification, &context);
         Ok(Rendered {
             title,
             text: body,

@@ -1,0 +1,286 @@
+//! The shipped templates (`default.md.tera`, `default.txt.tera`, `title.tera`) evaluated as
+//! Rust, for speed: Tera spends most of a delivery's CPU time building its context and
+//! interpreting them (BENCHMARKS.md). The `.tera` files stay the reference: a profile
+//! renders natively only while its template's text is exactly the shipped one, so an edited
+//! copy is always rendered by Tera. Tests render thousands of generated notifications both
+//! ways and require the same bytes (`render/tests.rs`).
+
+use std::fmt::Write;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+
+use super::filters::{human_duration_into, local_time_into, md_escape_into, md_url_into};
+use super::{BUILTIN_MARKDOWN, BUILTIN_TEXT, BUILTIN_TITLE};
+use crate::alert::{Alert, KeyValues, Notification, Status, is_zero_time};
+
+/// A shipped body template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Body {
+    /// `default.md.tera`.
+    Markdown,
+    /// `default.txt.tera`.
+    Text,
+}
+
+impl Body {
+    /// The shipped body template whose text is exactly `source`, if any.
+    pub(super) fn of(source: &str) -> Option<Self> {
+        if source == BUILTIN_MARKDOWN {
+            Some(Self::Markdown)
+        } else if source == BUILTIN_TEXT {
+            Some(Self::Text)
+        } else {
+            None
+        }
+    }
+
+    /// The body, trimmed as every render is.
+    pub(super) fn render(self, n: &Notification, zone: Tz, now: DateTime<Utc>) -> String {
+        let ctx = Times::new(zone, now);
+        let mut out = String::with_capacity(256 + 512 * n.alerts.len());
+        match self {
+            Self::Markdown => markdown(n, &ctx, &mut out),
+            Self::Text => text(n, &ctx, &mut out),
+        }
+        trimmed(out)
+    }
+}
+
+/// Whether `source` is the shipped title template.
+pub(super) fn is_title(source: &str) -> bool {
+    source == BUILTIN_TITLE
+}
+
+/// `title.tera`: `[故障:2 恢复:1] 磁盘使用率告警`.
+pub(super) fn title(n: &Notification) -> String {
+    let firing = n.firing().count();
+    let resolved = n.alerts.len() - firing;
+    let mut out = String::with_capacity(64);
+    let _ = if firing > 0 {
+        write!(out, "[故障:{firing}")
+    } else {
+        write!(out, "[恢复:{resolved}")
+    };
+    if firing > 0 && resolved > 0 {
+        let _ = write!(out, " 恢复:{resolved}");
+    }
+    out.push_str("] ");
+    let name = n
+        .group_labels
+        .get("alertname")
+        .or_else(|| n.common_labels.get("alertname"))
+        .map_or("告警通知", String::as_str);
+    out.push_str(name);
+    trimmed(out)
+}
+
+/// The render's time zone and its `now`, at the whole second the templates see.
+struct Times {
+    zone: Tz,
+    now: DateTime<FixedOffset>,
+}
+
+impl Times {
+    fn new(zone: Tz, now: DateTime<Utc>) -> Self {
+        // Templates get `now` as RFC 3339 without fractions; `since` counts from that.
+        let whole = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        Self {
+            zone,
+            now: whole.fixed_offset(),
+        }
+    }
+
+    /// `{{ time | localtime }}`: "" for Go's zero time.
+    fn local(&self, time: &DateTime<FixedOffset>, out: &mut String) {
+        if !is_zero_time(time) {
+            local_time_into(time, self.zone, out);
+        }
+    }
+
+    /// `{{ start | since(until=end) | human_duration }}`; no end (or a zero one) is now.
+    fn lasted(
+        &self,
+        start: &DateTime<FixedOffset>,
+        end: Option<&DateTime<FixedOffset>>,
+        out: &mut String,
+    ) {
+        let seconds = if is_zero_time(start) {
+            0
+        } else {
+            let end = end.filter(|e| !is_zero_time(e)).unwrap_or(&self.now);
+            (*end - *start).num_seconds().max(0)
+        };
+        human_duration_into(seconds.unsigned_abs(), false, out);
+    }
+}
+
+/// The two sections of both bodies: firing ones in red, resolved ones in green.
+const SECTIONS: [(Status, &str, &str); 2] = [
+    (Status::Firing, "故障", "#FF0000"),
+    (Status::Resolved, "恢复", "#008000"),
+];
+
+fn markdown(n: &Notification, t: &Times, out: &mut String) {
+    for (status, name, color) in SECTIONS {
+        let count = n.alerts.iter().filter(|a| a.status == status).count();
+        if count == 0 {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "\n### <font color={color}>【{name}】{count} 条告警</font>\n"
+        );
+        for alert in n.alerts.iter().filter(|a| a.status == status) {
+            markdown_alert(alert, color, t, out);
+        }
+    }
+    if n.truncated_alerts > 0 {
+        let _ = write!(
+            out,
+            "\n> 另有 {} 条告警因 max_alerts 未列出\n",
+            n.truncated_alerts
+        );
+    }
+    if !n.external_url.is_empty() {
+        out.push_str("\n[在 Alertmanager 中查看](");
+        md_url_into(&n.external_url, out);
+        out.push(')');
+    }
+}
+
+fn markdown_alert(alert: &Alert, color: &str, t: &Times, out: &mut String) {
+    let labels = &alert.labels;
+    let escaped = |out: &mut String, text: &str| md_escape_into(text, out);
+    let _ = write!(out, "\n#### <font color={color}>");
+    escaped(out, or(labels, "alertname", "未命名告警"));
+    out.push_str("</font>\n\n- 级别: ");
+    escaped(out, or(labels, "severity", "未设置"));
+    out.push_str("\n- 主机: ");
+    escaped(out, or(labels, "instance", "-"));
+    if let Some(name) = set(labels, "name") {
+        out.push_str(" (");
+        escaped(out, name);
+        out.push(')');
+    }
+    for (key, heading) in [("hostname", "主机名"), ("project", "项目"), ("env", "环境")] {
+        if let Some(value) = set(labels, key) {
+            let _ = write!(out, "\n- {heading}: ");
+            escaped(out, value);
+        }
+    }
+    for (key, heading) in ANNOTATIONS {
+        if let Some(value) = set(&alert.annotations, key) {
+            let _ = write!(out, "\n- {heading}: ");
+            escaped(out, value.trim());
+        }
+    }
+    out.push_str("\n- 开始时间: ");
+    t.local(&alert.starts_at, out);
+    lines_of_end(alert, t, "\n- ", out);
+    if !alert.generator_url.is_empty() {
+        out.push_str("\n- [Prometheus 图表](");
+        md_url_into(&alert.generator_url, out);
+        out.push(')');
+    }
+    out.push('\n');
+}
+
+fn text(n: &Notification, t: &Times, out: &mut String) {
+    for (status, name, _) in SECTIONS {
+        let count = n.alerts.iter().filter(|a| a.status == status).count();
+        if count == 0 {
+            continue;
+        }
+        let _ = write!(out, "\n【{name}】{count} 条告警");
+        for alert in n.alerts.iter().filter(|a| a.status == status) {
+            text_alert(alert, name, t, out);
+        }
+        out.push('\n');
+    }
+    if n.truncated_alerts > 0 {
+        let _ = write!(
+            out,
+            "\n另有 {} 条告警因 max_alerts 未列出",
+            n.truncated_alerts
+        );
+    }
+    if !n.external_url.is_empty() {
+        out.push_str("\nAlertmanager: ");
+        out.push_str(&n.external_url);
+    }
+}
+
+fn text_alert(alert: &Alert, section: &str, t: &Times, out: &mut String) {
+    let labels = &alert.labels;
+    let _ = write!(
+        out,
+        "\n--------------------\n{section} | {}\n级别: {}\n主机: {}",
+        or(labels, "alertname", "未命名告警"),
+        or(labels, "severity", "未设置"),
+        or(labels, "instance", "-"),
+    );
+    if let Some(name) = set(labels, "name") {
+        let _ = write!(out, " ({name})");
+    }
+    for (key, heading) in [("hostname", "主机名"), ("project", "项目"), ("env", "环境")] {
+        if let Some(value) = set(labels, key) {
+            let _ = write!(out, "\n{heading}: {value}");
+        }
+    }
+    for (key, heading) in ANNOTATIONS {
+        if let Some(value) = set(&alert.annotations, key) {
+            let _ = write!(out, "\n{heading}: {}", value.trim());
+        }
+    }
+    out.push_str("\n开始时间: ");
+    t.local(&alert.starts_at, out);
+    lines_of_end(alert, t, "\n", out);
+    if !alert.generator_url.is_empty() {
+        out.push_str("\n图表: ");
+        out.push_str(&alert.generator_url);
+    }
+}
+
+/// The annotations both bodies show, trimmed, in this order.
+const ANNOTATIONS: [(&str, &str); 3] = [
+    ("summary", "摘要"),
+    ("description", "详情"),
+    ("info", "附加信息"),
+];
+
+/// "恢复时间" and "持续时长" for a resolved alert, "已持续" for a firing one; each line
+/// starts with `prefix`.
+fn lines_of_end(alert: &Alert, t: &Times, prefix: &str, out: &mut String) {
+    if alert.status == Status::Resolved {
+        let _ = write!(out, "{prefix}恢复时间: ");
+        t.local(&alert.ends_at, out);
+        let _ = write!(out, "{prefix}持续时长: ");
+        t.lasted(&alert.starts_at, Some(&alert.ends_at), out);
+    } else {
+        let _ = write!(out, "{prefix}已持续: ");
+        t.lasted(&alert.starts_at, None, out);
+    }
+}
+
+/// `{{ map.key | default(value=fallback) }}`: the value when the key is present, even empty.
+fn or<'a>(map: &'a KeyValues, key: &str, fallback: &'a str) -> &'a str {
+    map.get(key).map_or(fallback, String::as_str)
+}
+
+/// `{% if map.key %}`: the value when present and not empty.
+fn set<'a>(map: &'a KeyValues, key: &str) -> Option<&'a str> {
+    map.get(key).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// Every render's output is trimmed (template files end in a newline).
+fn trimmed(text: String) -> String {
+    if text.trim().len() == text.len() {
+        text
+    } else {
+        text.trim().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests;
