@@ -50,18 +50,19 @@ impl Composed {
         self.body().to_bytes().len()
     }
 
-    /// Whether the body is within `cap`, without serializing it when it obviously is: JSON
-    /// escaping at most sextuples a character (`\u001f`), and the rest of the body (keys, the
-    /// `at` lists) is small.
+    /// Whether the body is within `cap`, without serializing it when it obviously is: an upper
+    /// bound on the body's size is the escaped title and text, each mention twice (in the
+    /// `at` lists and as `@` text) and the keys around them.
     pub fn fits(&self, cap: usize) -> bool {
         let mention = &self.mention;
-        let extra: usize = mention
+        let mentions: usize = mention
             .mobiles
             .iter()
             .chain(&mention.user_ids)
-            .map(|m| 2 * m.len() + 8)
+            .map(|m| 2 * dingtalk::json_len(m) + 8)
             .sum();
-        let bound = 6 * (self.text.len() + self.title.len()) + extra + 256;
+        let bound =
+            dingtalk::json_len(&self.text) + dingtalk::json_len(&self.title) + mentions + 256;
         bound <= cap || self.body_len() <= cap
     }
 }

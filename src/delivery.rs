@@ -178,7 +178,7 @@ impl Dispatcher {
         }
         let now = Instant::now();
         if policy.rate_limit == 0 {
-            let body = message.body().to_bytes();
+            let body = message.body().to_bytes().into();
             let mut gate = attempt::Open;
             let context = attempt::Context::new(&self.client, &self.metrics, profile, robot);
             context

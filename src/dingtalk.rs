@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -127,6 +128,21 @@ impl Body {
     }
 }
 
+/// The length of `text` inside a JSON string, escaped as `serde_json` escapes it: `"` and
+/// `\` and the short control escapes (`\n`, `\t`, ...) take two bytes, other control
+/// characters six (`\u001f`), everything else itself.
+pub fn json_len(text: &str) -> usize {
+    text.len()
+        + text
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                0..0x20 => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
 /// The `@` words a mention needs in the text, for those missing from `text`.
 fn with_mention_text(text: &str, mention: &Mention) -> String {
     let missing: Vec<String> = mention
@@ -203,7 +219,7 @@ impl Client {
     pub async fn send(
         &self,
         robot: &Robot,
-        body: Vec<u8>,
+        body: Bytes,
         timeout: Duration,
     ) -> Result<(), SendError> {
         let url = request_url(robot, chrono::Utc::now().timestamp_millis());
@@ -321,6 +337,21 @@ mod tests {
         );
         assert_eq!(api(430_101).label(), "430xxx");
         assert_eq!(api(123).label(), "other");
+    }
+
+    #[test]
+    fn json_len_is_the_escaped_length() {
+        for text in [
+            "",
+            "plain",
+            "故障 \"q\" \\ back",
+            "\n\r\t\u{8}\u{c}",
+            "\u{1}\u{1f}\u{7f}",
+            "<&>'",
+        ] {
+            let quoted = serde_json::to_string(text).unwrap();
+            assert_eq!(json_len(text), quoted.len() - 2, "{text:?}");
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl<'a> Context<'a> {
     /// `deadline`. Returns the last error when it gives up.
     pub(super) async fn send(
         &self,
-        body: Vec<u8>,
+        body: bytes::Bytes,
         timeout: Duration,
         deadline: Instant,
         gate: &mut impl Gate,

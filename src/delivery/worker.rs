@@ -159,7 +159,7 @@ impl Worker {
         let context = attempt::Context::new(&self.client, &self.metrics, &profile, &robot);
         let result = context
             .send(
-                message.body().to_bytes(),
+                message.body().to_bytes().into(),
                 policy.timeout,
                 deadline,
                 &mut gate,

@@ -207,7 +207,13 @@ fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
 
 fn escape_inline(text: &str, out: &mut String) {
     // Most text has nothing to escape: copy it whole.
-    if !text.contains(['*', '`', '[', ']', '_', '\\', '~', '<', '>', '&']) {
+    let special = |b: &u8| {
+        matches!(
+            b,
+            b'*' | b'`' | b'[' | b']' | b'_' | b'\\' | b'~' | b'<' | b'>' | b'&'
+        )
+    };
+    if !text.as_bytes().iter().any(special) {
         out.push_str(text);
         return;
     }
@@ -252,7 +258,8 @@ pub fn md_url(url: &str) -> String {
 /// [`md_url`], appending to `out`.
 pub fn md_url_into(url: &str, out: &mut String) {
     let url = url.trim();
-    if !url.contains([' ', '(', ')', '<', '>', '\n', '\r']) {
+    let special = |b: &u8| matches!(b, b' ' | b'(' | b')' | b'<' | b'>' | b'\n' | b'\r');
+    if !url.as_bytes().iter().any(special) {
         out.push_str(url);
         return;
     }

@@ -133,9 +133,11 @@ async fn read_body(
 /// A valid payload takes the plain parser; only a failed one is parsed again, tracking the
 /// path, to say where.
 fn parse(bytes: &[u8]) -> Result<Notification, AppError> {
-    let notification: Notification = match serde_json::from_slice(bytes) {
-        Ok(notification) => notification,
-        Err(_) => parse_explaining(bytes)?,
+    // UTF-8 checked once for the whole body rather than string by string.
+    let parsed = std::str::from_utf8(bytes).map(serde_json::from_str);
+    let notification: Notification = match parsed {
+        Ok(Ok(notification)) => notification,
+        _ => parse_explaining(bytes)?,
     };
     if notification.alerts.is_empty() {
         return Err(AppError::BadPayload("the payload has no alerts".into()));
