@@ -23,7 +23,7 @@ fn payload(count: usize) -> Vec<u8> {
             let mut a = alert.clone();
             a.labels.insert(
                 "instance".into(),
-                format!("10.0.{}.{}:9100", i / 256, i % 256),
+                format!("10.0.{}.{}:9100", i / 256, i % 256).into(),
             );
             a
         })
@@ -50,7 +50,7 @@ fn parse(c: &mut Criterion) {
         let bytes = payload(count);
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(count), &bytes, |b, bytes| {
-            b.iter(|| serde_json::from_slice::<Notification>(black_box(bytes)).expect("parses"))
+            b.iter(|| Notification::from_json(black_box(bytes)).expect("parses"))
         });
     }
     group.finish();
@@ -105,7 +105,7 @@ fn cut(c: &mut Criterion) {
     });
     group.bench_function("parse, render and cut", |b| {
         b.iter(|| {
-            let n: Notification = serde_json::from_slice(black_box(&bytes)).expect("parses");
+            let n: Notification = Notification::from_json(black_box(&bytes)).expect("parses");
             compose(
                 &renderer,
                 "md",

@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
+
 use chrono::{DateTime, Datelike, FixedOffset};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Labels and annotations: string to string, ordered by key so renders are deterministic.
-pub type KeyValues = BTreeMap<String, String>;
+pub type KeyValues = BTreeMap<CompactString, CompactString>;
 
 /// Whether an alert (or a whole notification) is still firing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -96,11 +98,47 @@ impl Alert {
 
     /// The alert's name, or an empty string when the label is missing.
     pub fn name(&self) -> &str {
-        self.labels.get("alertname").map_or("", String::as_str)
+        self.labels
+            .get("alertname")
+            .map_or("", CompactString::as_str)
     }
 }
 
+/// Why a webhook body is not an Alertmanager payload: what is wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PayloadError(String);
+
 impl Notification {
+    /// Parses a webhook body. Errors say what is wrong and where (JSON path, line and
+    /// column); a payload without alerts is an error too. A valid body takes the plain
+    /// parser, UTF-8 checked once for the whole body; only a failed one is parsed again,
+    /// tracking the path, to say where.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, PayloadError> {
+        let parsed = std::str::from_utf8(bytes).map(serde_json::from_str);
+        let notification: Self = match parsed {
+            Ok(Ok(notification)) => notification,
+            _ => Self::explain(bytes)?,
+        };
+        if notification.alerts.is_empty() {
+            return Err(PayloadError("the payload has no alerts".into()));
+        }
+        Ok(notification)
+    }
+
+    fn explain(bytes: &[u8]) -> Result<Self, PayloadError> {
+        let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                PayloadError(inner.to_string())
+            } else {
+                PayloadError(format!("{path}: {inner}"))
+            }
+        })
+    }
+
     /// The firing alerts, in payload order.
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {
         self.alerts.iter().filter(|a| a.status == Status::Firing)
@@ -164,6 +202,20 @@ mod tests {
         let alert: Alert =
             serde_json::from_str(r#"{"endsAt":"2026-11-25T03:56:35.661Z"}"#).unwrap();
         assert!(alert.ended_at().is_some());
+    }
+
+    #[test]
+    fn payload_errors_say_what_and_where() {
+        let error = |body: &[u8]| Notification::from_json(body).unwrap_err().to_string();
+        assert_eq!(error(br#"{"alerts":[]}"#), "the payload has no alerts");
+        let bad_time = error(br#"{"alerts":[{"startsAt":"soon"}]}"#);
+        assert!(bad_time.starts_with("alerts[0].startsAt: "), "{bad_time}");
+        let not_utf8 = error(b"{\"receiver\":\"\xff\",\"alerts\":[{}]}");
+        assert!(not_utf8.contains("line 1 column"), "{not_utf8}");
+        let mut body = include_bytes!("../tests/data/firing_single.json").to_vec();
+        assert_eq!(Notification::from_json(&body).unwrap().alerts.len(), 1);
+        body.truncate(body.len() - 3);
+        assert!(error(&body).contains("EOF"));
     }
 
     #[test]

@@ -27,7 +27,7 @@ fn many(count: usize, resolved_every: usize) -> Notification {
             let mut a: Alert = template.clone();
             a.labels.insert(
                 "instance".into(),
-                format!("10.0.{}.{}:9100", i / 256, i % 256),
+                format!("10.0.{}.{}:9100", i / 256, i % 256).into(),
             );
             if resolved_every > 0 && i % resolved_every == 0 {
                 a.status = Status::Resolved;
@@ -98,7 +98,9 @@ fn one_alert_too_large_alone_is_cut_inside_its_text() {
     let (config, renderer) = setup("markdown");
     let mut n = crate::samples::sample("firing").unwrap();
     let huge = "磁盘[详情](http://x/y) <b>很满</b> ".repeat(2_000);
-    n.alerts[0].annotations.insert("description".into(), huge);
+    n.alerts[0]
+        .annotations
+        .insert("description".into(), huge.into());
     let composed = compose_p(&config, &renderer, &n);
     assert!(composed.body_len() <= CAP);
     assert!(composed.body_len() > CAP - 500, "{}", composed.body_len());

@@ -129,33 +129,7 @@ async fn read_body(
     })
 }
 
-/// Parses the payload; errors say what is wrong and where (JSON path, line and column).
-/// A valid payload takes the plain parser; only a failed one is parsed again, tracking the
-/// path, to say where.
+/// Parses the payload (see [`Notification::from_json`]).
 fn parse(bytes: &[u8]) -> Result<Notification, AppError> {
-    // UTF-8 checked once for the whole body rather than string by string.
-    let parsed = std::str::from_utf8(bytes).map(serde_json::from_str);
-    let notification: Notification = match parsed {
-        Ok(Ok(notification)) => notification,
-        _ => parse_explaining(bytes)?,
-    };
-    if notification.alerts.is_empty() {
-        return Err(AppError::BadPayload("the payload has no alerts".into()));
-    }
-    Ok(notification)
-}
-
-fn parse_explaining(bytes: &[u8]) -> Result<Notification, AppError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    let notification: Notification =
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                AppError::BadPayload(inner.to_string())
-            } else {
-                AppError::BadPayload(format!("{path}: {inner}"))
-            }
-        })?;
-    Ok(notification)
+    Notification::from_json(bytes).map_err(|e| AppError::BadPayload(e.to_string()))
 }

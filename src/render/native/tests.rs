@@ -67,7 +67,7 @@ impl Gen {
         let mut map = KeyValues::new();
         for key in keys {
             if self.rng.u8(..3) > 0 {
-                map.insert((*key).to_owned(), self.pick(VALUES).to_owned());
+                map.insert((*key).into(), self.pick(VALUES).into());
             }
         }
         map
