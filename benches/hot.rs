@@ -21,10 +21,8 @@ fn payload(count: usize) -> Vec<u8> {
     n.alerts = (0..count)
         .map(|i| {
             let mut a = alert.clone();
-            a.labels.insert(
-                "instance".into(),
-                format!("10.0.{}.{}:9100", i / 256, i % 256).into(),
-            );
+            a.labels
+                .insert("instance", format!("10.0.{}.{}:9100", i / 256, i % 256));
             a
         })
         .collect();

@@ -4,15 +4,12 @@
 //! kept when the payload is handed to templates, so a template author can read Alertmanager's
 //! documentation and find the same names here.
 
-use std::collections::BTreeMap;
-
-use compact_str::CompactString;
-
 use chrono::{DateTime, Datelike, FixedOffset};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Labels and annotations: string to string, ordered by key so renders are deterministic.
-pub type KeyValues = BTreeMap<CompactString, CompactString>;
+mod labels;
+
+pub use labels::KeyValues;
 
 /// Whether an alert (or a whole notification) is still firing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -98,9 +95,7 @@ impl Alert {
 
     /// The alert's name, or an empty string when the label is missing.
     pub fn name(&self) -> &str {
-        self.labels
-            .get("alertname")
-            .map_or("", CompactString::as_str)
+        self.labels.get("alertname").unwrap_or("")
     }
 }
 

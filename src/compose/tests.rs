@@ -25,10 +25,8 @@ fn many(count: usize, resolved_every: usize) -> Notification {
     n.alerts = (0..count)
         .map(|i| {
             let mut a: Alert = template.clone();
-            a.labels.insert(
-                "instance".into(),
-                format!("10.0.{}.{}:9100", i / 256, i % 256).into(),
-            );
+            a.labels
+                .insert("instance", format!("10.0.{}.{}:9100", i / 256, i % 256));
             if resolved_every > 0 && i % resolved_every == 0 {
                 a.status = Status::Resolved;
                 a.ends_at = "2026-11-25T04:00:00Z".parse().unwrap();
@@ -98,9 +96,7 @@ fn one_alert_too_large_alone_is_cut_inside_its_text() {
     let (config, renderer) = setup("markdown");
     let mut n = crate::samples::sample("firing").unwrap();
     let huge = "磁盘[详情](http://x/y) <b>很满</b> ".repeat(2_000);
-    n.alerts[0]
-        .annotations
-        .insert("description".into(), huge.into());
+    n.alerts[0].annotations.insert("description", huge);
     let composed = compose_p(&config, &renderer, &n);
     assert!(composed.body_len() <= CAP);
     assert!(composed.body_len() > CAP - 500, "{}", composed.body_len());

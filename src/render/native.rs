@@ -9,7 +9,6 @@ use std::fmt::Write;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use compact_str::CompactString;
 
 use super::filters::{human_duration_into, local_time_into, md_escape_into, md_url_into};
 use super::{BUILTIN_MARKDOWN, BUILTIN_TEXT, BUILTIN_TITLE};
@@ -71,7 +70,7 @@ pub(super) fn title(n: &Notification) -> String {
         .group_labels
         .get("alertname")
         .or_else(|| n.common_labels.get("alertname"))
-        .map_or("告警通知", CompactString::as_str);
+        .unwrap_or("告警通知");
     out.push_str(name);
     trimmed(out)
 }
@@ -266,14 +265,12 @@ fn lines_of_end(alert: &Alert, t: &Times, prefix: &str, out: &mut String) {
 
 /// `{{ map.key | default(value=fallback) }}`: the value when the key is present, even empty.
 fn or<'a>(map: &'a KeyValues, key: &str, fallback: &'a str) -> &'a str {
-    map.get(key).map_or(fallback, CompactString::as_str)
+    map.get(key).unwrap_or(fallback)
 }
 
 /// `{% if map.key %}`: the value when present and not empty.
 fn set<'a>(map: &'a KeyValues, key: &str) -> Option<&'a str> {
-    map.get(key)
-        .map(CompactString::as_str)
-        .filter(|v| !v.is_empty())
+    map.get(key).filter(|v| !v.is_empty())
 }
 
 /// Every render's output is trimmed (template files end in a newline).

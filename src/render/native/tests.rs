@@ -67,7 +67,7 @@ impl Gen {
         let mut map = KeyValues::new();
         for key in keys {
             if self.rng.u8(..3) > 0 {
-                map.insert((*key).into(), self.pick(VALUES).into());
+                map.insert(*key, self.pick(VALUES));
             }
         }
         map
