@@ -13,6 +13,9 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Up to this many entries, a lookup scans rather than bisects.
+const LINEAR: usize = 16;
+
 /// Labels or annotations, sorted by key, each key once.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct KeyValues(Vec<(CompactString, CompactString)>);
@@ -25,7 +28,13 @@ impl KeyValues {
 
     /// The value of `key`, if present (even when empty).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.find(key).ok().map(|index| self.0[index].1.as_str())
+        let found = if self.0.len() <= LINEAR {
+            // Equal lengths first: most keys are told apart without comparing bytes.
+            self.0.iter().find(|(k, _)| k.as_str() == key)
+        } else {
+            self.find(key).ok().map(|index| &self.0[index])
+        };
+        found.map(|(_, value)| value.as_str())
     }
 
     /// Sets `key` to `value`; returns the value it replaces.

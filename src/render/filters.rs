@@ -63,21 +63,27 @@ pub fn local_time_into(time: &DateTime<FixedOffset>, zone: Tz, out: &mut String)
     use std::fmt::Write;
     let local = time.with_timezone(&zone);
     let plain = (0..=9999).contains(&local.year()) && local.nanosecond() < 1_000_000_000;
-    let _ = if plain {
-        write!(
-            out,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            local.year(),
-            local.month(),
-            local.day(),
-            local.hour(),
-            local.minute(),
-            local.second()
-        )
-    } else {
+    if !plain {
         // Years past 9999 and leap seconds: chrono knows how %Y and %S show them.
-        write!(out, "{}", local.format(DEFAULT_TIME_FORMAT))
+        let _ = write!(out, "{}", local.format(DEFAULT_TIME_FORMAT));
+        return;
+    }
+    let year = local.year() as u32;
+    let mut text = *b"0000-00-00 00:00:00";
+    let digits = |text: &mut [u8], at: usize, value: u32, width: usize| {
+        let mut value = value;
+        for i in (0..width).rev() {
+            text[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
     };
+    digits(&mut text, 0, year, 4);
+    digits(&mut text, 5, local.month(), 2);
+    digits(&mut text, 8, local.day(), 2);
+    digits(&mut text, 11, local.hour(), 2);
+    digits(&mut text, 14, local.minute(), 2);
+    digits(&mut text, 17, local.second(), 2);
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// `{{ alert.startsAt | since }}`: whole seconds from the time to `until=` (when given and
@@ -169,6 +175,20 @@ pub fn md_escape(text: &str) -> String {
 
 /// [`md_escape`], appending to `out`.
 pub fn md_escape_into(text: &str, out: &mut String) {
+    // Most values (instances, names, severities) are one line with nothing to escape.
+    let special = |b: &u8| {
+        matches!(
+            b,
+            b'*' | b'`' | b'[' | b']' | b'_' | b'\\' | b'~' | b'<' | b'>' | b'&' | b'\n' | b'\r'
+        )
+    };
+    let block_start = text
+        .trim_start()
+        .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '#' | '-' | '+' | '='));
+    if !block_start && !text.as_bytes().iter().any(special) {
+        out.push_str(text);
+        return;
+    }
     for (index, line) in text.lines().enumerate() {
         if index > 0 {
             out.push_str("  \n");
