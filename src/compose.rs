@@ -59,10 +59,12 @@ impl Composed {
             .mobiles
             .iter()
             .chain(&mention.user_ids)
-            .map(|m| 2 * dingtalk::json_len(m) + 8)
+            .map(|m| 2 * dingtalk::json_len_bound(m) + 8)
             .sum();
-        let bound =
-            dingtalk::json_len(&self.text) + dingtalk::json_len(&self.title) + mentions + 256;
+        let bound = dingtalk::json_len_bound(&self.text)
+            + dingtalk::json_len_bound(&self.title)
+            + mentions
+            + 256;
         bound <= cap || self.body_len() <= cap
     }
 }

@@ -45,7 +45,7 @@ impl KeyValues {
     ) -> Option<CompactString> {
         let (key, value) = (key.into(), value.into());
         // In key order, as Alertmanager sends them: append.
-        if self.0.last().is_none_or(|(last, _)| *last < key) {
+        if self.0.last().is_none_or(|(last, _)| before(last, &key)) {
             self.0.push((key, value));
             return None;
         }
@@ -75,6 +75,15 @@ impl KeyValues {
 
     fn find(&self, key: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+}
+
+/// `a < b`, deciding on the first byte when it differs, as it does for most label names,
+/// without a call to `memcmp`.
+fn before(a: &str, b: &str) -> bool {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
     }
 }
 
