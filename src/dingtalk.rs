@@ -163,9 +163,17 @@ impl Body {
 /// `\\`, control characters) is counted as the longest escape, six bytes (`\u001f`). One
 /// branch-free pass, so it is cheap next to serializing.
 pub fn json_len_bound(text: &str) -> usize {
+    // Counted in bytes a chunk at a time, so the comparisons run sixteen or more abreast.
     let escaped: usize = text
-        .bytes()
-        .map(|b| usize::from(b < 0x20 || b == b'"' || b == b'\\'))
+        .as_bytes()
+        .chunks(128)
+        .map(|chunk| {
+            let count: u8 = chunk
+                .iter()
+                .map(|&b| u8::from(b < 0x20 || b == b'"' || b == b'\\'))
+                .sum();
+            usize::from(count)
+        })
         .sum();
     text.len() + 5 * escaped
 }
