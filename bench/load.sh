@@ -6,10 +6,12 @@
 # the forwarder, measured in ROUNDS (default 3) rounds and summarised by the median. Every
 # run is bounded: DURATION (default 10s) per load, 30 s for startup.
 #   bash bench/load.sh            # ROUNDS=5 DURATION=20s bash bench/load.sh for steadier figures
+#   PROFILE=dist bash bench/load.sh   # both built with link-time optimisation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
+PROFILE=${PROFILE:-release}   # or dist: both binaries built the same way
 CONNECTIONS=${CONNECTIONS:-8}
 
 missing=()
@@ -20,7 +22,7 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-cargo build --release --quiet --bin alertrelay --example forwarder
+cargo build --profile "$PROFILE" --quiet --bin alertrelay --example forwarder
 
 work=$(mktemp -d)
 pids=()
@@ -62,9 +64,9 @@ profiles:
     url: $robot
     rate_limit: 0
 CONF
-./target/release/alertrelay --config.file="$work/profiles.yaml" --web.listen-address="127.0.0.1:$relay_port" 2>"$work/alertrelay.log" & relay_pid=$!; pids+=($relay_pid)
+./target/"$PROFILE"/alertrelay --config.file="$work/profiles.yaml" --web.listen-address="127.0.0.1:$relay_port" 2>"$work/alertrelay.log" & relay_pid=$!; pids+=($relay_pid)
 forwarder_port=$(free_port)
-./target/release/examples/forwarder "127.0.0.1:$forwarder_port" "$robot" & forwarder_pid=$!; pids+=($forwarder_pid)
+./target/"$PROFILE"/examples/forwarder "127.0.0.1:$forwarder_port" "$robot" & forwarder_pid=$!; pids+=($forwarder_pid)
 wait_port "$relay_port"; wait_port "$forwarder_port"
 sleep 1
 
@@ -111,7 +113,7 @@ print(f"{rate:.0f} {p50:.2f} {p99:.2f} {cpu / total * 1000:.3f} {non2xx}{' socke
 PY
 }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); wrk ${CONNECTIONS} connections, ${DURATION} per run, ${ROUNDS} rounds; $(date -u +%F)"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); profile ${PROFILE}; wrk ${CONNECTIONS} connections, ${DURATION} per run, ${ROUNDS} rounds; $(date -u +%F)"
 # Rounds of forwarder, alertrelay 1 alert, alertrelay 10 alerts back to back: each ratio
 # compares runs seconds apart, so a machine whose speed drifts (shared hosts do) moves both
 # sides of it. The summary is the median of the rounds.

@@ -156,8 +156,8 @@ fn the_container_file_builds_in_one_stage_and_runs_unprivileged_in_another() {
     let stages: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
     assert_eq!(stages.len(), 2, "{stages:?}");
     assert!(stages[0].ends_with(" AS build"));
-    assert!(text.contains("COPY --from=build /src/target/release/alertrelay"));
-    assert!(text.contains("cargo build --release --locked"));
+    assert!(text.contains("COPY --from=build /src/target/dist/alertrelay"));
+    assert!(text.contains("cargo build --profile dist --locked"));
     assert!(
         text.lines()
             .any(|l| l.starts_with("USER ") && !l.contains("root"))
