@@ -29,8 +29,12 @@ impl KeyValues {
     /// The value of `key`, if present (even when empty).
     pub fn get(&self, key: &str) -> Option<&str> {
         let found = if self.0.len() <= LINEAR {
-            // Equal lengths first: most keys are told apart without comparing bytes.
-            self.0.iter().find(|(k, _)| k.as_str() == key)
+            // Length and first byte first: most keys are told apart without `memcmp`.
+            let first = key.as_bytes().first();
+            self.0.iter().find(|(k, _)| {
+                let k = k.as_str();
+                k.len() == key.len() && k.as_bytes().first() == first && k == key
+            })
         } else {
             self.find(key).ok().map(|index| &self.0[index])
         };

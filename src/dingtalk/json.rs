@@ -9,22 +9,18 @@ pub(super) fn string(out: &mut Vec<u8>, text: &str) {
     let mut start = 0;
     let mut at = 0;
     while at < bytes.len() {
-        // Skip whole chunks with nothing to escape (branch-free inside, so it vectorises).
-        while let Some(chunk) = bytes.get(at..at + 16) {
-            if chunk.iter().fold(false, |any, &b| any | escaped(b)) {
-                break;
-            }
-            at += 16;
+        // Skip whole chunks with nothing to escape (branch-free inside, so it vectorises),
+        // then go straight to the first byte to escape.
+        let chunk = &bytes[at..bytes.len().min(at + 16)];
+        if !chunk.iter().fold(false, |any, &b| any | escaped(b)) {
+            at += chunk.len();
+            continue;
         }
-        let Some(&byte) = bytes.get(at) else {
-            break;
-        };
-        if escaped(byte) {
-            out.extend_from_slice(&bytes[start..at]);
-            escape(out, byte);
-            start = at + 1;
-        }
+        at += chunk.iter().position(|&b| escaped(b)).unwrap_or(0);
+        out.extend_from_slice(&bytes[start..at]);
+        escape(out, bytes[at]);
         at += 1;
+        start = at;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');

@@ -127,10 +127,9 @@ fn markdown(n: &Notification, t: &Times, out: &mut String) {
         if count == 0 {
             continue;
         }
-        let _ = write!(
-            out,
-            "\n### <font color={color}>【{name}】{count} 条告警</font>\n"
-        );
+        push(out, &["\n### <font color=", color, ">【", name, "】"]);
+        push_count(out, count);
+        out.push_str(" 条告警</font>\n");
         for alert in n.alerts.iter().filter(|a| a.status == status) {
             markdown_alert(alert, color, t, out);
         }
@@ -152,7 +151,7 @@ fn markdown(n: &Notification, t: &Times, out: &mut String) {
 fn markdown_alert(alert: &Alert, color: &str, t: &Times, out: &mut String) {
     let labels = &alert.labels;
     let escaped = |out: &mut String, text: &str| md_escape_into(text, out);
-    let _ = write!(out, "\n#### <font color={color}>");
+    push(out, &["\n#### <font color=", color, ">"]);
     escaped(out, or(labels, "alertname", "未命名告警"));
     out.push_str("</font>\n\n- 级别: ");
     escaped(out, or(labels, "severity", "未设置"));
@@ -165,13 +164,13 @@ fn markdown_alert(alert: &Alert, color: &str, t: &Times, out: &mut String) {
     }
     for (key, heading) in [("hostname", "主机名"), ("project", "项目"), ("env", "环境")] {
         if let Some(value) = set(labels, key) {
-            let _ = write!(out, "\n- {heading}: ");
+            push(out, &["\n- ", heading, ": "]);
             escaped(out, value);
         }
     }
     for (key, heading) in ANNOTATIONS {
         if let Some(value) = set(&alert.annotations, key) {
-            let _ = write!(out, "\n- {heading}: ");
+            push(out, &["\n- ", heading, ": "]);
             escaped(out, value.trim());
         }
     }
@@ -192,7 +191,9 @@ fn text(n: &Notification, t: &Times, out: &mut String) {
         if count == 0 {
             continue;
         }
-        let _ = write!(out, "\n【{name}】{count} 条告警");
+        push(out, &["\n【", name, "】"]);
+        push_count(out, count);
+        out.push_str(" 条告警");
         for alert in n.alerts.iter().filter(|a| a.status == status) {
             text_alert(alert, name, t, out);
         }
@@ -213,24 +214,30 @@ fn text(n: &Notification, t: &Times, out: &mut String) {
 
 fn text_alert(alert: &Alert, section: &str, t: &Times, out: &mut String) {
     let labels = &alert.labels;
-    let _ = write!(
+    push(
         out,
-        "\n--------------------\n{section} | {}\n级别: {}\n主机: {}",
-        or(labels, "alertname", "未命名告警"),
-        or(labels, "severity", "未设置"),
-        or(labels, "instance", "-"),
+        &[
+            "\n--------------------\n",
+            section,
+            " | ",
+            or(labels, "alertname", "未命名告警"),
+            "\n级别: ",
+            or(labels, "severity", "未设置"),
+            "\n主机: ",
+            or(labels, "instance", "-"),
+        ],
     );
     if let Some(name) = set(labels, "name") {
-        let _ = write!(out, " ({name})");
+        push(out, &[" (", name, ")"]);
     }
     for (key, heading) in [("hostname", "主机名"), ("project", "项目"), ("env", "环境")] {
         if let Some(value) = set(labels, key) {
-            let _ = write!(out, "\n{heading}: {value}");
+            push(out, &["\n", heading, ": ", value]);
         }
     }
     for (key, heading) in ANNOTATIONS {
         if let Some(value) = set(&alert.annotations, key) {
-            let _ = write!(out, "\n{heading}: {}", value.trim());
+            push(out, &["\n", heading, ": ", value.trim()]);
         }
     }
     out.push_str("\n开始时间: ");
@@ -253,14 +260,25 @@ const ANNOTATIONS: [(&str, &str); 3] = [
 /// starts with `prefix`.
 fn lines_of_end(alert: &Alert, t: &Times, prefix: &str, out: &mut String) {
     if alert.status == Status::Resolved {
-        let _ = write!(out, "{prefix}恢复时间: ");
+        push(out, &[prefix, "恢复时间: "]);
         t.local(&alert.ends_at, out);
-        let _ = write!(out, "{prefix}持续时长: ");
+        push(out, &[prefix, "持续时长: "]);
         t.lasted(&alert.starts_at, Some(&alert.ends_at), out);
     } else {
-        let _ = write!(out, "{prefix}已持续: ");
+        push(out, &[prefix, "已持续: "]);
         t.lasted(&alert.starts_at, None, out);
     }
+}
+
+/// Appends each piece in turn.
+fn push(out: &mut String, pieces: &[&str]) {
+    for piece in pieces {
+        out.push_str(piece);
+    }
+}
+
+fn push_count(out: &mut String, count: usize) {
+    let _ = write!(out, "{count}");
 }
 
 /// `{{ map.key | default(value=fallback) }}`: the value when the key is present, even empty.
