@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{AppError, AppState};
 use crate::alert::Notification;
@@ -14,17 +14,26 @@ use crate::compose::compose;
 use crate::dingtalk::MAX_BODY_BYTES;
 use crate::metrics::{Metrics, UNKNOWN_PROFILE};
 
+/// The answer to a delivered notification.
+#[derive(Debug, Serialize)]
+pub(super) struct Accepted {
+    status: &'static str,
+    profile: String,
+    alerts: usize,
+    merged: usize,
+}
+
 /// Renders the notification with the profile's template and delivers it. Answers 200 only
 /// once DingTalk accepted the message.
 pub(super) async fn send(
     State(state): State<AppState>,
     Path(profile): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Value>, AppError> {
+    request: Request,
+) -> Result<Json<Accepted>, AppError> {
     let started = Instant::now();
     let label = Metrics::profile(&profile);
-    let result = deliver(&state, &profile, &headers, body).await;
+    let (parts, body) = request.into_parts();
+    let result = deliver(&state, &profile, &parts.headers, body).await;
     match &result {
         Ok(_) => {
             state.metrics.delivered.get_or_create(&label).inc();
@@ -48,7 +57,7 @@ async fn deliver(
     profile: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Accepted>, AppError> {
     let runtime = state.runtime.load_full();
     let (Some(config), Some(robot), Some(&policy)) = (
         runtime.config.profiles.get(profile),
@@ -92,12 +101,12 @@ async fn deliver(
             // Each delivery at debug, as Alertmanager logs its notifications: at info it cost
             // a sixth of the throughput (BENCHMARKS.md). Failures are logged at error.
             tracing::debug!(profile, alerts, status = ?notification.status, merged = delivered.merged, "delivered");
-            Ok(Json(json!({
-                "status": "ok",
-                "profile": profile,
-                "alerts": alerts,
-                "merged": delivered.merged,
-            })))
+            Ok(Json(Accepted {
+                status: "ok",
+                profile: profile.to_owned(),
+                alerts,
+                merged: delivered.merged,
+            }))
         }
         Err(error) => {
             tracing::error!(profile, alerts, %error, "not delivered");
