@@ -121,26 +121,54 @@ const SECTIONS: [(Status, &str, &str); 2] = [
     (Status::Resolved, "恢复", "#008000"),
 ];
 
-fn markdown(n: &Notification, t: &Times, out: &mut String) {
-    for (status, name, color) in SECTIONS {
-        let count = n.alerts.iter().filter(|a| a.status == status).count();
-        if count == 0 {
-            continue;
-        }
-        push(out, &["\n### <font color=", color, ">【", name, "】"]);
-        push_count(out, count);
-        out.push_str(" 条告警</font>\n");
-        for alert in n.alerts.iter().filter(|a| a.status == status) {
-            markdown_alert(alert, color, t, out);
-        }
-    }
+/// One non-empty section of a notification.
+struct Section<'a> {
+    name: &'static str,
+    color: &'static str,
+    alerts: Vec<&'a Alert>,
+}
+
+/// The non-empty sections, firing first, each with its alerts in payload order.
+fn sections(n: &Notification) -> impl Iterator<Item = Section<'_>> {
+    SECTIONS.into_iter().filter_map(|(status, name, color)| {
+        let alerts: Vec<&Alert> = n.alerts.iter().filter(|a| a.status == status).collect();
+        let section = Section {
+            name,
+            color,
+            alerts,
+        };
+        (!section.alerts.is_empty()).then_some(section)
+    })
+}
+
+/// `【故障】2 条告警` after the `prefix` pieces.
+fn section_heading(out: &mut String, prefix: &[&str], section: &Section<'_>) {
+    push(out, prefix);
+    push(out, &["【", section.name, "】"]);
+    let _ = write!(out, "{} 条告警", section.alerts.len());
+}
+
+/// `另有 N 条告警因 max_alerts 未列出` between `prefix` and `suffix`, when Alertmanager left
+/// alerts out (the receiver's `max_alerts`).
+fn truncated_line(n: &Notification, prefix: &str, suffix: &str, out: &mut String) {
     if n.truncated_alerts > 0 {
+        let count = n.truncated_alerts;
         let _ = write!(
             out,
-            "\n> 另有 {} 条告警因 max_alerts 未列出\n",
-            n.truncated_alerts
+            "{prefix}另有 {count} 条告警因 max_alerts 未列出{suffix}"
         );
     }
+}
+
+fn markdown(n: &Notification, t: &Times, out: &mut String) {
+    for section in sections(n) {
+        section_heading(out, &["\n### <font color=", section.color, ">"], &section);
+        out.push_str("</font>\n");
+        for alert in &section.alerts {
+            markdown_alert(alert, section.color, t, out);
+        }
+    }
+    truncated_line(n, "\n> ", "\n", out);
     if !n.external_url.is_empty() {
         out.push_str("\n[在 Alertmanager 中查看](");
         md_url_into(&n.external_url, out);
@@ -186,26 +214,14 @@ fn markdown_alert(alert: &Alert, color: &str, t: &Times, out: &mut String) {
 }
 
 fn text(n: &Notification, t: &Times, out: &mut String) {
-    for (status, name, _) in SECTIONS {
-        let count = n.alerts.iter().filter(|a| a.status == status).count();
-        if count == 0 {
-            continue;
-        }
-        push(out, &["\n【", name, "】"]);
-        push_count(out, count);
-        out.push_str(" 条告警");
-        for alert in n.alerts.iter().filter(|a| a.status == status) {
-            text_alert(alert, name, t, out);
+    for section in sections(n) {
+        section_heading(out, &["\n"], &section);
+        for alert in &section.alerts {
+            text_alert(alert, section.name, t, out);
         }
         out.push('\n');
     }
-    if n.truncated_alerts > 0 {
-        let _ = write!(
-            out,
-            "\n另有 {} 条告警因 max_alerts 未列出",
-            n.truncated_alerts
-        );
-    }
+    truncated_line(n, "\n", "", out);
     if !n.external_url.is_empty() {
         out.push_str("\nAlertmanager: ");
         out.push_str(&n.external_url);
@@ -275,10 +291,6 @@ fn push(out: &mut String, pieces: &[&str]) {
     for piece in pieces {
         out.push_str(piece);
     }
-}
-
-fn push_count(out: &mut String, count: usize) {
-    let _ = write!(out, "{count}");
 }
 
 /// `{{ map.key | default(value=fallback) }}`: the value when the key is present, even empty.
