@@ -160,7 +160,7 @@ impl Body {
 }
 
 /// At least the length of `text` inside a JSON string: each byte that JSON escapes (`"`,
-/// `\\`, control characters) is counted as the longest escape, six bytes (`\u001f`). One
+/// `\`, control characters) is counted as the longest escape, six bytes (`\u001f`). One
 /// branch-free pass, so it is cheap next to serializing.
 pub fn json_len_bound(text: &str) -> usize {
     // Counted in bytes a chunk at a time, so the comparisons run sixteen or more abreast.

@@ -176,12 +176,7 @@ pub fn md_escape(text: &str) -> String {
 /// [`md_escape`], appending to `out`.
 pub fn md_escape_into(text: &str, out: &mut String) {
     // Most values (instances, names, severities) are one line with nothing to escape.
-    let special = |b: &u8| {
-        matches!(
-            b,
-            b'*' | b'`' | b'[' | b']' | b'_' | b'\\' | b'~' | b'<' | b'>' | b'&' | b'\n' | b'\r'
-        )
-    };
+    let special = |&b: &u8| inline_special(b) || b == b'\n' || b == b'\r';
     let block_start = text
         .trim_start()
         .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '#' | '-' | '+' | '='));
@@ -225,17 +220,19 @@ fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
     line
 }
 
+/// The characters that markdown may act on inside a line; all ASCII.
+fn inline_special(byte: u8) -> bool {
+    matches!(
+        byte,
+        b'*' | b'`' | b'[' | b']' | b'_' | b'\\' | b'~' | b'<' | b'>' | b'&'
+    )
+}
+
 fn escape_inline(text: &str, out: &mut String) {
-    // Every character that may need escaping is ASCII: copy the runs between them whole.
-    let special = |b: u8| {
-        matches!(
-            b,
-            b'*' | b'`' | b'[' | b']' | b'_' | b'\\' | b'~' | b'<' | b'>' | b'&'
-        )
-    };
+    // Copy the runs between characters that may need escaping whole.
     let mut run = 0;
     for (at, byte) in text.bytes().enumerate() {
-        if !special(byte) {
+        if !inline_special(byte) {
             continue;
         }
         let prev = text[..at].chars().next_back();

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use std::sync::Arc;
 
+use crate::alert::PayloadError;
 use crate::delivery::DeliveryError;
 use crate::dingtalk::{Retry, SendError};
 use crate::preview::PreviewError;
@@ -31,7 +32,7 @@ pub enum AppError {
     },
     /// The body is not an Alertmanager payload.
     #[error("invalid Alertmanager payload: {0}")]
-    BadPayload(String),
+    BadPayload(#[from] PayloadError),
     /// The body could not be read (client went away).
     #[error("cannot read request body: {0}")]
     ReadBody(String),

@@ -70,7 +70,7 @@ async fn deliver(
     let label = Metrics::profile(profile);
     state.metrics.received.get_or_create(&label).inc();
     let bytes = read_body(headers, body, runtime.config.max_body_bytes).await?;
-    let notification = parse(&bytes)?;
+    let notification = Notification::from_json(&bytes)?;
     let now = chrono::Utc::now();
     let composed = compose(
         &runtime.renderer,
@@ -136,9 +136,4 @@ async fn read_body(
             AppError::ReadBody(e.to_string())
         }
     })
-}
-
-/// Parses the payload (see [`Notification::from_json`]).
-fn parse(bytes: &[u8]) -> Result<Notification, AppError> {
-    Notification::from_json(bytes).map_err(|e| AppError::BadPayload(e.to_string()))
 }
