@@ -82,7 +82,8 @@ fn render(c: &mut Criterion) {
     let now = chrono::Utc::now();
     let mut group = c.benchmark_group("render");
     for count in [1, 10] {
-        let n: Notification = serde_json::from_slice(&payload(count)).expect("parses");
+        let bytes = payload(count);
+        let n = Notification::from_json(&bytes).expect("parses");
         for profile in ["md", "txt", "md-tera", "txt-tera"] {
             let id = BenchmarkId::new(profile, count);
             group.bench_function(id, |b| {
@@ -100,7 +101,8 @@ fn render(c: &mut Criterion) {
 /// The DingTalk body posted for a rendered 10-alert notification.
 fn body(c: &mut Criterion) {
     let (config, renderer, _dir) = setup();
-    let n: Notification = serde_json::from_slice(&payload(10)).expect("parses");
+    let bytes = payload(10);
+    let n = Notification::from_json(&bytes).expect("parses");
     let profile = &config.profiles["md"];
     let composed = compose(
         &renderer,

@@ -1,8 +1,14 @@
 //! The Alertmanager webhook payload (version "4"), parsed once at the edge into typed values.
 //!
+//! Strings are borrowed from the webhook body where they can be (`'a`): a payload of a
+//! thousand alerts parses without copying its labels, annotations and links, and without
+//! the allocations and frees that copying costs (see BENCHMARKS.md).
+//!
 //! Field names on the wire are Alertmanager's own (`startsAt`, `generatorURL`, ...); they are
 //! kept when the payload is handed to templates, so a template author can read Alertmanager's
 //! documentation and find the same names here.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike, FixedOffset};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -10,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 mod labels;
 
 pub use labels::KeyValues;
+use labels::Text;
 
 /// Whether an alert (or a whole notification) is still firing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -28,33 +35,34 @@ pub enum Status {
 /// need not spell out everything Alertmanager always sends.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Notification {
+pub struct Notification<'a> {
     /// The Alertmanager receiver that matched; useful to tell routes apart in one group.
-    #[serde(default)]
-    pub receiver: String,
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub receiver: Cow<'a, str>,
     /// `firing` while any alert of the group fires.
     #[serde(default)]
     pub status: Status,
     /// The alerts of this notification, firing and resolved mixed, in Alertmanager's order.
-    pub alerts: Vec<Alert>,
+    #[serde(borrow)]
+    pub alerts: Vec<Alert<'a>>,
     /// The labels the route grouped by.
-    #[serde(default)]
-    pub group_labels: KeyValues,
+    #[serde(default, borrow)]
+    pub group_labels: KeyValues<'a>,
     /// Labels every alert of the group shares.
-    #[serde(default)]
-    pub common_labels: KeyValues,
+    #[serde(default, borrow)]
+    pub common_labels: KeyValues<'a>,
     /// Annotations every alert of the group shares.
-    #[serde(default)]
-    pub common_annotations: KeyValues,
+    #[serde(default, borrow)]
+    pub common_annotations: KeyValues<'a>,
     /// Alertmanager's own address, for links back to it.
-    #[serde(default, rename = "externalURL")]
-    pub external_url: String,
+    #[serde(default, borrow, rename = "externalURL", deserialize_with = "text")]
+    pub external_url: Cow<'a, str>,
     /// Payload version; "4" for every Alertmanager since 0.8.
-    #[serde(default)]
-    pub version: String,
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub version: Cow<'a, str>,
     /// Identifies the group; stable across the notifications of one group.
-    #[serde(default)]
-    pub group_key: String,
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub group_key: Cow<'a, str>,
     /// How many alerts Alertmanager left out because of the receiver's `max_alerts`.
     #[serde(default)]
     pub truncated_alerts: u64,
@@ -63,16 +71,16 @@ pub struct Notification {
 /// One alert of a notification.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Alert {
+pub struct Alert<'a> {
     /// `firing` or `resolved`.
     #[serde(default)]
     pub status: Status,
     /// Identifying labels (`alertname`, `instance`, `severity`, ...).
-    #[serde(default)]
-    pub labels: KeyValues,
+    #[serde(default, borrow)]
+    pub labels: KeyValues<'a>,
     /// Descriptive text (`summary`, `description`, ...).
-    #[serde(default)]
-    pub annotations: KeyValues,
+    #[serde(default, borrow)]
+    pub annotations: KeyValues<'a>,
     /// When the alert started firing.
     #[serde(default = "zero_time", with = "go_time")]
     pub starts_at: DateTime<FixedOffset>,
@@ -80,14 +88,14 @@ pub struct Alert {
     #[serde(default = "zero_time", with = "go_time")]
     pub ends_at: DateTime<FixedOffset>,
     /// Link to the Prometheus expression that produced the alert.
-    #[serde(default, rename = "generatorURL")]
-    pub generator_url: String,
+    #[serde(default, borrow, rename = "generatorURL", deserialize_with = "text")]
+    pub generator_url: Cow<'a, str>,
     /// Alertmanager's hash of the labels; identifies the alert across notifications.
-    #[serde(default)]
-    pub fingerprint: String,
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub fingerprint: Cow<'a, str>,
 }
 
-impl Alert {
+impl Alert<'_> {
     /// The end time, unless it is Go's zero time (an alert that has not ended).
     pub fn ended_at(&self) -> Option<DateTime<FixedOffset>> {
         (!is_zero_time(&self.ends_at)).then_some(self.ends_at)
@@ -97,6 +105,28 @@ impl Alert {
     pub fn name(&self) -> &str {
         self.labels.get("alertname").unwrap_or("")
     }
+
+    /// The same alert owning its strings.
+    pub fn into_owned(self) -> Alert<'static> {
+        Alert {
+            status: self.status,
+            labels: self.labels.into_owned(),
+            annotations: self.annotations.into_owned(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            generator_url: owned(self.generator_url),
+            fingerprint: owned(self.fingerprint),
+        }
+    }
+}
+
+/// A string field borrowed from the payload when it has no escapes.
+fn text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Cow<'a, str>, D::Error> {
+    Text::deserialize(d).map(|Text(text)| text)
+}
+
+fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(text.into_owned())
 }
 
 /// Why a webhook body is not an Alertmanager payload: what is wrong and where.
@@ -104,12 +134,12 @@ impl Alert {
 #[error("{0}")]
 pub struct PayloadError(String);
 
-impl Notification {
+impl<'a> Notification<'a> {
     /// Parses a webhook body. Errors say what is wrong and where (JSON path, line and
     /// column); a payload without alerts is an error too. A valid body takes the plain
     /// parser, UTF-8 checked once for the whole body; only a failed one is parsed again,
     /// tracking the path, to say where.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, PayloadError> {
+    pub fn from_json(bytes: &'a [u8]) -> Result<Self, PayloadError> {
         let parsed = std::str::from_utf8(bytes).map(serde_json::from_str);
         let notification: Self = match parsed {
             Ok(Ok(notification)) => notification,
@@ -121,7 +151,7 @@ impl Notification {
         Ok(notification)
     }
 
-    fn explain(bytes: &[u8]) -> Result<Self, PayloadError> {
+    fn explain(bytes: &'a [u8]) -> Result<Self, PayloadError> {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
@@ -134,13 +164,29 @@ impl Notification {
         })
     }
 
+    /// The same notification owning its strings, free of the body it was parsed from.
+    pub fn into_owned(self) -> Notification<'static> {
+        Notification {
+            receiver: owned(self.receiver),
+            status: self.status,
+            alerts: self.alerts.into_iter().map(Alert::into_owned).collect(),
+            group_labels: self.group_labels.into_owned(),
+            common_labels: self.common_labels.into_owned(),
+            common_annotations: self.common_annotations.into_owned(),
+            external_url: owned(self.external_url),
+            version: owned(self.version),
+            group_key: owned(self.group_key),
+            truncated_alerts: self.truncated_alerts,
+        }
+    }
+
     /// The firing alerts, in payload order.
-    pub fn firing(&self) -> impl Iterator<Item = &Alert> {
+    pub fn firing(&self) -> impl Iterator<Item = &Alert<'a>> {
         self.alerts.iter().filter(|a| a.status == Status::Firing)
     }
 
     /// The resolved alerts, in payload order.
-    pub fn resolved(&self) -> impl Iterator<Item = &Alert> {
+    pub fn resolved(&self) -> impl Iterator<Item = &Alert<'a>> {
         self.alerts.iter().filter(|a| a.status == Status::Resolved)
     }
 }
@@ -165,7 +211,7 @@ mod go_time {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let Text(text) = Text::deserialize(d)?;
         DateTime::parse_from_rfc3339(&text).map_err(|e| {
             serde::de::Error::custom(format_args!("invalid RFC 3339 time {text:?}: {e}"))
         })
@@ -211,6 +257,26 @@ mod tests {
         assert_eq!(Notification::from_json(&body).unwrap().alerts.len(), 1);
         body.truncate(body.len() - 3);
         assert!(error(&body).contains("EOF"));
+    }
+
+    #[test]
+    fn strings_are_borrowed_from_the_body_unless_escaped() {
+        let body = br#"{"receiver":"ops","alerts":[{"labels":{"alertname":"Disk","note":"\u003cb\u003e"},"generatorURL":"http://p/graph","fingerprint":"a\"b"}]}"#.to_vec();
+        let n = Notification::from_json(&body).unwrap();
+        let alert = &n.alerts[0];
+        assert!(matches!(n.receiver, Cow::Borrowed("ops")));
+        assert!(matches!(
+            alert.generator_url,
+            Cow::Borrowed("http://p/graph")
+        ));
+        assert!(matches!(alert.fingerprint, Cow::Owned(ref s) if s == "a\"b"));
+        assert_eq!(alert.labels.get("alertname"), Some("Disk"));
+        assert_eq!(alert.labels.get("note"), Some("<b>"));
+        let owned: Notification<'static> = n.clone().into_owned();
+        drop(body);
+        assert_eq!(owned.receiver, "ops");
+        assert_eq!(owned.alerts[0].labels.get("note"), Some("<b>"));
+        assert_eq!(owned.alerts[0].fingerprint, "a\"b");
     }
 
     #[test]

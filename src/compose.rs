@@ -153,13 +153,13 @@ pub fn compose_with(
 }
 
 /// The alerts with firing ones first, so a cut drops resolved alerts before firing ones.
-struct Ordered<'a> {
-    notification: &'a Notification,
+struct Ordered<'n, 'a> {
+    notification: &'n Notification<'a>,
     order: Vec<usize>,
 }
 
-impl<'a> Ordered<'a> {
-    fn new(notification: &'a Notification) -> Self {
+impl<'n, 'a> Ordered<'n, 'a> {
+    fn new(notification: &'n Notification<'a>) -> Self {
         let mut order: Vec<usize> = (0..notification.alerts.len()).collect();
         order.sort_by_key(|&i| notification.alerts[i].status != crate::alert::Status::Firing);
         Self {
@@ -173,7 +173,7 @@ impl<'a> Ordered<'a> {
     }
 
     /// The notification with only the first `keep` alerts, in their original order.
-    fn first(&self, keep: usize) -> Notification {
+    fn first(&self, keep: usize) -> Notification<'a> {
         let mut kept: Vec<usize> = self.order[..keep.min(self.order.len())].to_vec();
         kept.sort_unstable();
         Notification {

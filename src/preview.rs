@@ -26,8 +26,8 @@ pub const DEFAULT_SAMPLE: &str = "group";
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// An Alertmanager payload; when absent, `sample` is used.
-    #[serde(default)]
-    pub payload: Option<Notification>,
+    #[serde(default, deserialize_with = "owned_payload")]
+    pub payload: Option<Notification<'static>>,
     /// A built-in sample: `firing`, `resolved` or `group` (the default).
     #[serde(default)]
     pub sample: Option<String>,
@@ -93,7 +93,7 @@ impl Request {
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| PreviewError::BadRequest(e.to_string()))?;
         if value.get("alerts").is_some() {
-            let payload = serde_json::from_value(value)
+            let payload = Notification::deserialize(value)
                 .map_err(|e| PreviewError::BadRequest(format!("payload: {e}")))?;
             return Ok(Self {
                 payload: Some(payload),
@@ -102,6 +102,14 @@ impl Request {
         }
         serde_json::from_value(value).map_err(|e| PreviewError::BadRequest(e.to_string()))
     }
+}
+
+/// A payload in a preview request, owning its strings (the request is read through a JSON
+/// value, which owns them anyway).
+fn owned_payload<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Notification<'static>>, D::Error> {
+    Option::<Notification<'de>>::deserialize(d).map(|n| n.map(Notification::into_owned))
 }
 
 /// Builds the preview for a profile of a snapshot.
@@ -130,7 +138,7 @@ pub fn preview(
     let mut template = renderer
         .template_info(profile)
         .ok_or_else(|| PreviewError::UnknownProfile(profile.to_owned()))?;
-    let render_full = |n: &Notification| match &request.template {
+    let render_full = |n: &Notification<'_>| match &request.template {
         Some(text) => renderer.render_unsaved(profile, config, n, now, text),
         None => renderer.render(profile, config, n, now),
     };

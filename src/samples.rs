@@ -11,7 +11,7 @@ pub const SAMPLES: [(&str, &str); 3] = [
 ];
 
 /// A sample by name (`firing`, `resolved`, `group`).
-pub fn sample(name: &str) -> Option<Notification> {
+pub fn sample(name: &str) -> Option<Notification<'static>> {
     SAMPLES
         .iter()
         .find(|(n, _)| *n == name)
@@ -19,7 +19,7 @@ pub fn sample(name: &str) -> Option<Notification> {
 }
 
 /// Every sample, parsed.
-pub fn all() -> impl Iterator<Item = (&'static str, Notification)> {
+pub fn all() -> impl Iterator<Item = (&'static str, Notification<'static>)> {
     SAMPLES.iter().map(|(name, json)| {
         (
             *name,

@@ -1,26 +1,29 @@
 //! Labels and annotations: a small string-to-string map, sorted by key.
 //!
 //! An alert carries about ten labels and a few annotations, and a webhook body can carry
-//! thousands of alerts, so the map is a sorted vector of compact strings rather than a
-//! `BTreeMap<String, String>`: most keys and values fit inline without an allocation, and
+//! thousands of alerts, so the map is a sorted vector of strings borrowed from the webhook
+//! body rather than a `BTreeMap<String, String>`: parsing copies and allocates nothing for
+//! them (only a string with a JSON escape in it is unescaped into its own allocation), and
 //! Alertmanager sends keys already sorted (Go marshals maps in key order), so building it
 //! is a push per entry. It serializes as a JSON object, in key order, as a `BTreeMap` would.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
-use compact_str::CompactString;
-use serde::de::{MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Up to this many entries, a lookup scans rather than bisects.
 const LINEAR: usize = 16;
 
-/// Labels or annotations, sorted by key, each key once.
+/// Labels or annotations, sorted by key, each key once; the strings are borrowed from the
+/// payload (`'a`) or owned.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct KeyValues(Vec<(CompactString, CompactString)>);
+pub struct KeyValues<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl KeyValues {
+impl<'a> KeyValues<'a> {
     /// An empty map.
     pub fn new() -> Self {
         Self::default()
@@ -32,21 +35,21 @@ impl KeyValues {
             // Length and first byte first: most keys are told apart without `memcmp`.
             let first = key.as_bytes().first();
             self.0.iter().find(|(k, _)| {
-                let k = k.as_str();
+                let k: &str = k;
                 k.len() == key.len() && k.as_bytes().first() == first && k == key
             })
         } else {
             self.find(key).ok().map(|index| &self.0[index])
         };
-        found.map(|(_, value)| value.as_str())
+        found.map(|(_, value)| value.as_ref())
     }
 
     /// Sets `key` to `value`; returns the value it replaces.
     pub fn insert(
         &mut self,
-        key: impl Into<CompactString>,
-        value: impl Into<CompactString>,
-    ) -> Option<CompactString> {
+        key: impl Into<Cow<'a, str>>,
+        value: impl Into<Cow<'a, str>>,
+    ) -> Option<Cow<'a, str>> {
         let (key, value) = (key.into(), value.into());
         // In key order, as Alertmanager sends them: append.
         if self.0.last().is_none_or(|(last, _)| before(last, &key)) {
@@ -64,7 +67,7 @@ impl KeyValues {
 
     /// The entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// How many entries.
@@ -77,8 +80,19 @@ impl KeyValues {
         self.0.is_empty()
     }
 
+    /// The same map owning its strings, free of the payload it was parsed from.
+    pub fn into_owned(self) -> KeyValues<'static> {
+        let owned = |text: Cow<'a, str>| Cow::Owned(text.into_owned());
+        KeyValues(
+            self.0
+                .into_iter()
+                .map(|(k, v)| (owned(k), owned(v)))
+                .collect(),
+        )
+    }
+
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key))
     }
 }
 
@@ -91,13 +105,13 @@ fn before(a: &str, b: &str) -> bool {
     }
 }
 
-impl fmt::Debug for KeyValues {
+impl fmt::Debug for KeyValues<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for KeyValues {
+impl<'a, K: Into<Cow<'a, str>>, V: Into<Cow<'a, str>>> FromIterator<(K, V)> for KeyValues<'a> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
         let mut map = Self::new();
         for (key, value) in entries {
@@ -107,7 +121,7 @@ impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Ke
     }
 }
 
-impl Serialize for KeyValues {
+impl Serialize for KeyValues<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (key, value) in self.iter() {
@@ -117,28 +131,60 @@ impl Serialize for KeyValues {
     }
 }
 
-impl<'de> Deserialize<'de> for KeyValues {
+impl<'de: 'a, 'a> Deserialize<'de> for KeyValues<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(KeyValuesVisitor)
+        deserializer.deserialize_map(KeyValuesVisitor(PhantomData))
     }
 }
 
-struct KeyValuesVisitor;
+struct KeyValuesVisitor<'a>(PhantomData<KeyValues<'a>>);
 
-impl<'de> Visitor<'de> for KeyValuesVisitor {
-    type Value = KeyValues;
+impl<'de: 'a, 'a> Visitor<'de> for KeyValuesVisitor<'a> {
+    type Value = KeyValues<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of strings")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<KeyValues, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<KeyValues<'a>, A::Error> {
         let mut map = KeyValues(Vec::with_capacity(access.size_hint().unwrap_or(8).min(64)));
-        while let Some((key, value)) = access.next_entry::<CompactString, CompactString>()? {
+        while let Some((Text(key), Text(value))) = access.next_entry()? {
             // A repeated key keeps its last value, as JSON parsers into maps do.
             map.insert(key, value);
         }
         Ok(map)
+    }
+}
+
+/// A string borrowed from the input when it can be (no escapes in it), owned when not.
+/// (`Cow<str>`'s own `Deserialize` always copies.)
+pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor(PhantomData))
+    }
+}
+
+struct TextVisitor<'a>(PhantomData<&'a str>);
+
+impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+    type Value = Text<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Owned(text)))
     }
 }
 

@@ -19,7 +19,7 @@ fn now() -> DateTime<Utc> {
     "2026-11-25T04:06:31Z".parse().unwrap()
 }
 
-fn many(count: usize, resolved_every: usize) -> Notification {
+fn many(count: usize, resolved_every: usize) -> Notification<'static> {
     let mut n = crate::samples::sample("firing").unwrap();
     let template = n.alerts[0].clone();
     n.alerts = (0..count)

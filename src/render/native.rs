@@ -122,16 +122,16 @@ const SECTIONS: [(Status, &str, &str); 2] = [
 ];
 
 /// One non-empty section of a notification.
-struct Section<'a> {
+struct Section<'n, 'a> {
     name: &'static str,
     color: &'static str,
-    alerts: Vec<&'a Alert>,
+    alerts: Vec<&'n Alert<'a>>,
 }
 
 /// The non-empty sections, firing first, each with its alerts in payload order.
-fn sections(n: &Notification) -> impl Iterator<Item = Section<'_>> {
+fn sections<'n, 'a>(n: &'n Notification<'a>) -> impl Iterator<Item = Section<'n, 'a>> {
     SECTIONS.into_iter().filter_map(|(status, name, color)| {
-        let alerts: Vec<&Alert> = n.alerts.iter().filter(|a| a.status == status).collect();
+        let alerts: Vec<&Alert<'_>> = n.alerts.iter().filter(|a| a.status == status).collect();
         let section = Section {
             name,
             color,
@@ -142,7 +142,7 @@ fn sections(n: &Notification) -> impl Iterator<Item = Section<'_>> {
 }
 
 /// `【故障】2 条告警` after the `prefix` pieces.
-fn section_heading(out: &mut String, prefix: &[&str], section: &Section<'_>) {
+fn section_heading(out: &mut String, prefix: &[&str], section: &Section<'_, '_>) {
     push(out, prefix);
     push(out, &["【", section.name, "】"]);
     let _ = write!(out, "{} 条告警", section.alerts.len());

@@ -51,8 +51,8 @@ fn captured_payloads_render_as_their_golden_files() {
     // Ten minutes after the fixtures' alerts started, so "已持续" is stable.
     let now = "2026-11-25T04:06:31Z".parse().unwrap();
     for fixture in FIXTURES {
-        let notification: Notification =
-            serde_json::from_str(&payload(&format!("{fixture}.json"))).unwrap();
+        let text = payload(&format!("{fixture}.json"));
+        let notification: Notification = serde_json::from_str(&text).unwrap();
         for (profile, ext) in [("md", "md"), ("txt", "txt")] {
             let rendered = renderer
                 .render(profile, &config.profiles[profile], &notification, now)

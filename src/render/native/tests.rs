@@ -63,7 +63,7 @@ impl Gen {
         from[self.rng.usize(..from.len())]
     }
 
-    fn map(&mut self, keys: &[&str]) -> KeyValues {
+    fn map(&mut self, keys: &[&'static str]) -> KeyValues<'static> {
         let mut map = KeyValues::new();
         for key in keys {
             if self.rng.u8(..3) > 0 {
@@ -86,7 +86,7 @@ impl Gen {
         offset.from_utc_datetime(&time.naive_utc())
     }
 
-    fn alert(&mut self) -> Alert {
+    fn alert(&mut self) -> Alert<'static> {
         let status = if self.rng.bool() {
             Status::Firing
         } else {
@@ -98,18 +98,18 @@ impl Gen {
             annotations: self.map(ANNOTATIONS),
             starts_at: self.time(),
             ends_at: self.time(),
-            generator_url: self.pick(URLS).to_owned(),
-            fingerprint: String::new(),
+            generator_url: self.pick(URLS).into(),
+            fingerprint: "".into(),
         }
     }
 
-    fn notification(&mut self) -> Notification {
+    fn notification(&mut self) -> Notification<'static> {
         let count = self.rng.usize(1..6);
         Notification {
             alerts: (0..count).map(|_| self.alert()).collect(),
             group_labels: self.map(&["alertname"]),
             common_labels: self.map(&["alertname", "project"]),
-            external_url: self.pick(URLS).to_owned(),
+            external_url: self.pick(URLS).into(),
             truncated_alerts: if self.rng.u8(..4) == 0 { 3 } else { 0 },
             ..Notification::default()
         }
