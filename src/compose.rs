@@ -36,7 +36,7 @@ pub struct Composed {
 
 impl Composed {
     /// The DingTalk body.
-    pub fn body(&self) -> Body {
+    pub fn body(&self) -> Body<'_> {
         Body::new(&Message {
             kind: self.kind,
             title: &self.title,

@@ -210,7 +210,8 @@ fn answer(
         .as_ref()
         .map(|m| m.text.clone())
         .or_else(|| body.text.as_ref().map(|t| t.content.clone()))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_owned();
     let html = match composed.kind {
         MessageKind::Markdown => markdown::to_html(&text),
         MessageKind::Text => markdown::text_to_html(&text),
