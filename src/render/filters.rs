@@ -132,7 +132,6 @@ pub fn human_duration(seconds: u64, english: bool) -> String {
 
 /// [`human_duration`], appending to `out`.
 pub fn human_duration_into(seconds: u64, english: bool, out: &mut String) {
-    use std::fmt::Write;
     const UNITS: [(u64, &str, &str); 4] = [
         (86_400, "天", "d"),
         (3600, "小时", "h"),
@@ -148,7 +147,8 @@ pub fn human_duration_into(seconds: u64, english: bool, out: &mut String) {
             if english && parts > 0 {
                 out.push(' ');
             }
-            let _ = write!(out, "{count}{}", if english { en } else { zh });
+            push_decimal(out, count);
+            out.push_str(if english { en } else { zh });
             parts += 1;
         } else if parts > 0 {
             break; // "1天" rather than "1天0小时"
@@ -160,6 +160,23 @@ pub fn human_duration_into(seconds: u64, english: bool, out: &mut String) {
     if parts == 0 {
         out.push_str(if english { "0s" } else { "0秒" });
     }
+}
+
+/// Appends `value` in decimal, without the formatting machinery (a message shows one or two
+/// numbers per alert).
+fn push_decimal(out: &mut String, value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Escapes text so it shows as written in DingTalk markdown and cannot add headings, links,
@@ -289,6 +306,15 @@ pub fn md_url_into(url: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_as_format_writes_them() {
+        for value in [0, 1, 9, 10, 59, 100, 86_399, 1_000_000, u64::MAX] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, value);
+            assert_eq!(out, format!("x{value}"));
+        }
+    }
 
     #[test]
     fn durations_show_their_two_largest_units() {
