@@ -1,29 +1,48 @@
 //! JSON strings written exactly as `serde_json` writes them (`"`, `\`, `\b \f \n \r \t` and
-//! `\u00XX` for other control characters; everything else as is), scanning for bytes to
-//! escape sixteen at a time.
+//! `\u00XX` for other control characters; everything else as is), scanning eight bytes at a
+//! time for the next byte to escape.
 
 /// Appends `text` as a quoted JSON string.
 pub(super) fn string(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        // Skip whole chunks with nothing to escape (branch-free inside, so it vectorises),
-        // then go straight to the first byte to escape.
-        let chunk = &bytes[at..bytes.len().min(at + 16)];
-        if !chunk.iter().fold(false, |any, &b| any | escaped(b)) {
-            at += chunk.len();
-            continue;
-        }
-        at += chunk.iter().position(|&b| escaped(b)).unwrap_or(0);
+    while let Some(at) = next_escaped(bytes, start) {
         out.extend_from_slice(&bytes[start..at]);
         escape(out, bytes[at]);
-        at += 1;
-        start = at;
+        start = at + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// The index of the first byte at or after `from` that must be escaped. A message is mostly
+/// long runs with a newline every few dozen bytes, so runs are skipped a word at a time.
+fn next_escaped(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let found = escaped_bytes(word);
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..).unwrap_or_default();
+    rest.iter().position(|&b| escaped(b)).map(|i| at + i)
+}
+
+const fn repeat(byte: u8) -> u64 {
+    u64::from_le_bytes([byte; 8])
+}
+
+/// The high bit of each byte of `word` (read little-endian) below 0x20 or equal to `"` or
+/// `\`. A borrow can also mark a byte above a marked one, never below, so the lowest mark is
+/// exact, which is all [`next_escaped`] uses.
+fn escaped_bytes(word: u64) -> u64 {
+    let below = |w: u64, limit: u8| w.wrapping_sub(repeat(limit)) & !w & repeat(0x80);
+    below(word, 0x20) | below(word ^ repeat(b'"'), 1) | below(word ^ repeat(b'\\'), 1)
 }
 
 /// Appends a JSON array of strings.
@@ -79,6 +98,17 @@ mod tests {
             let mut ours = Vec::new();
             string(&mut ours, &text);
             assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{text:?}");
+        }
+        // Every escaped byte at every offset of a word, after plain and multi-byte text.
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+            for filler in ["a", "é", "故"] {
+                for at in 0..20 {
+                    let text: String = filler.repeat(at) + &special.to_string() + &filler.repeat(3);
+                    let mut ours = Vec::new();
+                    string(&mut ours, &text);
+                    assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{text:?}");
+                }
+            }
         }
         let mut list = Vec::new();
         strings(&mut list, &["a\"".into(), "b".into()]);
