@@ -193,11 +193,11 @@ pub fn md_escape(text: &str) -> String {
 /// [`md_escape`], appending to `out`.
 pub fn md_escape_into(text: &str, out: &mut String) {
     // Most values (instances, names, severities) are one line with nothing to escape.
-    let special = |&b: &u8| inline_special(b) || b == b'\n' || b == b'\r';
+    let special = |b: u8| SPECIAL[usize::from(b)] != 0;
     let block_start = text
         .trim_start()
         .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '#' | '-' | '+' | '='));
-    if !block_start && !text.as_bytes().iter().any(special) {
+    if !block_start && !text.bytes().any(special) {
         out.push_str(text);
         return;
     }
@@ -237,12 +237,25 @@ fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
     line
 }
 
-/// The characters that markdown may act on inside a line; all ASCII.
+/// The characters that markdown may act on inside a line (all ASCII) are marked `INLINE`,
+/// line breaks `BREAK`: one table lookup per byte of every label and annotation.
+const SPECIAL: [u8; 256] = {
+    let mut table = [0; 256];
+    let inline = b"*`[]_\\~<>&";
+    let mut i = 0;
+    while i < inline.len() {
+        table[inline[i] as usize] = INLINE;
+        i += 1;
+    }
+    table[b'\n' as usize] = BREAK;
+    table[b'\r' as usize] = BREAK;
+    table
+};
+const INLINE: u8 = 1;
+const BREAK: u8 = 2;
+
 fn inline_special(byte: u8) -> bool {
-    matches!(
-        byte,
-        b'*' | b'`' | b'[' | b']' | b'_' | b'\\' | b'~' | b'<' | b'>' | b'&'
-    )
+    SPECIAL[usize::from(byte)] == INLINE
 }
 
 fn escape_inline(text: &str, out: &mut String) {
