@@ -14,6 +14,7 @@ use chrono::{DateTime, Datelike, FixedOffset};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod labels;
+mod time;
 
 pub use labels::KeyValues;
 use labels::Text;
@@ -212,7 +213,7 @@ mod go_time {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
         let Text(text) = Text::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text).map_err(|e| {
+        time::parse(&text).map_err(|e| {
             serde::de::Error::custom(format_args!("invalid RFC 3339 time {text:?}: {e}"))
         })
     }

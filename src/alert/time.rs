@@ -1,0 +1,163 @@
+//! RFC 3339 times as Go writes them, the shape of every time Alertmanager sends:
+//! `2026-11-25T03:56:31.587181032Z`, 0 to 9 fractional digits, `Z` or `±hh:mm`.
+//!
+//! Every alert carries two, so that exact shape is read digit by digit (chrono's general
+//! parser was a tenth of the instructions spent parsing a payload). Anything else (lowercase
+//! `t`/`z`, a leap second, more than nine fractional digits, a date that does not exist) goes
+//! to chrono, which also words the error. Both agree on every text the fast path takes
+//! (tested against chrono on random texts near the shape).
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, ParseError, TimeZone};
+
+/// Parses an RFC 3339 time, keeping its offset.
+pub fn parse(text: &str) -> Result<DateTime<FixedOffset>, ParseError> {
+    match go_shape(text.as_bytes()) {
+        Some(time) => Ok(time),
+        None => DateTime::parse_from_rfc3339(text),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)`, or `None` for anything else.
+fn go_shape(b: &[u8]) -> Option<DateTime<FixedOffset>> {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(digits(&b[0..4])?).ok()?,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )?;
+    let (nanos, rest) = match b[19..].split_first() {
+        Some((b'.', tail)) => {
+            let count = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+            if count == 0 || count > 9 {
+                return None;
+            }
+            let scale = 10u32.pow(9 - count as u32);
+            (digits(&tail[..count])? * scale, &tail[count..])
+        }
+        _ => (0, &b[19..]),
+    };
+    let offset = match rest {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (hours, minutes) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            // RFC 3339 offsets, as chrono's parser takes them: up to ±23:59.
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = i32::try_from((hours * 60 + minutes) * 60).ok()?;
+            if *sign == b'-' { -seconds } else { seconds }
+        }
+        _ => return None,
+    };
+    let time = NaiveTime::from_hms_nano_opt(
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+        nanos,
+    )?;
+    FixedOffset::east_opt(offset)?
+        .from_local_datetime(&date.and_time(time))
+        .single()
+}
+
+/// The decimal value of ASCII digits (at most nine), or `None` if any byte is not one.
+fn digits(bytes: &[u8]) -> Option<u32> {
+    bytes.iter().try_fold(0u32, |value, &byte| {
+        byte.is_ascii_digit()
+            .then(|| value * 10 + u32::from(byte - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Same value and offset as chrono when both take the text, an error from both when
+    /// either refuses it, and the fast path never takes what chrono refuses.
+    fn agree(text: &str) {
+        let chrono = DateTime::parse_from_rfc3339(text);
+        let ours = parse(text);
+        match (&ours, &chrono) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, b, "{text}");
+                assert_eq!(a.offset(), b.offset(), "{text}");
+            }
+            (Err(_), Err(_)) => {}
+            _ => panic!("{text:?}: ours {ours:?}, chrono {chrono:?}"),
+        }
+        if go_shape(text.as_bytes()).is_some() {
+            assert!(chrono.is_ok(), "fast path took {text:?}, chrono refuses it");
+        }
+    }
+
+    #[test]
+    fn alertmanagers_shapes_take_the_fast_path() {
+        for text in [
+            "0001-01-01T00:00:00Z",
+            "2026-11-25T03:56:31Z",
+            "2026-11-25T03:56:31.5Z",
+            "2026-11-25T03:56:31.587181032Z",
+            "2026-11-25T11:56:31.587+08:00",
+            "2026-11-24T22:56:31-05:00",
+            "2024-02-29T23:59:59.999999999+14:00",
+            "0001-01-01T00:00:00-23:59",
+        ] {
+            assert!(go_shape(text.as_bytes()).is_some(), "{text}");
+            agree(text);
+        }
+    }
+
+    #[test]
+    fn other_shapes_and_bad_texts_go_to_chrono() {
+        for text in [
+            "2026-11-25t03:56:31z",
+            "2026-11-25 03:56:31Z",
+            "2016-12-31T23:59:60Z",
+            "2026-11-25T03:56:31.1234567891Z",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T03:56:31.Z",
+            "2026-11-25T03:56:31+24:00",
+            "2026-11-25T03:56:31+08:60",
+            "2026-11-25T03:56:31+0800",
+            "2026-11-25T03:56:31",
+            "+2026-11-25T03:56:31Z",
+            "",
+            "soon",
+        ] {
+            assert!(go_shape(text.as_bytes()).is_none(), "{text}");
+            agree(text);
+        }
+    }
+
+    #[test]
+    fn random_texts_near_the_shape_agree_with_chrono() {
+        let mut rng = fastrand::Rng::with_seed(8);
+        let alphabet = b"0123456789-+:.TZtz ";
+        let base = b"2026-11-25T03:56:31.587181032+08:00";
+        for _ in 0..50_000 {
+            let mut text = base.to_vec();
+            if rng.bool() {
+                text.truncate(rng.usize(0..=text.len()));
+            }
+            for _ in 0..rng.usize(0..4) {
+                let at = rng.usize(0..=text.len());
+                let byte = alphabet[rng.usize(0..alphabet.len())];
+                match rng.u8(0..3) {
+                    0 if at < text.len() => text[at] = byte,
+                    1 if at < text.len() => {
+                        text.remove(at);
+                    }
+                    _ => text.insert(at, byte),
+                }
+            }
+            agree(std::str::from_utf8(&text).expect("ASCII"));
+        }
+    }
+}
