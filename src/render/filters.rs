@@ -61,7 +61,8 @@ fn localtime(text: &str, kwargs: &Kwargs, timezone: Tz) -> TeraResult<String> {
 pub fn local_time_into(time: &DateTime<FixedOffset>, zone: Tz, out: &mut String) {
     use chrono::{Datelike, Timelike};
     use std::fmt::Write;
-    let local = time.with_timezone(&zone);
+    // The local wall time once: each accessor of a zoned time would add the offset again.
+    let local = time.with_timezone(&zone).naive_local();
     let plain = (0..=9999).contains(&local.year()) && local.nanosecond() < 1_000_000_000;
     if !plain {
         // Years past 9999 and leap seconds: chrono knows how %Y and %S show them.
