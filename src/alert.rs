@@ -9,15 +9,17 @@
 //! documentation and find the same names here.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Datelike, FixedOffset};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 mod labels;
 mod time;
 
 pub use labels::KeyValues;
-use labels::Text;
 
 /// Whether an alert (or a whole notification) is still firing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -83,10 +85,10 @@ pub struct Alert<'a> {
     #[serde(default, borrow)]
     pub annotations: KeyValues<'a>,
     /// When the alert started firing.
-    #[serde(default = "zero_time", with = "go_time")]
+    #[serde(default = "zero_time", with = "time")]
     pub starts_at: DateTime<FixedOffset>,
     /// When it ended; Go's zero time ("0001-01-01T00:00:00Z") while it still fires.
-    #[serde(default = "zero_time", with = "go_time")]
+    #[serde(default = "zero_time", with = "time")]
     pub ends_at: DateTime<FixedOffset>,
     /// Link to the Prometheus expression that produced the alert.
     #[serde(default, borrow, rename = "generatorURL", deserialize_with = "text")]
@@ -118,6 +120,38 @@ impl Alert<'_> {
             generator_url: owned(self.generator_url),
             fingerprint: owned(self.fingerprint),
         }
+    }
+}
+
+/// A string borrowed from the input when it can be (no escapes in it), owned when not.
+/// (`Cow<str>`'s own `Deserialize` always copies.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor(PhantomData))
+    }
+}
+
+struct TextVisitor<'a>(PhantomData<&'a str>);
+
+impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+    type Value = Text<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Owned(text)))
     }
 }
 
@@ -200,23 +234,6 @@ pub fn zero_time() -> DateTime<FixedOffset> {
 /// True for Go's zero time (year 1), whatever its offset.
 pub fn is_zero_time(t: &DateTime<FixedOffset>) -> bool {
     t.year() <= 1
-}
-
-/// Go's RFC 3339 times: 0 to 9 fractional digits, any offset. Written back as RFC 3339 with
-/// the offset they came with, so templates see what Alertmanager sent.
-mod go_time {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(t: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
-        let Text(text) = Text::deserialize(d)?;
-        time::parse(&text).map_err(|e| {
-            serde::de::Error::custom(format_args!("invalid RFC 3339 time {text:?}: {e}"))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,30 @@
 //! RFC 3339 times as Go writes them, the shape of every time Alertmanager sends:
 //! `2026-11-25T03:56:31.587181032Z`, 0 to 9 fractional digits, `Z` or `±hh:mm`.
 //!
-//! Every alert carries two, so that exact shape is read digit by digit (chrono's general
-//! parser was a tenth of the instructions spent parsing a payload). Anything else (lowercase
+//! `#[serde(with = "time")]` reads and writes them on [`super::Alert`]. Every alert carries
+//! two, so that exact shape is read digit by digit (chrono's general parser was 6% of the
+//! instructions spent parsing a payload, this is a seventh of that). Anything else (lowercase
 //! `t`/`z`, a leap second, more than nine fractional digits, a date that does not exist) goes
 //! to chrono, which also words the error. Both agree on every text the fast path takes
 //! (tested against chrono on random texts near the shape).
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, ParseError, TimeZone};
+use serde::{Deserialize, Deserializer, Serializer};
+
+use super::Text;
+
+/// Written back as RFC 3339 with the offset it came with, so templates see what
+/// Alertmanager sent.
+pub fn serialize<S: Serializer>(t: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// Read in place from the payload's string; an error names the text.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
+    let Text(text) = Text::deserialize(d)?;
+    parse(&text)
+        .map_err(|e| serde::de::Error::custom(format_args!("invalid RFC 3339 time {text:?}: {e}")))
+}
 
 /// Parses an RFC 3339 time, keeping its offset.
 pub fn parse(text: &str) -> Result<DateTime<FixedOffset>, ParseError> {
