@@ -14,76 +14,18 @@ ROUNDS=${ROUNDS:-3}
 PROFILE=${PROFILE:-release}   # or dist: both binaries built the same way
 CONNECTIONS=${CONNECTIONS:-8}
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || missing+=(nginx-light)
-if ((${#missing[@]})); then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source bench/common.sh
+install_missing wrk:wrk nginx:nginx-light
 cargo build --profile "$PROFILE" --quiet --bin alertrelay --example forwarder
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "nothing listens on port $1" >&2; return 1
-}
-
-robot_port=$(free_port)
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  # The whole request in one read: with the default 1k, a 5 KB message costs nginx four
-  # syscalls instead of one (on the cores the gateway shares), which is the double's cost,
-  # not the gateway's.
-  client_header_buffer_size 16k;
-  client_body_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$robot_port;
-    location / { default_type application/json; return 200 '{"errcode":0,"errmsg":"ok"}'; }
-  }
-}
-CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
-wait_port "$robot_port"
-robot="http://127.0.0.1:$robot_port/robot/send?access_token=bench"
-
+start_robot
 relay_port=$(free_port)
-cat > "$work/profiles.yaml" <<CONF
-profiles:
-  bench:
-    url: $robot
-    rate_limit: 0
-CONF
 ./target/"$PROFILE"/alertrelay --config.file="$work/profiles.yaml" --web.listen-address="127.0.0.1:$relay_port" 2>"$work/alertrelay.log" & relay_pid=$!; pids+=($relay_pid)
 forwarder_port=$(free_port)
 ./target/"$PROFILE"/examples/forwarder "127.0.0.1:$forwarder_port" "$robot" & forwarder_pid=$!; pids+=($forwarder_pid)
 wait_port "$relay_port"; wait_port "$forwarder_port"
 sleep 1
-
-python3 - "$work" <<'PY'
-import json, sys
-base = json.load(open("tests/data/firing_single.json"))
-one = dict(base)
-json.dump(one, open(sys.argv[1] + "/1.json", "w"), ensure_ascii=False)
-ten = dict(base)
-alert = base["alerts"][0]
-ten["alerts"] = [dict(alert, labels=dict(alert["labels"], instance=f"10.0.0.{i}:9100"), fingerprint=f"{i:016x}") for i in range(10)]
-json.dump(ten, open(sys.argv[1] + "/10.json", "w"), ensure_ascii=False)
-PY
+write_payloads
 
 rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
