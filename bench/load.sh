@@ -4,7 +4,7 @@
 # 8 connections on 127.0.0.1. Prints deliveries/s, p50/p99 latency, idle and peak RSS and
 # CPU seconds per 1,000 deliveries for a 1-alert and a 10-alert payload, and the ratio to
 # the forwarder, measured in ROUNDS (default 3) rounds and summarised by the median. Every
-# run is bounded: DURATION (default 10s) per load, 30 s for startup.
+# run is bounded: DURATION (default 10s) per load, 60 s for startup.
 #   bash bench/load.sh            # ROUNDS=5 DURATION=20s bash bench/load.sh for steadier figures
 #   PROFILE=dist bash bench/load.sh   # both built with link-time optimisation
 set -euo pipefail

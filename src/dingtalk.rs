@@ -174,10 +174,7 @@ pub fn json_len_bound(text: &str) -> usize {
         .as_bytes()
         .chunks(128)
         .map(|chunk| {
-            let count: u8 = chunk
-                .iter()
-                .map(|&b| u8::from(b < 0x20 || b == b'"' || b == b'\\'))
-                .sum();
+            let count: u8 = chunk.iter().map(|&b| u8::from(json::escaped(b))).sum();
             usize::from(count)
         })
         .sum();

@@ -15,7 +15,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Text;
+use super::{Text, owned};
 
 /// Up to this many entries, a lookup scans rather than bisects.
 const LINEAR: usize = 16;
@@ -84,7 +84,6 @@ impl<'a> KeyValues<'a> {
 
     /// The same map owning its strings, free of the payload it was parsed from.
     pub fn into_owned(self) -> KeyValues<'static> {
-        let owned = |text: Cow<'a, str>| Cow::Owned(text.into_owned());
         KeyValues(
             self.0
                 .into_iter()

@@ -57,7 +57,8 @@ pub(super) fn strings(out: &mut Vec<u8>, items: &[String]) {
     out.push(b']');
 }
 
-fn escaped(byte: u8) -> bool {
+/// Whether JSON escapes `byte`.
+pub(super) fn escaped(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 

@@ -194,7 +194,7 @@ pub fn md_escape(text: &str) -> String {
 /// [`md_escape`], appending to `out`.
 pub fn md_escape_into(text: &str, out: &mut String) {
     // Most values (instances, names, severities) are one line with nothing to escape.
-    let special = |b: u8| SPECIAL[usize::from(b)] != 0;
+    let special = |b: u8| MARKDOWN_SPECIAL[usize::from(b)];
     let block_start = text
         .trim_start()
         .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '#' | '-' | '+' | '='));
@@ -238,25 +238,24 @@ fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
     line
 }
 
-/// The characters that markdown may act on inside a line (all ASCII) are marked `INLINE`,
-/// line breaks `BREAK`: one table lookup per byte of every label and annotation.
-const SPECIAL: [u8; 256] = {
-    let mut table = [0; 256];
-    let inline = b"*`[]_\\~<>&";
+/// A table marking `bytes`, so a scan over a label or link is one lookup per byte.
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
     let mut i = 0;
-    while i < inline.len() {
-        table[inline[i] as usize] = INLINE;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
         i += 1;
     }
-    table[b'\n' as usize] = BREAK;
-    table[b'\r' as usize] = BREAK;
     table
-};
-const INLINE: u8 = 1;
-const BREAK: u8 = 2;
+}
+
+/// The characters that markdown may act on inside a line; all ASCII.
+const MARKDOWN_INLINE: [bool; 256] = byte_set(b"*`[]_\\~<>&");
+/// Those, and line breaks.
+const MARKDOWN_SPECIAL: [bool; 256] = byte_set(b"*`[]_\\~<>&\n\r");
 
 fn inline_special(byte: u8) -> bool {
-    SPECIAL[usize::from(byte)] == INLINE
+    MARKDOWN_INLINE[usize::from(byte)]
 }
 
 fn escape_inline(text: &str, out: &mut String) {
@@ -299,16 +298,8 @@ pub fn md_url(url: &str) -> String {
 /// [`md_url`], appending to `out`.
 pub fn md_url_into(url: &str, out: &mut String) {
     let url = url.trim();
-    // Prometheus links are long and rarely hold any of these: one table lookup per byte.
-    const SPECIAL: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut i = 0;
-        while i < 7 {
-            table[b" ()<>\n\r"[i] as usize] = true;
-            i += 1;
-        }
-        table
-    };
+    // Prometheus links are long and rarely hold any of these.
+    const SPECIAL: [bool; 256] = byte_set(b" ()<>\n\r");
     if !url.bytes().any(|b| SPECIAL[usize::from(b)]) {
         out.push_str(url);
         return;
