@@ -83,7 +83,7 @@ fn parse(c: &mut Criterion) {
 }
 
 fn render(c: &mut Criterion) {
-    let (config, renderer, _dir) = setup();
+    let (_, renderer, _dir) = setup();
     let now = chrono::Utc::now();
     let mut group = c.benchmark_group("render");
     for count in [1, 10] {
@@ -94,7 +94,7 @@ fn render(c: &mut Criterion) {
             group.bench_function(id, |b| {
                 b.iter(|| {
                     renderer
-                        .render(profile, &config.profiles[profile], black_box(&n), now)
+                        .render(profile, black_box(&n), now)
                         .expect("renders")
                 })
             });
@@ -105,19 +105,11 @@ fn render(c: &mut Criterion) {
 
 /// The DingTalk body posted for a rendered 10-alert notification.
 fn body(c: &mut Criterion) {
-    let (config, renderer, _dir) = setup();
+    let (_, renderer, _dir) = setup();
     let bytes = payload(10);
     let n = Notification::from_json(&bytes).expect("parses");
-    let profile = &config.profiles["md"];
-    let composed = compose(
-        &renderer,
-        "md",
-        profile,
-        &n,
-        chrono::Utc::now(),
-        MAX_BODY_BYTES,
-    )
-    .expect("composes");
+    let composed =
+        compose(&renderer, "md", &n, chrono::Utc::now(), MAX_BODY_BYTES).expect("composes");
     c.bench_function("body/10", |b| {
         b.iter(|| black_box(&composed).body().to_bytes())
     });
@@ -131,37 +123,19 @@ fn signing(c: &mut Criterion) {
 }
 
 fn cut(c: &mut Criterion) {
-    let (config, renderer, _dir) = setup();
+    let (_, renderer, _dir) = setup();
     let now = chrono::Utc::now();
     let bytes = payload(10_000);
     let n: Notification = serde_json::from_slice(&bytes).expect("parses");
     let mut group = c.benchmark_group("10000 alerts");
     group.sample_size(20);
     group.bench_function("cut to cap", |b| {
-        b.iter(|| {
-            compose(
-                &renderer,
-                "md",
-                &config.profiles["md"],
-                black_box(&n),
-                now,
-                MAX_BODY_BYTES,
-            )
-            .expect("composes")
-        })
+        b.iter(|| compose(&renderer, "md", black_box(&n), now, MAX_BODY_BYTES).expect("composes"))
     });
     group.bench_function("parse, render and cut", |b| {
         b.iter(|| {
             let n: Notification = Notification::from_json(black_box(&bytes)).expect("parses");
-            compose(
-                &renderer,
-                "md",
-                &config.profiles["md"],
-                &n,
-                now,
-                MAX_BODY_BYTES,
-            )
-            .expect("composes")
+            compose(&renderer, "md", &n, now, MAX_BODY_BYTES).expect("composes")
         })
     });
     group.finish();

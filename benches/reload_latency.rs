@@ -28,7 +28,9 @@ async fn main() {
         file_required: true,
         flag_profiles: vec![],
     };
-    let state = AppState::new(Runtime::load(&sources).expect("config"), sources);
+    alertrelay::sandbox::use_program(env!("CARGO_BIN_EXE_alertrelay"));
+    let runtime = Runtime::load(&sources).await.expect("config");
+    let state = AppState::new(runtime, sources);
     watch::spawn(state.reloader.clone(), std::future::pending());
 
     let mut samples = Vec::with_capacity(SAVES);

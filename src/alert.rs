@@ -165,7 +165,7 @@ fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
 }
 
 /// Why a webhook body is not an Alertmanager payload: what is wrong and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{0}")]
 pub struct PayloadError(String);
 

@@ -7,9 +7,9 @@ use crate::runtime::{BuildError, Runtime};
 
 /// Checks the configuration from `sources`, writing a report like `promtool check config`'s.
 /// Returns whether it is valid.
-pub fn check(sources: &Sources, out: &mut impl Write) -> std::io::Result<bool> {
+pub async fn check(sources: &Sources, out: &mut impl Write) -> std::io::Result<bool> {
     writeln!(out, "Checking {}", sources.file.display())?;
-    match Runtime::load(sources) {
+    match Runtime::load(sources).await {
         Ok(runtime) => {
             let config = &runtime.config;
             let templates = config.templates_dir.as_ref().map_or_else(

@@ -10,15 +10,15 @@
 use chrono::{DateTime, Utc};
 
 use crate::alert::Notification;
-use crate::config::{Mention, MessageKind, Profile};
+use crate::config::{Mention, MessageKind};
 use crate::dingtalk::{self, Body, Message};
-use crate::render::{RenderError, Rendered, Renderer};
+use crate::render::{Look, RenderError, Rendered, Renderer};
 
 /// The first render tries at most this many alerts; more are added only while they fit.
 const FIRST_TRY: usize = 64;
 
 /// A message ready to send, within the size cap.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Composed {
     /// Text or markdown.
     pub kind: MessageKind,
@@ -73,19 +73,21 @@ impl Composed {
 pub fn compose(
     renderer: &Renderer,
     name: &str,
-    profile: &Profile,
     notification: &Notification,
     now: DateTime<Utc>,
     cap: usize,
 ) -> Result<Composed, RenderError> {
-    compose_with(profile, notification, cap, |subset| {
-        renderer.render(name, profile, subset, now)
+    let look = renderer
+        .look(name)
+        .ok_or_else(|| RenderError::unknown_profile(name))?;
+    compose_with(look, notification, cap, |subset| {
+        renderer.render(name, subset, now)
     })
 }
 
 /// [`compose`] with any way of rendering (the preview renders unsaved template text).
 pub fn compose_with(
-    profile: &Profile,
+    profile: &Look,
     notification: &Notification,
     cap: usize,
     render: impl Fn(&Notification) -> Result<Rendered, RenderError>,

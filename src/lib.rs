@@ -12,7 +12,8 @@
 //! | [`alert`] | the Alertmanager v4 payload |
 //! | [`render`] | Tera templates, built-in and user's, and our filters |
 //! | [`dingtalk`] | the robot protocol: body, signing, errcodes |
-//! | [`runtime`] | one immutable snapshot of config + templates + robots |
+//! | [`sandbox`] | render workers: every render in a child process with capped memory and time |
+//! | [`runtime`] | one immutable snapshot of config + templates + workers + robots |
 //! | [`server`] | the HTTP router, handlers, status codes, graceful shutdown |
 //! | [`cli`], [`telemetry`] | flags and logging for the binary |
 
@@ -29,6 +30,7 @@ pub mod reload;
 pub mod render;
 pub mod runtime;
 pub mod samples;
+pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

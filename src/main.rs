@@ -8,7 +8,7 @@ use clap::Parser;
 use alertrelay::cli::{Cli, Command};
 use alertrelay::reload::{Reloader, watch};
 use alertrelay::runtime::Runtime;
-use alertrelay::{check, server, telemetry};
+use alertrelay::{check, sandbox, server, telemetry};
 
 /// jemalloc instead of glibc's malloc: a profile under load showed a fifth of the CPU in
 /// glibc's allocator; jemalloc gave +23% deliveries/s at 11 MB idle RSS (mimalloc was as
@@ -16,17 +16,28 @@ use alertrelay::{check, server, telemetry};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(sandbox::worker::ARG) {
+        // A render worker: no flags, no logging, no async runtime; see `sandbox`.
+        return Ok(sandbox::worker::run(args)?);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if cli.command == Some(Command::Check) {
-        let valid = check::check(&cli.sources(), &mut std::io::stdout())?;
+        let valid = check::check(&cli.sources(), &mut std::io::stdout()).await?;
         std::process::exit(if valid { 0 } else { 1 });
     }
     telemetry::init(cli.log_level, cli.log_format);
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
     let sources = cli.sources();
-    let runtime = Runtime::load(&sources)?;
+    let runtime = Runtime::load(&sources).await?;
     let profiles: Vec<&String> = runtime.config.profiles.keys().collect();
     tracing::info!(?profiles, timezone = %runtime.config.timezone, "configuration loaded");
     let state = server::AppState::new(runtime, sources)

@@ -10,10 +10,9 @@ use serde_json::Value;
 
 use crate::alert::Notification;
 use crate::compose::{Composed, compose, compose_with};
-use crate::config::{MessageKind, Profile};
+use crate::config::MessageKind;
 use crate::dingtalk::MAX_BODY_BYTES;
-use crate::render::{RenderError, TemplateInfo};
-use crate::runtime::Runtime;
+use crate::render::{Look, RenderError, Renderer, TemplateInfo};
 
 /// Unsaved template text longer than this is refused.
 pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
@@ -37,7 +36,7 @@ pub struct Request {
 }
 
 /// The answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Preview {
     /// The profile.
     pub profile: String,
@@ -64,7 +63,7 @@ pub struct Preview {
 }
 
 /// Why a preview could not be made.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 pub enum PreviewError {
     /// No such profile.
     #[error("unknown profile {0:?}")]
@@ -112,17 +111,16 @@ fn owned_payload<'de, D: serde::Deserializer<'de>>(
     Option::<Notification<'de>>::deserialize(d).map(|n| n.map(Notification::into_owned))
 }
 
-/// Builds the preview for a profile of a snapshot.
+/// Builds the preview for a profile. Runs in a render worker (see [`crate::sandbox`]): the
+/// template text may be anybody's.
 pub fn preview(
-    runtime: &Runtime,
+    renderer: &Renderer,
     profile: &str,
     request: Request,
     now: DateTime<Utc>,
 ) -> Result<Preview, PreviewError> {
-    let config = runtime
-        .config
-        .profiles
-        .get(profile)
+    let config = renderer
+        .look(profile)
         .ok_or_else(|| PreviewError::UnknownProfile(profile.to_owned()))?;
     let notification = match request.payload {
         Some(payload) => payload,
@@ -134,27 +132,19 @@ pub fn preview(
     if notification.alerts.is_empty() {
         return Err(PreviewError::BadRequest("the payload has no alerts".into()));
     }
-    let renderer = &runtime.renderer;
     let mut template = renderer
         .template_info(profile)
         .ok_or_else(|| PreviewError::UnknownProfile(profile.to_owned()))?;
     let render_full = |n: &Notification<'_>| match &request.template {
-        Some(text) => renderer.render_unsaved(profile, config, n, now, text),
-        None => renderer.render(profile, config, n, now),
+        Some(text) => renderer.render_unsaved(profile, n, now, text),
+        None => renderer.render(profile, n, now),
     };
     let composed = match &request.template {
         Some(text) if text.len() > MAX_TEMPLATE_BYTES => {
             return Err(PreviewError::TemplateTooLarge);
         }
         Some(_) => compose_with(config, &notification, MAX_BODY_BYTES, render_full)?,
-        None => compose(
-            renderer,
-            profile,
-            config,
-            &notification,
-            now,
-            MAX_BODY_BYTES,
-        )?,
+        None => compose(renderer, profile, &notification, now, MAX_BODY_BYTES)?,
     };
     if let Some(text) = &request.template {
         template.source.clone_from(text);
@@ -179,7 +169,7 @@ pub fn preview(
     Ok(answer(profile, &composed, template, warnings))
 }
 
-fn warnings(composed: &Composed, profile: &Profile) -> Vec<String> {
+fn warnings(composed: &Composed, profile: &Look) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(error) = &composed.fallback {
         warnings.push(format!(

@@ -48,11 +48,7 @@ impl Reloader {
     /// cause in the log.
     pub async fn reload(&self, trigger: &str) -> Result<(), Arc<BuildError>> {
         let _one_at_a_time = self.lock.lock().await;
-        let sources = self.sources.clone();
-        let built = tokio::task::spawn_blocking(move || Runtime::load(&sources))
-            .await
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
-        match built {
+        match Runtime::load(&self.sources).await {
             Ok(runtime) => {
                 let profiles = runtime.config.profiles.len();
                 self.runtime.store(Arc::new(runtime));

@@ -10,7 +10,7 @@ pub mod filters;
 mod native;
 mod unsaved;
 
-pub use unsaved::{TemplateInfo, UNSAVED_OUTPUT_LIMIT};
+pub use unsaved::{TemplateInfo, UNSAVED_NAME, UNSAVED_OUTPUT_LIMIT};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +19,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tera::{Context, Tera, Value};
 
 use crate::alert::{Notification, Status};
-use crate::config::{Config, MessageKind, Profile};
+use crate::config::{Config, Mention, MessageKind, Profile};
 
 /// The built-in templates, embedded so the binary works without a templates directory. The
 /// same files ship in `templates/`, where operators can edit copies.
@@ -40,8 +40,8 @@ pub const TITLE_FILE: &str = "title.tera";
 const BUILTIN_PREFIX: &str = "builtin:";
 
 /// A failure to load, compile or render a template, with where it happened.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{template}:{line}: {message}", line = line.map_or_else(String::new, |l| l.to_string()))]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[error("{template}:{}{message}", line.map_or_else(|| " ".to_owned(), |l| format!("{l}: ")))]
 pub struct RenderError {
     /// The template's name (its file name for user templates).
     pub template: String,
@@ -62,6 +62,89 @@ pub struct Rendered {
     pub fallback: Option<RenderError>,
 }
 
+/// What rendering needs of a configuration, and nothing more: no robot URLs, tokens or
+/// secrets. Template files are read once, into the spec, so a render worker process built
+/// from it renders exactly the text that was validated, whatever happens on disk later.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Spec {
+    /// The zone rendered times are shown in (its IANA name).
+    #[serde(with = "tz_name")]
+    pub timezone: chrono_tz::Tz,
+    /// Where user templates come from, for previews to name the file to edit.
+    pub templates_dir: Option<std::path::PathBuf>,
+    /// Every `*.tera` file of the templates directory: (file name, text), sorted.
+    pub files: Vec<(String, String)>,
+    /// How each profile's messages look, by profile name.
+    pub profiles: BTreeMap<String, Look>,
+}
+
+/// How one profile's messages look: the render side of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Look {
+    /// Text or markdown.
+    pub message: MessageKind,
+    /// The body template's file name; `None` for the default.
+    pub template: Option<String>,
+    /// The title template text; `None` for the default.
+    pub title: Option<String>,
+    /// Who is @-mentioned (templates see it as `mention`; the body carries it).
+    pub mention: Mention,
+}
+
+impl From<&Profile> for Look {
+    fn from(profile: &Profile) -> Self {
+        Self {
+            message: profile.message,
+            template: profile.template.clone(),
+            title: profile.title.clone(),
+            mention: profile.mention.clone(),
+        }
+    }
+}
+
+impl Spec {
+    /// The spec of a validated configuration; reads the templates directory. Files that
+    /// cannot be read are reported, each with its path.
+    pub fn load(config: &Config) -> Result<Self, Vec<RenderError>> {
+        let files = match &config.templates_dir {
+            Some(dir) => read_dir(dir)?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            timezone: config.timezone,
+            templates_dir: config.templates_dir.clone(),
+            files,
+            profiles: config
+                .profiles
+                .iter()
+                .map(|(name, profile)| (name.clone(), Look::from(profile)))
+                .collect(),
+        })
+    }
+}
+
+mod tz_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The two templates of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Part {
+    /// The markdown title.
+    Title,
+    /// The body.
+    Body,
+}
+
 /// The compiled templates of one configuration.
 pub struct Renderer {
     tera: Tera,
@@ -75,6 +158,8 @@ pub struct Renderer {
 
 /// Which templates one profile renders with.
 struct ProfileTemplates {
+    /// How the profile's messages look.
+    look: Look,
     body: String,
     title: String,
     /// The built-in body of the profile's message kind, for the fallback.
@@ -86,13 +171,18 @@ struct ProfileTemplates {
 }
 
 impl Renderer {
-    /// Compiles the built-in templates, every `*.tera` file of the templates directory and
-    /// each profile's title, so a broken template is found before any alert needs it. Every
-    /// template that does not compile is reported, not only the first.
+    /// Compiles the templates of a configuration (see [`Renderer::from_spec`]).
     pub fn new(config: &Config) -> Result<Self, Vec<RenderError>> {
+        Self::from_spec(&Spec::load(config)?)
+    }
+
+    /// Compiles the built-in templates, every template file of the spec and each profile's
+    /// title, so a broken template is found before any alert needs it. Every template that
+    /// does not compile is reported, not only the first.
+    pub fn from_spec(spec: &Spec) -> Result<Self, Vec<RenderError>> {
         let mut tera = Templates::default();
         tera.tera.autoescape_on(Vec::<&str>::new());
-        filters::register(&mut tera.tera, config.timezone);
+        filters::register(&mut tera.tera, spec.timezone);
         let mut errors = Vec::new();
         for (file, text) in [
             (MARKDOWN_FILE, BUILTIN_MARKDOWN),
@@ -101,12 +191,12 @@ impl Renderer {
         ] {
             errors.extend(tera.add(&builtin(file), text).err());
         }
-        if let Some(dir) = &config.templates_dir {
-            errors.extend(load_dir(&mut tera, dir));
+        for (name, text) in &spec.files {
+            errors.extend(tera.add(name, text).err());
         }
         let mut profiles = BTreeMap::new();
-        for (name, profile) in &config.profiles {
-            match ProfileTemplates::choose(&mut tera, name, profile) {
+        for (name, look) in &spec.profiles {
+            match ProfileTemplates::choose(&mut tera, name, look) {
                 Ok(templates) => {
                     profiles.insert(name.clone(), templates);
                 }
@@ -118,51 +208,66 @@ impl Renderer {
         }
         Ok(Self {
             tera: tera.tera,
-            timezone: config.timezone,
+            timezone: spec.timezone,
             profiles,
             sources: tera.sources,
-            templates_dir: config.templates_dir.clone(),
+            templates_dir: spec.templates_dir.clone(),
         })
     }
 
-    /// Renders every profile's templates against the built-in samples. A template that
-    /// compiles but fails on a real-looking notification (an unguarded label, a bad filter
-    /// argument) is reported here, before it is swapped in, rather than at 3 a.m.
-    pub fn self_test(&self, config: &Config, now: DateTime<Utc>) -> Result<(), Vec<RenderError>> {
-        let mut errors = Vec::new();
-        for (name, profile) in &config.profiles {
-            for (sample, notification) in crate::samples::all() {
-                match self.render(name, profile, &notification, now) {
-                    Ok(Rendered { fallback: None, .. }) => {}
-                    Ok(Rendered {
-                        fallback: Some(mut error),
-                        ..
-                    })
-                    | Err(mut error) => {
-                        error.message = format!(
-                            "{} (profile {name:?}, sample payload {sample:?})",
-                            error.message
-                        );
-                        errors.push(error);
-                        break;
-                    }
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+    /// The profiles this renderer knows, by name.
+    pub fn profile_names(&self) -> impl Iterator<Item = &str> {
+        self.profiles.keys().map(String::as_str)
     }
 
-    /// Renders a notification for a profile. Falls back to the built-in body template when
-    /// the profile's own fails; errors only if the built-in one fails too (or the profile
-    /// is unknown).
+    /// How a profile's messages look.
+    pub fn look(&self, profile: &str) -> Option<&Look> {
+        self.profiles.get(profile).map(|t| &t.look)
+    }
+
+    /// Renders one part of a profile against the built-in samples. A template that compiles
+    /// but fails on a real-looking notification (an unguarded label, a bad filter argument)
+    /// is reported here, before it is swapped in, rather than at 3 a.m. Runs in a render
+    /// worker, whose bounds stop a template that never finishes.
+    pub fn self_test(
+        &self,
+        profile: &str,
+        part: Part,
+        now: DateTime<Utc>,
+    ) -> Result<(), RenderError> {
+        let templates = self.templates(profile)?;
+        let template = match part {
+            Part::Title => &templates.title,
+            Part::Body => &templates.body,
+        };
+        for (sample, notification) in crate::samples::all() {
+            let context = self.context(profile, templates, &notification, now)?;
+            if let Err(mut error) = self.render_one(template, &context) {
+                error.message = format!(
+                    "{} (profile {profile:?}, sample payload {sample:?})",
+                    error.message
+                );
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the template a profile renders a part with, as errors name it.
+    pub fn template_of(&self, profile: &str, part: Part) -> Option<&str> {
+        let templates = self.profiles.get(profile)?;
+        Some(match part {
+            Part::Title => &templates.title,
+            Part::Body => &templates.body,
+        })
+    }
+
+    /// Renders a notification for a profile. Falls back to the built-in template of a part
+    /// (body or title) when the profile's own fails, and says so in `fallback`; errors only
+    /// if the built-in one fails too (or the profile is unknown).
     pub fn render(
         &self,
         profile: &str,
-        profile_config: &Profile,
         notification: &Notification,
         now: DateTime<Utc>,
     ) -> Result<Rendered, RenderError> {
@@ -176,41 +281,69 @@ impl Renderer {
                 fallback: None,
             });
         }
-        let context = self.context(profile, profile_config, n, now)?;
-        let title = self.title(templates, n, &context);
+        let context = self.context(profile, templates, n, now)?;
+        let (title, title_failure) = self.title(templates, n, &context);
         let (text, fallback) = match templates.native_body {
             Some(body) => (body.render(n, self.timezone, now), None),
             None => match self.render_one(&templates.body, &context) {
                 Ok(text) => (text, None),
-                Err(error) => {
-                    let text = templates.builtin_body.render(n, self.timezone, now);
-                    (text, Some(error))
-                }
+                Err(error) => (self.builtin_body(templates, n, now), Some(error)),
             },
         };
         Ok(Rendered {
             title,
             text,
-            fallback,
+            fallback: fallback.or(title_failure),
         })
     }
 
-    /// The profile's title, or the built-in one when the profile's fails.
-    fn title(&self, templates: &ProfileTemplates, n: &Notification, context: &Context) -> String {
+    /// What is sent when the profile's own templates cannot be used at all (a render worker
+    /// ran out of time or memory): the built-in body and title, rendered here. They are ours
+    /// and take time linear in the notification.
+    pub fn render_builtin(
+        &self,
+        profile: &str,
+        notification: &Notification,
+        now: DateTime<Utc>,
+    ) -> Result<Rendered, RenderError> {
+        let templates = self.templates(profile)?;
+        Ok(Rendered {
+            title: native::title(notification),
+            text: self.builtin_body(templates, notification, now),
+            fallback: None,
+        })
+    }
+
+    fn builtin_body(
+        &self,
+        templates: &ProfileTemplates,
+        n: &Notification,
+        now: DateTime<Utc>,
+    ) -> String {
+        templates.builtin_body.render(n, self.timezone, now)
+    }
+
+    /// The profile's title, or the built-in one (and why) when the profile's fails.
+    fn title(
+        &self,
+        templates: &ProfileTemplates,
+        n: &Notification,
+        context: &Context,
+    ) -> (String, Option<RenderError>) {
         if templates.native_title {
-            return native::title(n);
+            return (native::title(n), None);
         }
-        self.render_one(&templates.title, context)
-            .unwrap_or_else(|_| native::title(n))
+        match self.render_one(&templates.title, context) {
+            Ok(title) => (title, None),
+            Err(error) => (native::title(n), Some(error)),
+        }
     }
 
     /// The templates of a profile.
     fn templates(&self, profile: &str) -> Result<&ProfileTemplates, RenderError> {
-        self.profiles.get(profile).ok_or_else(|| RenderError {
-            template: String::new(),
-            line: None,
-            message: format!("unknown profile {profile:?}"),
-        })
+        self.profiles
+            .get(profile)
+            .ok_or_else(|| RenderError::unknown_profile(profile))
     }
 
     /// Renders one template; surrounding blank space is dropped (template files end in a
@@ -242,7 +375,7 @@ impl Templates {
 }
 
 impl ProfileTemplates {
-    fn choose(tera: &mut Templates, name: &str, profile: &Profile) -> Result<Self, RenderError> {
+    fn choose(tera: &mut Templates, name: &str, profile: &Look) -> Result<Self, RenderError> {
         let (builtin_file, builtin_body) = match profile.message {
             MessageKind::Markdown => (MARKDOWN_FILE, native::Body::Markdown),
             MessageKind::Text => (TEXT_FILE, native::Body::Text),
@@ -261,6 +394,7 @@ impl ProfileTemplates {
         };
         let source = |name: &str| tera.sources.get(name).map(String::as_str);
         Ok(Self {
+            look: profile.clone(),
             native_body: source(&body).and_then(native::Body::of),
             native_title: source(&title).is_some_and(native::is_title),
             body,
@@ -286,7 +420,7 @@ impl Renderer {
     fn context(
         &self,
         profile: &str,
-        profile_config: &Profile,
+        templates: &ProfileTemplates,
         notification: &Notification,
         now: DateTime<Utc>,
     ) -> Result<Context, RenderError> {
@@ -328,43 +462,55 @@ impl Renderer {
         context.insert("profile", profile);
         context.insert("now", &now.to_rfc3339_opts(SecondsFormat::Secs, true));
         context.insert("timezone", self.timezone.name());
-        context.insert("mention", &profile_config.mention);
+        context.insert("mention", &templates.look.mention);
         Ok(context)
     }
 }
 
-/// Adds every `*.tera` file of `dir` under its file name; returns the files that failed.
-fn load_dir(tera: &mut Templates, dir: &Path) -> Vec<RenderError> {
+/// Reads every `*.tera` file of `dir`: (file name, text), sorted by name. Every file that
+/// cannot be read is reported.
+fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, Vec<RenderError>> {
     let io_error = |path: &Path, e: std::io::Error| RenderError {
         template: path.display().to_string(),
         line: None,
         message: e.to_string(),
     };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => return vec![io_error(dir, e)],
-    };
-    let mut files: Vec<_> = entries
+    let entries = std::fs::read_dir(dir).map_err(|e| vec![io_error(dir, e)])?;
+    let mut paths: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "tera") && path.is_file())
         .collect();
-    files.sort();
+    paths.sort();
+    let mut files = Vec::new();
     let mut errors = Vec::new();
-    for path in files {
+    for path in paths {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let added = std::fs::read_to_string(&path)
-            .map_err(|e| io_error(&path, e))
-            .and_then(|text| tera.add(&name, &text));
-        errors.extend(added.err());
+        match std::fs::read_to_string(&path) {
+            Ok(text) => files.push((name, text)),
+            Err(e) => errors.push(io_error(&path, e)),
+        }
     }
-    errors
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
 }
 
 impl RenderError {
+    /// A render asked of a profile the renderer does not know.
+    pub fn unknown_profile(profile: &str) -> Self {
+        Self {
+            template: String::new(),
+            line: None,
+            message: format!("unknown profile {profile:?}"),
+        }
+    }
+
     fn from_tera(template: &str, error: &tera::Error) -> Self {
         let report = match error.kind() {
             tera::ErrorKind::SyntaxError(r) | tera::ErrorKind::RenderingError(r) => Some(r),

@@ -7,14 +7,18 @@ use std::collections::BTreeMap;
 use crate::config::{Config, ConfigError, Sources};
 use crate::delivery::Policy;
 use crate::dingtalk::Robot;
-use crate::render::{RenderError, Renderer};
+use crate::render::{RenderError, Renderer, Spec};
+use crate::sandbox::{Sandbox, SandboxError};
 
 /// The snapshot.
 pub struct Runtime {
     /// The configuration it was built from.
     pub config: Config,
-    /// Templates compiled for that configuration.
+    /// Templates compiled for that configuration, for what the gateway renders itself: the
+    /// built-in fallback, and what previews show of a profile.
     pub renderer: Renderer,
+    /// The render workers every webhook message, preview and self-test is rendered in.
+    pub sandbox: Sandbox,
     /// Each profile's robot, by profile name.
     pub robots: BTreeMap<String, Robot>,
     /// Each profile's delivery policy (its robot's budget is shared with other profiles, so
@@ -31,20 +35,35 @@ pub enum BuildError {
     /// Templates that do not compile, or fail on the sample payloads.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Templates(Vec<RenderError>),
+    /// No render worker could be set up.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 impl Runtime {
-    /// Reads the configuration from its sources and builds a snapshot from it.
-    pub fn load(sources: &Sources) -> Result<Self, BuildError> {
-        Self::build(Config::load(sources)?)
+    /// Reads the configuration and the templates from their sources and builds a snapshot.
+    pub async fn load(sources: &Sources) -> Result<Self, BuildError> {
+        let sources = sources.clone();
+        let (config, spec) = tokio::task::spawn_blocking(move || read(&sources))
+            .await
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))?;
+        Self::build_from(config, spec).await
     }
 
-    /// Compiles the templates, renders every profile against the built-in samples, and sets
-    /// up the robots of a validated configuration.
-    pub fn build(config: Config) -> Result<Self, BuildError> {
-        let renderer = Renderer::new(&config).map_err(BuildError::Templates)?;
-        renderer
-            .self_test(&config, chrono::Utc::now())
+    /// Builds a snapshot of a validated configuration: reads and compiles the templates,
+    /// renders every profile against the built-in samples in render workers, and sets up
+    /// the robots.
+    pub async fn build(config: Config) -> Result<Self, BuildError> {
+        let spec = Spec::load(&config).map_err(BuildError::Templates)?;
+        Self::build_from(config, spec).await
+    }
+
+    async fn build_from(config: Config, spec: Spec) -> Result<Self, BuildError> {
+        let renderer = Renderer::from_spec(&spec).map_err(BuildError::Templates)?;
+        let sandbox = Sandbox::new(&spec)?;
+        sandbox
+            .self_test(&renderer, chrono::Utc::now())
+            .await
             .map_err(BuildError::Templates)?;
         let robots = config
             .profiles
@@ -59,8 +78,16 @@ impl Runtime {
         Ok(Self {
             config,
             renderer,
+            sandbox,
             robots,
             policies,
         })
     }
+}
+
+/// The blocking part of a load: the config file, then the templates it names.
+fn read(sources: &Sources) -> Result<(Config, Spec), BuildError> {
+    let config = Config::load(sources)?;
+    let spec = Spec::load(&config).map_err(BuildError::Templates)?;
+    Ok((config, spec))
 }

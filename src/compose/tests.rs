@@ -37,8 +37,8 @@ fn many(count: usize, resolved_every: usize) -> Notification<'static> {
     n
 }
 
-fn compose_p(config: &Config, renderer: &Renderer, n: &Notification) -> Composed {
-    compose(renderer, "p", &config.profiles["p"], n, now(), CAP).unwrap()
+fn compose_p(_config: &Config, renderer: &Renderer, n: &Notification) -> Composed {
+    compose(renderer, "p", n, now(), CAP).unwrap()
 }
 
 #[test]
@@ -46,9 +46,7 @@ fn a_small_notification_is_sent_whole() {
     let (config, renderer) = setup("markdown");
     let n = crate::samples::sample("group").unwrap();
     let composed = compose_p(&config, &renderer, &n);
-    let plain = renderer
-        .render("p", &config.profiles["p"], &n, now())
-        .unwrap();
+    let plain = renderer.render("p", &n, now()).unwrap();
     assert_eq!(composed.omitted, 0);
     assert_eq!(composed.text, plain.text);
 }

@@ -29,9 +29,7 @@ fn now() -> DateTime<Utc> {
 fn render(config: &Config, name: &str) -> Rendered {
     let notification: Notification = serde_json::from_str(FIXTURE).unwrap();
     let renderer = Renderer::new(config).unwrap();
-    renderer
-        .render(name, &config.profiles[name], &notification, now())
-        .unwrap()
+    renderer.render(name, &notification, now()).unwrap()
 }
 
 #[test]
@@ -118,12 +116,12 @@ fn the_self_test_catches_a_template_that_fails_only_at_render_time() {
     unguarded.template = Some("env.tera".into());
     let config = config(&[("ops", unguarded)], Some(dir.path()));
     let renderer = Renderer::new(&config).unwrap();
-    let errors = renderer.self_test(&config, now()).unwrap_err();
-    assert_eq!(errors[0].template, "env.tera");
+    let error = renderer.self_test("ops", Part::Body, now()).unwrap_err();
+    assert_eq!(error.template, "env.tera");
     assert!(
-        errors[0].message.contains("profile \"ops\""),
+        error.message.contains("profile \"ops\""),
         "{}",
-        errors[0].message
+        error.message
     );
 }
 
@@ -136,8 +134,10 @@ fn the_builtin_templates_pass_the_self_test() {
         ],
         None,
     );
-    Renderer::new(&config)
-        .unwrap()
-        .self_test(&config, now())
-        .unwrap();
+    let renderer = Renderer::new(&config).unwrap();
+    for profile in ["md", "txt"] {
+        for part in [Part::Title, Part::Body] {
+            renderer.self_test(profile, part, now()).unwrap();
+        }
+    }
 }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -12,13 +11,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AppError, AppState};
-use crate::preview::{self, Preview, PreviewError, Request};
+use crate::preview::{Preview, PreviewError};
+use crate::render::{Part, RenderError, UNSAVED_NAME};
 
 /// The page, embedded so running the gateway needs no web build.
 const PAGE: &str = include_str!("../preview/page.html");
 
-/// A preview render may take this long before it is answered with an error.
-const RENDER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a preview waits for the one before it to finish.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// Previews take pasted payloads as large as webhooks.
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -78,31 +78,61 @@ struct PreviewQuery {
     sample: Option<String>,
 }
 
-/// Renders with the current snapshot, on a blocking thread, one render at a time, bounded
-/// in time (and, for unsaved text, in output and `range()` size).
+/// Renders with the current snapshot in the preview worker (see [`crate::sandbox`]), one
+/// preview at a time: a request waits up to [`SLOT_WAIT`] for its turn, else 503. The body is
+/// read only once the turn came, so waiting previews hold no payloads. A render that passes
+/// the worker's time or memory bound answers 422 like any other template failure.
 async fn render(
     State(state): State<AppState>,
     Path(profile): Path<String>,
     Query(query): Query<PreviewQuery>,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<Json<Preview>, AppError> {
-    let mut request = Request::from_body(&body)?;
-    request.template = request.template.or(query.template);
-    request.sample = request.sample.or(query.sample);
-    let runtime = state.runtime.load_full();
-    let permit = tokio::time::timeout(RENDER_TIMEOUT, state.preview_slots.clone().acquire_owned())
+    let _turn = tokio::time::timeout(SLOT_WAIT, state.preview_slots.clone().acquire_owned())
         .await
         .map_err(|_| AppError::PreviewBusy)?
         .map_err(|_| AppError::PreviewBusy)?;
-    let work = tokio::task::spawn_blocking(move || {
-        let _permit = permit; // held until the render really ends, even after a timeout
-        preview::preview(&runtime, &profile, request, chrono::Utc::now())
-    });
-    match tokio::time::timeout(RENDER_TIMEOUT, work).await {
-        Ok(Ok(result)) => Ok(Json(result?)),
-        Ok(Err(panic)) => std::panic::resume_unwind(panic.into_panic()),
-        Err(_) => Err(AppError::Preview(PreviewError::BadRequest(format!(
-            "rendering took longer than {RENDER_TIMEOUT:?}"
-        )))),
+    let body = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+        .await
+        .map_err(|e| AppError::Preview(PreviewError::BadRequest(e.to_string())))?;
+    let runtime = state.runtime.load_full();
+    let unsaved = query.template.is_some() || names_a_template(&body);
+    let answer = runtime
+        .sandbox
+        .preview(
+            &profile,
+            body,
+            query.template,
+            query.sample,
+            chrono::Utc::now(),
+        )
+        .await;
+    match answer {
+        Ok(preview) => Ok(Json(preview?)),
+        Err(error) => {
+            let template = match unsaved {
+                true => UNSAVED_NAME,
+                false => runtime
+                    .renderer
+                    .template_of(&profile, Part::Body)
+                    .ok_or_else(|| PreviewError::UnknownProfile(profile.clone()))?,
+            };
+            Err(PreviewError::Render(RenderError {
+                template: template.to_owned(),
+                line: None,
+                message: error.to_string(),
+            })
+            .into())
+        }
     }
+}
+
+/// Whether a preview request body carries template text (read without keeping anything of it).
+fn names_a_template(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Peek {
+        #[serde(default)]
+        template: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Peek>(body).is_ok_and(|peek| peek.template.is_some())
 }

@@ -10,9 +10,12 @@ use serde::Serialize;
 
 use super::{AppError, AppState};
 use crate::alert::Notification;
-use crate::compose::compose;
+use crate::compose::compose_with;
 use crate::dingtalk::MAX_BODY_BYTES;
 use crate::metrics::{Metrics, UNKNOWN_PROFILE};
+use crate::render::{Part, RenderError};
+use crate::runtime::Runtime;
+use crate::sandbox::{ComposeError, Message};
 
 /// The answer to a delivered notification.
 #[derive(Debug, Serialize)]
@@ -59,7 +62,7 @@ async fn deliver(
     body: Body,
 ) -> Result<Json<Accepted>, AppError> {
     let runtime = state.runtime.load_full();
-    let (Some(config), Some(robot), Some(&policy)) = (
+    let (Some(_), Some(robot), Some(&policy)) = (
         runtime.config.profiles.get(profile),
         runtime.robots.get(profile),
         runtime.policies.get(profile),
@@ -70,16 +73,8 @@ async fn deliver(
     let label = Metrics::profile(profile);
     state.metrics.received.get_or_create(&label).inc();
     let bytes = read_body(headers, body, runtime.config.max_body_bytes).await?;
-    let notification = Notification::from_json(&bytes)?;
-    let now = chrono::Utc::now();
-    let composed = compose(
-        &runtime.renderer,
-        profile,
-        config,
-        &notification,
-        now,
-        MAX_BODY_BYTES,
-    )?;
+    let message = compose_message(&runtime, profile, bytes).await?;
+    let composed = message.composed;
     if let Some(error) = &composed.fallback {
         tracing::error!(profile, %error, "template failed; sent with the built-in template instead");
     }
@@ -91,11 +86,7 @@ async fn deliver(
             "message over DingTalk's size cap; alerts left out"
         );
     }
-    let (alerts, status) = (notification.alerts.len(), notification.status);
-    // The payload is rendered: free it (and the body it borrows from) before waiting on the
-    // robot, on the thread that allocated it, rather than holding it for the round trip.
-    drop(notification);
-    drop(bytes);
+    let (alerts, status) = (message.alerts, message.status);
     match state
         .dispatcher
         .deliver(profile, robot, composed, policy)
@@ -123,6 +114,48 @@ async fn deliver(
             Err(error.into())
         }
     }
+}
+
+/// Composes the message in a render worker. When the worker gives no answer (the profile's
+/// template ran out of time or memory, or the worker died), the message is composed here
+/// with the built-in templates, so the alert still goes out, and the failure is reported.
+async fn compose_message(
+    runtime: &Runtime,
+    profile: &str,
+    bytes: axum::body::Bytes,
+) -> Result<Message, AppError> {
+    let now = chrono::Utc::now();
+    let failure = match runtime
+        .sandbox
+        .compose(profile, bytes.clone(), now, MAX_BODY_BYTES)
+        .await
+    {
+        Ok(message) => return Ok(message),
+        Err(ComposeError::BadPayload(error)) => return Err(error.into()),
+        Err(ComposeError::Render(error)) => return Err(error.into()),
+        Err(ComposeError::Sandbox(error)) => error,
+    };
+    let renderer = &runtime.renderer;
+    let notification = Notification::from_json(&bytes)?;
+    let look = renderer
+        .look(profile)
+        .ok_or_else(|| AppError::UnknownProfile(profile.to_owned()))?;
+    let mut composed = compose_with(look, &notification, MAX_BODY_BYTES, |subset| {
+        renderer.render_builtin(profile, subset, now)
+    })?;
+    composed.fallback = Some(RenderError {
+        template: renderer
+            .template_of(profile, Part::Body)
+            .unwrap_or_default()
+            .to_owned(),
+        line: None,
+        message: failure.to_string(),
+    });
+    Ok(Message {
+        alerts: notification.alerts.len(),
+        status: notification.status,
+        composed,
+    })
 }
 
 async fn read_body(

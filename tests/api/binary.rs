@@ -8,19 +8,19 @@ use std::time::{Duration, Instant};
 use crate::helpers::payload;
 use crate::robot::{Reply, RobotDouble};
 
-struct Running {
-    child: crate::helpers::Process,
+pub(crate) struct Running {
+    pub(crate) child: crate::helpers::Process,
     log: Arc<Mutex<Vec<String>>>,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Running {
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 }
 
-fn command(args: &[&str]) -> Command {
+pub(crate) fn command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_alertrelay"));
     command
         .args(args)
@@ -31,7 +31,7 @@ fn command(args: &[&str]) -> Command {
 
 /// Starts the binary on a free port and waits for its "listening" line.
 #[allow(clippy::zombie_processes)] // `Process` kills and waits on drop.
-fn start(args: &[&str]) -> Running {
+pub(crate) fn start(args: &[&str]) -> Running {
     let mut all = vec!["--web.listen-address=127.0.0.1:0"];
     all.extend_from_slice(args);
     let mut child = command(&all)
@@ -231,7 +231,7 @@ fn check_accepts_the_shipped_profiles_yaml() {
 }
 
 /// Runs `alertrelay check` on a file: its exit code and what it printed.
-fn check(file: &std::path::Path) -> (Option<i32>, String) {
+pub(crate) fn check(file: &std::path::Path) -> (Option<i32>, String) {
     let output = command(&["check", &format!("--config.file={}", file.display())])
         .output()
         .unwrap();

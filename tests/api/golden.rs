@@ -54,9 +54,7 @@ fn captured_payloads_render_as_their_golden_files() {
         let text = payload(&format!("{fixture}.json"));
         let notification: Notification = serde_json::from_str(&text).unwrap();
         for (profile, ext) in [("md", "md"), ("txt", "txt")] {
-            let rendered = renderer
-                .render(profile, &config.profiles[profile], &notification, now)
-                .unwrap();
+            let rendered = renderer.render(profile, &notification, now).unwrap();
             assert!(
                 rendered.fallback.is_none(),
                 "{fixture}/{profile}: {:?}",

@@ -66,7 +66,10 @@ pub async fn spawn_app_from(robot: RobotDouble, file: &Path) -> TestApp {
         file_required: true,
         flag_profiles: vec![],
     };
-    let runtime = Runtime::build(Config::load(&sources).unwrap()).unwrap();
+    alertrelay::sandbox::use_program(env!("CARGO_BIN_EXE_alertrelay"));
+    let runtime = Runtime::build(Config::load(&sources).unwrap())
+        .await
+        .unwrap();
     let state = AppState::new(runtime, sources).with_lifecycle(true);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -2,6 +2,7 @@
 //! speaks DingTalk's protocol. One test binary, modules by subject.
 
 mod binary;
+mod bounds;
 mod browser;
 mod delivery;
 mod golden;

@@ -155,12 +155,8 @@ fn native_renders_match_tera_on_generated_notifications() {
         for _ in 0..700 {
             let n = generator.notification();
             for profile in ["md", "txt"] {
-                let by_tera = tera
-                    .render(profile, &tera_config.profiles[profile], &n, now)
-                    .unwrap();
-                let by_rust = native
-                    .render(profile, &native_config.profiles[profile], &n, now)
-                    .unwrap();
+                let by_tera = tera.render(profile, &n, now).unwrap();
+                let by_rust = native.render(profile, &n, now).unwrap();
                 assert!(by_tera.fallback.is_none(), "{:?}", by_tera.fallback);
                 assert_eq!(by_rust.title, by_tera.title, "{profile} {timezone}: {n:#?}");
                 assert_eq!(by_rust.text, by_tera.text, "{profile} {timezone}: {n:#?}");
@@ -184,8 +180,6 @@ fn only_the_exact_shipped_text_renders_natively() {
     assert_eq!(templates("txt").native_body, None);
     let n: Notification =
         serde_json::from_str(include_str!("../../../tests/data/firing_single.json")).unwrap();
-    let out = renderer
-        .render("txt", &config.profiles["txt"], &n, Utc::now())
-        .unwrap();
+    let out = renderer.render("txt", &n, Utc::now()).unwrap();
     assert_eq!(out.text, "edited 1");
 }

@@ -1,0 +1,228 @@
+//! Render workers: every template render runs in a child process whose memory and time are
+//! capped, so no template text — a preview's, or a saved one that spins or grows a string
+//! without end — can take the gateway's memory, keep a core busy after its answer, or hold
+//! up a reload, a `check` or a shutdown.
+//!
+//! Tera has no way to interrupt a render or bound what it allocates, so the bound is the
+//! process: a worker is this binary started as `alertrelay render-worker`, built from the
+//! snapshot's [`Spec`] (no robot URLs or secrets). It caps its own data memory before each
+//! job ([`memory_budget`]); the gateway kills it when a job passes [`TIME_LIMIT`] and starts
+//! a fresh one for the next job. Webhooks and previews have pools of their own, so previews
+//! can never take the capacity webhooks render with, and the preview worker runs at a lower
+//! CPU priority.
+
+mod pool;
+mod watchdog;
+mod wire;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::alert::{PayloadError, Status};
+use crate::compose::Composed;
+use crate::preview::{Preview, PreviewError};
+use crate::render::{Part, RenderError, Renderer, Spec};
+use pool::Pool;
+use wire::{Job, Reply};
+
+/// How long one job (a webhook's message, a preview, one part of the self-test) may run
+/// before its worker is killed.
+pub const TIME_LIMIT: Duration = Duration::from_secs(2);
+
+/// Data memory a job may add to its worker, beyond what the body needs.
+pub const MEMORY_BASE: usize = 16 * 1024 * 1024;
+
+/// Data memory a job may use per byte of its body (the payload parsed, and the template
+/// context built from it).
+pub const MEMORY_PER_BODY_BYTE: usize = 12;
+
+/// The memory bound of a job whose body is `body_len` bytes.
+pub fn memory_budget(body_len: usize) -> usize {
+    MEMORY_BASE.saturating_add(body_len.saturating_mul(MEMORY_PER_BODY_BYTE))
+}
+
+/// Why a job has no answer from its worker.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    /// The render ran past [`TIME_LIMIT`] and was stopped.
+    #[error("did not finish within {}s; stopped", .0.as_secs_f64())]
+    TimedOut(Duration),
+    /// The render needed more memory than its bound and was stopped.
+    #[error("needed more than {} MiB of memory; stopped", .0 / (1024 * 1024))]
+    OutOfMemory(usize),
+    /// The worker could not be started, or died for another reason.
+    #[error("the render worker failed: {0}")]
+    Failed(String),
+}
+
+/// A webhook's message, composed by a worker.
+#[derive(Debug)]
+pub struct Message {
+    /// Alerts in the payload.
+    pub alerts: usize,
+    /// The notification's status.
+    pub status: Status,
+    /// The message within the size cap.
+    pub composed: Composed,
+}
+
+/// Why a webhook's message could not be composed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// The body is not an Alertmanager payload.
+    #[error(transparent)]
+    BadPayload(#[from] PayloadError),
+    /// Neither the profile's template nor the built-in one rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The worker gave no answer (time, memory, crash): the caller falls back to the
+    /// built-in template, rendered in the gateway.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+/// Where worker processes are started from.
+static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+
+/// Starts workers from `program` (a built `alertrelay` binary) instead of the running one.
+/// For tests and benches, whose own executable is not alertrelay; the first call wins.
+pub fn use_program(program: impl Into<PathBuf>) {
+    let _ = PROGRAM.set(program.into());
+}
+
+fn program() -> PathBuf {
+    PROGRAM
+        .get_or_init(|| {
+            // The running binary itself, even if a package upgrade replaced its file.
+            let own = PathBuf::from("/proc/self/exe");
+            if own.exists() {
+                own
+            } else {
+                std::env::current_exe().unwrap_or_else(|_| "alertrelay".into())
+            }
+        })
+        .clone()
+}
+
+/// The render workers of one snapshot. Dropped with it: its workers are killed.
+pub struct Sandbox {
+    webhooks: Arc<Pool>,
+    previews: Arc<Pool>,
+}
+
+impl Sandbox {
+    /// Workers for `spec`, started when first needed: as many for webhooks as there are
+    /// CPUs, one for previews.
+    pub fn new(spec: &Spec) -> Result<Self, SandboxError> {
+        let spec =
+            Arc::new(serde_json::to_vec(spec).map_err(|e| SandboxError::Failed(e.to_string()))?);
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(Self {
+            webhooks: Pool::new(program(), Arc::clone(&spec), cpus, false),
+            previews: Pool::new(program(), spec, 1, true),
+        })
+    }
+
+    /// Parses a webhook body and composes the profile's message within `cap` bytes.
+    pub async fn compose(
+        &self,
+        profile: &str,
+        body: Bytes,
+        now: DateTime<Utc>,
+        cap: usize,
+    ) -> Result<Message, ComposeError> {
+        let job = Job::Compose {
+            profile: profile.to_owned(),
+            now,
+            cap,
+        };
+        match self.webhooks.run(job, body).await? {
+            Reply::Composed {
+                alerts,
+                status,
+                composed,
+            } => Ok(Message {
+                alerts,
+                status,
+                composed,
+            }),
+            Reply::BadPayload(error) => Err(error.into()),
+            Reply::Render(error) => Err(error.into()),
+            other => Err(unexpected(&other).into()),
+        }
+    }
+
+    /// Builds a preview from a preview request body (see [`crate::preview::Request`]).
+    pub async fn preview(
+        &self,
+        profile: &str,
+        body: Bytes,
+        template: Option<String>,
+        sample: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Preview, PreviewError>, SandboxError> {
+        let job = Job::Preview {
+            profile: profile.to_owned(),
+            now,
+            template,
+            sample,
+        };
+        match self.previews.run(job, body).await? {
+            Reply::Preview(answer) => Ok(answer.map(|preview| *preview)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Renders every profile's title and body against the built-in samples, each in a
+    /// worker; a template that fails, or passes a bound, is reported with its name.
+    pub async fn self_test(
+        &self,
+        renderer: &Renderer,
+        now: DateTime<Utc>,
+    ) -> Result<(), Vec<RenderError>> {
+        let jobs = renderer.profile_names().flat_map(|profile| {
+            [Part::Title, Part::Body].map(|part| async move {
+                let job = Job::SelfTest {
+                    profile: profile.to_owned(),
+                    part,
+                    now,
+                };
+                let failed = |error: &dyn std::fmt::Display| RenderError {
+                    template: renderer
+                        .template_of(profile, part)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    line: None,
+                    message: format!("{error} (profile {profile:?}, sample payloads)"),
+                };
+                match self.webhooks.run(job, Bytes::new()).await {
+                    Ok(Reply::SelfTest(outcome)) => outcome,
+                    Ok(other) => Err(failed(&unexpected(&other))),
+                    Err(error) => Err(failed(&error)),
+                }
+            })
+        });
+        let errors: Vec<RenderError> = futures_util::future::join_all(jobs)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn unexpected(reply: &Reply) -> SandboxError {
+    match reply {
+        Reply::Panicked(message) => SandboxError::Failed(format!("the render panicked: {message}")),
+        other => SandboxError::Failed(format!("unexpected answer {other:?}")),
+    }
+}

@@ -1,0 +1,211 @@
+//! A pool of render worker processes for one snapshot: started on demand, reused while they
+//! answer, killed and replaced when a job passes its time or memory bound.
+//!
+//! A conversation with a worker is plain blocking I/O on a blocking thread: the same frame
+//! code as the worker's side, and the async runtime (a paused test clock included) sees an
+//! ordinary blocking task rather than an idle wait.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+
+use super::wire::{self, Job, Reply};
+use super::{SandboxError, TIME_LIMIT, memory_budget, watchdog, worker};
+use crate::render::RenderError;
+
+/// How long a new worker may take to start and compile the templates.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// Workers of one kind (webhooks or previews).
+pub(super) struct Pool {
+    program: PathBuf,
+    /// The snapshot's spec, encoded once; every new worker is sent it first.
+    spec: Arc<Vec<u8>>,
+    /// Lower the workers' CPU priority (previews yield to webhooks).
+    nice: bool,
+    /// Workers waiting for a job.
+    idle: Mutex<Vec<Worker>>,
+    /// One permit per worker that may run: bounds the processes and the jobs in flight.
+    slots: Arc<Semaphore>,
+}
+
+impl Pool {
+    pub(super) fn new(program: PathBuf, spec: Arc<Vec<u8>>, size: usize, nice: bool) -> Arc<Self> {
+        Arc::new(Self {
+            program,
+            spec,
+            nice,
+            idle: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(size.max(1))),
+        })
+    }
+
+    /// Runs a job on a free worker, waiting for one when all are busy. The job runs on a
+    /// thread of its own, so a caller that goes away (a client hung up) does not leave a
+    /// worker half-way through a conversation.
+    pub(super) async fn run(
+        self: &Arc<Self>,
+        job: Job,
+        body: Bytes,
+    ) -> Result<Reply, SandboxError> {
+        let permit = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| SandboxError::Failed("the worker pool is closed".into()))?;
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            pool.run_now(&job, &body)
+        })
+        .await
+        .unwrap_or_else(|e| Err(SandboxError::Failed(e.to_string())))
+    }
+
+    fn run_now(&self, job: &Job, body: &[u8]) -> Result<Reply, SandboxError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut worker = match idle {
+            Some(worker) => worker,
+            None => Worker::start(&self.program, &self.spec, self.nice)?,
+        };
+        let deadline = watchdog::arm(worker.child.id(), TIME_LIMIT);
+        let answer = worker.call(job, body);
+        let timed_out = deadline.fired();
+        drop(deadline);
+        match answer {
+            Ok(reply) if !timed_out => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(worker);
+                Ok(reply)
+            }
+            _ if timed_out => {
+                worker.died();
+                Err(SandboxError::TimedOut(TIME_LIMIT))
+            }
+            _ => Err(worker.died().reason(memory_budget(body.len()))),
+        }
+    }
+}
+
+/// One worker process and its pipes. Killed and reaped when dropped.
+struct Worker {
+    child: Child,
+    stdin: BufWriter<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// Read only after the worker died, for the reason (Rust prints allocation failures
+    /// and stack overflows there before aborting).
+    stderr: Option<ChildStderr>,
+}
+
+impl Worker {
+    fn start(program: &Path, spec: &[u8], nice: bool) -> Result<Self, SandboxError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            SandboxError::Failed(format!("cannot start {}: {what}: {e}", program.display()))
+        };
+        let mut command = Command::new(program);
+        command.arg(worker::ARG);
+        if nice {
+            command.arg(worker::NICE_ARG);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| failed("spawn", &e))?;
+        let (Some(stdin), Some(stdout), stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(SandboxError::Failed("worker pipes missing".into()));
+        };
+        let mut worker = Self {
+            child,
+            stdin: BufWriter::with_capacity(64 * 1024, stdin),
+            stdout: BufReader::with_capacity(64 * 1024, stdout),
+            stderr,
+        };
+        let deadline = watchdog::arm(worker.child.id(), START_LIMIT);
+        let ready = worker
+            .send(spec)
+            .and_then(|()| worker.receive::<Result<(), Vec<RenderError>>>());
+        let timed_out = deadline.fired();
+        drop(deadline);
+        match ready {
+            _ if timed_out => Err(failed("handshake", &"timed out")),
+            Ok(Ok(())) => Ok(worker),
+            Ok(Err(errors)) => Err(SandboxError::Failed(format!(
+                "the worker could not compile the templates: {}",
+                errors.first().map(ToString::to_string).unwrap_or_default()
+            ))),
+            Err(e) => Err(failed("handshake", &e)),
+        }
+    }
+
+    /// Sends a job and its body, and reads the answer.
+    fn call(&mut self, job: &Job, body: &[u8]) -> std::io::Result<Reply> {
+        let job = serde_json::to_vec(job).map_err(std::io::Error::other)?;
+        wire::write_frame(&mut self.stdin, &job)?;
+        self.send(body)?;
+        self.receive()
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        wire::write_frame(&mut self.stdin, bytes)?;
+        self.stdin.flush()
+    }
+
+    fn receive<T: serde::de::DeserializeOwned>(&mut self) -> std::io::Result<T> {
+        let frame = wire::read_frame(&mut self.stdout)?
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        serde_json::from_slice(&frame).map_err(std::io::Error::other)
+    }
+
+    /// The worker stopped talking: make sure it is gone, and keep what it said last.
+    fn died(mut self) -> Said {
+        let _ = self.child.kill();
+        let mut said = Vec::new();
+        if let Some(stderr) = self.stderr.take() {
+            let _ = stderr.take(4096).read_to_end(&mut said);
+        }
+        let status = self.child.wait().ok();
+        Said {
+            stderr: String::from_utf8_lossy(&said).into_owned(),
+            status: status.map(|s| s.to_string()),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a dead worker left behind.
+struct Said {
+    stderr: String,
+    status: Option<String>,
+}
+
+impl Said {
+    /// Why the worker died, as the job's error.
+    fn reason(&self, budget: usize) -> SandboxError {
+        if self.stderr.contains("memory allocation of") {
+            SandboxError::OutOfMemory(budget)
+        } else if self.stderr.contains("overflowed its stack") {
+            SandboxError::Failed("the template nests too deep (stack overflow)".into())
+        } else {
+            SandboxError::Failed(match &self.status {
+                Some(status) => format!("the worker exited ({status})"),
+                None => "the worker stopped answering".into(),
+            })
+        }
+    }
+}

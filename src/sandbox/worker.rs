@@ -1,0 +1,149 @@
+//! The render worker: the child side of [`crate::sandbox`]. It reads a [`Spec`], compiles it,
+//! then answers jobs one at a time until its input ends. Before each job it caps its own
+//! data memory a little above what it holds, so a template that builds a huge string dies
+//! here, in a process the gateway replaces, and nowhere else.
+
+use std::io::{self, BufReader, BufWriter, Write};
+
+use crate::alert::Notification;
+use crate::compose::compose;
+use crate::preview::{self, PreviewError, Request};
+use crate::render::{Renderer, Spec};
+
+use super::wire::{Job, Reply, read_frame, write_frame};
+
+/// The first argument that makes the binary a render worker.
+pub const ARG: &str = "render-worker";
+
+/// The worker's second argument when it should yield the CPU to webhooks (previews).
+pub const NICE_ARG: &str = "--nice";
+
+/// Runs the worker on stdin/stdout; returns when the gateway closes its input. Only the
+/// binary's `main` calls this, with the arguments after [`ARG`].
+pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
+    die_with_parent();
+    if args.into_iter().any(|arg| arg == NICE_ARG) {
+        // SAFETY: setpriority only changes this process's scheduling priority.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+        }
+    }
+    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
+    let mut output = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    let Some(spec) = read_frame(&mut input)? else {
+        return Ok(());
+    };
+    let spec: Spec = serde_json::from_slice(&spec).map_err(io::Error::other)?;
+    let renderer = Renderer::from_spec(&spec);
+    let ready = renderer.as_ref().map(|_| ()).map_err(Clone::clone);
+    send(&mut output, &ready)?;
+    let Ok(renderer) = renderer else {
+        return Ok(());
+    };
+    while let Some(job) = read_frame(&mut input)? {
+        let job: Job = serde_json::from_slice(&job).map_err(io::Error::other)?;
+        let body = read_frame(&mut input)?.unwrap_or_default();
+        limit_memory(Some(super::memory_budget(body.len())));
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle(&renderer, job, &body)
+        }))
+        .unwrap_or_else(|panic| Reply::Panicked(panic_message(&*panic)));
+        drop(body);
+        limit_memory(None);
+        send(&mut output, &reply)?;
+    }
+    Ok(())
+}
+
+fn send(output: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    write_frame(output, &bytes)?;
+    output.flush()
+}
+
+fn handle(renderer: &Renderer, job: Job, body: &[u8]) -> Reply {
+    match job {
+        Job::Compose { profile, now, cap } => match Notification::from_json(body) {
+            Ok(notification) => match compose(renderer, &profile, &notification, now, cap) {
+                Ok(composed) => Reply::Composed {
+                    alerts: notification.alerts.len(),
+                    status: notification.status,
+                    composed,
+                },
+                Err(error) => Reply::Render(error),
+            },
+            Err(error) => Reply::BadPayload(error),
+        },
+        Job::Preview {
+            profile,
+            now,
+            template,
+            sample,
+        } => {
+            let answer = Request::from_body(body).and_then(|mut request| {
+                request.template = request.template.or(template);
+                request.sample = request.sample.or(sample);
+                preview::preview(renderer, &profile, request, now)
+            });
+            Reply::Preview(answer.map(Box::new).map_err(|e: PreviewError| e))
+        }
+        Job::SelfTest { profile, part, now } => {
+            Reply::SelfTest(renderer.self_test(&profile, part, now))
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+/// Caps the data memory (heap and anonymous mappings) this process may hold at what it
+/// holds now plus `extra` bytes, or lifts the cap (`None`) back to the hard limit. An
+/// allocation past the cap fails, and the worker aborts: the gateway sees it die and
+/// reports the render as over its memory bound.
+fn limit_memory(extra: Option<usize>) {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_DATA, &mut limit) != 0 {
+            return;
+        }
+        limit.rlim_cur = match extra {
+            Some(extra) => (data_bytes().saturating_add(extra) as libc::rlim_t).min(limit.rlim_max),
+            None => limit.rlim_max,
+        };
+        libc::setrlimit(libc::RLIMIT_DATA, &limit);
+    }
+}
+
+/// The data memory this process holds now (`VmData`), in bytes.
+fn data_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmData:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// A worker must not outlive the gateway: if the gateway is killed, so is the worker, even
+/// in the middle of a render that never ends.
+fn die_with_parent() {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and changes nothing else.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+}
