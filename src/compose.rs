@@ -84,6 +84,8 @@ pub fn compose(
 }
 
 /// [`compose`] with any way of rendering (the preview renders unsaved template text).
+/// Total over its input: any alert count (none included) and any cap give a message, cut as
+/// far as it can be; only a render error is an error.
 pub fn compose_with(
     profile: &Profile,
     notification: &Notification,
@@ -93,6 +95,7 @@ pub fn compose_with(
     let ordered = Ordered::new(notification);
     let total = ordered.len();
     let attempt = |keep: usize| -> Result<Composed, RenderError> {
+        let keep = keep.min(total);
         // The common case, everything fits: render the notification itself, no copy.
         let rendered = if keep == total {
             render(notification)?
@@ -105,6 +108,7 @@ pub fn compose_with(
             text.push_str(&omitted_line(
                 profile.message,
                 omitted,
+                cap,
                 &notification.external_url,
             ));
         }
@@ -121,7 +125,7 @@ pub fn compose_with(
     // not to. The first try is small, later ones grow by the measured bytes per alert.
     let mut fit: Option<(usize, Composed)> = None;
     let mut over = total + 1;
-    let mut keep = total.clamp(1, FIRST_TRY);
+    let mut keep = total.min(FIRST_TRY);
     loop {
         let composed = attempt(keep)?;
         let next = if composed.fits(cap) {
@@ -133,7 +137,7 @@ pub fn compose_with(
                 (keep + over) / 2
             } else {
                 let size = fit.as_ref().map_or(1, |(_, c)| c.body_len());
-                let estimate = keep * cap / size.max(1);
+                let estimate = keep.saturating_mul(cap) / size.max(1);
                 estimate.clamp(keep + 1, total)
             }
         } else {
@@ -148,6 +152,7 @@ pub fn compose_with(
     }
     match fit {
         Some((_, composed)) => Ok(composed),
+        // Not even one alert fits (or there are none): cut inside the text.
         None => Ok(cut_single(attempt(1)?, cap)),
     }
 }
@@ -194,8 +199,8 @@ impl<'n, 'a> Ordered<'n, 'a> {
     }
 }
 
-fn omitted_line(kind: MessageKind, omitted: usize, external_url: &str) -> String {
-    let limit = dingtalk::MAX_BODY_BYTES;
+/// The closing line of a cut message; `limit` is the cap the message was cut to.
+fn omitted_line(kind: MessageKind, omitted: usize, limit: usize, external_url: &str) -> String {
     match (kind, external_url.is_empty()) {
         (MessageKind::Markdown, false) => format!(
             "\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限），[在 Alertmanager 中查看全部]({})",

@@ -114,3 +114,31 @@ fn safe_prefixes_end_outside_characters_links_and_tags() {
     assert_eq!(safe_prefix("ok <font color=#FF0000>x", 10), "ok ");
     assert_eq!(safe_prefix("ok <b>x</b> y", 13), "ok <b>x</b> y");
 }
+
+#[test]
+fn a_notification_without_alerts_composes_without_panicking() {
+    for kind in ["markdown", "text"] {
+        let (config, renderer) = setup(kind);
+        let mut n = crate::samples::sample("firing").unwrap();
+        n.alerts.clear();
+        for cap in [CAP, 10] {
+            let composed = compose(&renderer, "p", &config.profiles["p"], &n, now(), cap).unwrap();
+            assert_eq!(composed.omitted, 0, "{kind} {cap}");
+        }
+    }
+}
+
+#[test]
+fn the_omitted_line_names_the_cap_it_was_given() {
+    let (config, renderer) = setup("markdown");
+    let n = many(1_000, 0);
+    let composed = compose(&renderer, "p", &config.profiles["p"], &n, now(), 5_000).unwrap();
+    assert!(composed.omitted > 0);
+    assert!(composed.body_len() <= 5_000, "{}", composed.body_len());
+    assert!(
+        composed.text.contains("钉钉 5000 字节上限"),
+        "{}",
+        composed.text
+    );
+    assert!(!composed.text.contains("20000"), "{}", composed.text);
+}
