@@ -174,7 +174,15 @@ impl<'a> Notification<'a> {
     /// column); a payload without alerts is an error too. A valid body takes the plain
     /// parser, UTF-8 checked once for the whole body; only a failed one is parsed again,
     /// tracking the path, to say where.
+    ///
+    /// Anything but a JSON object is refused first: serde would read a struct from an array
+    /// of its fields in order, and word the failure as "invalid length 2".
     pub fn from_json(bytes: &'a [u8]) -> Result<Self, PayloadError> {
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(PayloadError(
+                "expected an Alertmanager payload object".into(),
+            ));
+        }
         let parsed = std::str::from_utf8(bytes).map(serde_json::from_str);
         let notification: Self = match parsed {
             Ok(Ok(notification)) => notification,
@@ -275,6 +283,28 @@ mod tests {
         assert_eq!(Notification::from_json(&body).unwrap().alerts.len(), 1);
         body.truncate(body.len() - 3);
         assert!(error(&body).contains("EOF"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_says_an_alertmanager_payload_object_was_expected() {
+        for body in [
+            &b"[]"[..],
+            b" [{}, {}]",
+            b"\"alerts\"",
+            b"42",
+            b"null",
+            b"",
+            b"garbage",
+            br#"["r","firing",[{}],{},{},{},"","","",0]"#,
+        ] {
+            let error = Notification::from_json(body).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                "expected an Alertmanager payload object",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

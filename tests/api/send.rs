@@ -62,6 +62,21 @@ async fn a_payload_without_alerts_is_answered_400() {
 }
 
 #[tokio::test]
+async fn an_empty_array_body_is_answered_400_expecting_a_payload_object() {
+    let app = spawn_app(&ops_yaml(""), &[]).await;
+
+    let response = app.post("ops", "[]").await;
+
+    assert_eq!(response.status(), 400);
+    let error = json(response).await["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.ends_with(": expected an Alertmanager payload object"),
+        "{error}"
+    );
+    assert_eq!(app.robot.requests(), 0);
+}
+
+#[tokio::test]
 async fn an_unknown_profile_is_answered_404() {
     let app = spawn_app(&ops_yaml(""), &[]).await;
 
