@@ -69,6 +69,30 @@ pub struct Notification<'a> {
     /// How many alerts Alertmanager left out because of the receiver's `max_alerts`.
     #[serde(default)]
     pub truncated_alerts: u64,
+    /// Alerts of the notification missing from `alerts` because this is a shortened copy
+    /// (made to fit a message cap), so that counts can still say how many alerts there
+    /// were. None for a payload as received; never read from or written to JSON.
+    #[serde(skip)]
+    pub left_out: LeftOut,
+}
+
+/// How many alerts of each status a shortened copy of a notification leaves out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Firing alerts left out.
+    pub firing: usize,
+    /// Resolved alerts left out.
+    pub resolved: usize,
+}
+
+impl LeftOut {
+    /// The alerts of `status` left out.
+    pub fn of(&self, status: Status) -> usize {
+        match status {
+            Status::Firing => self.firing,
+            Status::Resolved => self.resolved,
+        }
+    }
 }
 
 /// One alert of a notification.
@@ -220,6 +244,7 @@ impl<'a> Notification<'a> {
             version: owned(self.version),
             group_key: owned(self.group_key),
             truncated_alerts: self.truncated_alerts,
+            left_out: self.left_out,
         }
     }
 
@@ -231,6 +256,12 @@ impl<'a> Notification<'a> {
     /// The resolved alerts, in payload order.
     pub fn resolved(&self) -> impl Iterator<Item = &Alert<'a>> {
         self.alerts.iter().filter(|a| a.status == Status::Resolved)
+    }
+
+    /// How many alerts of `status` the notification has, counting those a shortened copy
+    /// left out: what titles and headings show.
+    pub fn total(&self, status: Status) -> usize {
+        self.alerts.iter().filter(|a| a.status == status).count() + self.left_out.of(status)
     }
 }
 

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::alert::Notification;
+use crate::alert::{LeftOut, Notification, Status};
 use crate::config::{Mention, MessageKind, Profile};
 use crate::dingtalk::{self, Body, Message};
 use crate::render::{RenderError, Rendered, Renderer};
@@ -166,7 +166,7 @@ struct Ordered<'n, 'a> {
 impl<'n, 'a> Ordered<'n, 'a> {
     fn new(notification: &'n Notification<'a>) -> Self {
         let mut order: Vec<usize> = (0..notification.alerts.len()).collect();
-        order.sort_by_key(|&i| notification.alerts[i].status != crate::alert::Status::Firing);
+        order.sort_by_key(|&i| notification.alerts[i].status != Status::Firing);
         Self {
             notification,
             order,
@@ -177,10 +177,21 @@ impl<'n, 'a> Ordered<'n, 'a> {
         self.order.len()
     }
 
-    /// The notification with only the first `keep` alerts, in their original order.
+    /// The notification with only the first `keep` alerts, in their original order, and
+    /// the others counted in `left_out` so titles and headings still count every alert.
     fn first(&self, keep: usize) -> Notification<'a> {
-        let mut kept: Vec<usize> = self.order[..keep.min(self.order.len())].to_vec();
+        let (kept, dropped) = self.order.split_at(keep.min(self.order.len()));
+        let mut kept = kept.to_vec();
         kept.sort_unstable();
+        let n = self.notification;
+        let dropped_firing = dropped
+            .iter()
+            .filter(|&&i| n.alerts[i].status == Status::Firing)
+            .count();
+        let left_out = LeftOut {
+            firing: n.left_out.firing + dropped_firing,
+            resolved: n.left_out.resolved + dropped.len() - dropped_firing,
+        };
         Notification {
             alerts: kept
                 .iter()
@@ -195,6 +206,7 @@ impl<'n, 'a> Ordered<'n, 'a> {
             version: self.notification.version.clone(),
             group_key: self.notification.group_key.clone(),
             truncated_alerts: self.notification.truncated_alerts,
+            left_out,
         }
     }
 }

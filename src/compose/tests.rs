@@ -142,3 +142,29 @@ fn the_omitted_line_names_the_cap_it_was_given() {
     );
     assert!(!composed.text.contains("20000"), "{}", composed.text);
 }
+
+#[test]
+fn a_cut_message_counts_every_alert_in_its_title_and_headings() {
+    for kind in ["markdown", "text"] {
+        let (config, renderer) = setup(kind);
+        let composed = compose_p(&config, &renderer, &many(100_000, 0));
+        assert!(composed.omitted > 99_000, "{kind}");
+        assert!(
+            composed.title.starts_with("[故障:100000] "),
+            "{kind}: {}",
+            composed.title
+        );
+        assert!(composed.text.contains("【故障】100000 条告警"), "{kind}");
+        let omitted = composed.omitted;
+        assert!(
+            composed.text.contains(&format!("另有 {omitted} 条"))
+                || composed.text.contains(&format!("另有 **{omitted}** 条")),
+            "{kind}"
+        );
+
+        let mixed = compose_p(&config, &renderer, &many(4_000, 2));
+        assert!(mixed.omitted > 2_000, "{kind}: resolved ones are all cut");
+        assert_eq!(mixed.title, "[故障:2000 恢复:2000] CPU使用率告警", "{kind}");
+        assert!(mixed.text.contains("【故障】2000 条告警"), "{kind}");
+    }
+}

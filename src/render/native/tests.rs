@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 
-use crate::alert::{Alert, KeyValues, Notification, Status, zero_time};
+use crate::alert::{Alert, KeyValues, LeftOut, Notification, Status, zero_time};
 use crate::config::Config;
 use crate::render::{
     BUILTIN_MARKDOWN, BUILTIN_TEXT, BUILTIN_TITLE, MARKDOWN_FILE, Renderer, TEXT_FILE, TITLE_FILE,
@@ -111,6 +111,15 @@ impl Gen {
             common_labels: self.map(&["alertname", "project"]),
             external_url: self.pick(URLS).into(),
             truncated_alerts: if self.rng.u8(..4) == 0 { 3 } else { 0 },
+            // As a cut copy has them: some alerts of either status left out.
+            left_out: if self.rng.u8(..4) == 0 {
+                LeftOut {
+                    firing: self.rng.usize(..3),
+                    resolved: self.rng.usize(..3),
+                }
+            } else {
+                LeftOut::default()
+            },
             ..Notification::default()
         }
     }
