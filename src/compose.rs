@@ -17,6 +17,11 @@ use crate::render::{RenderError, Rendered, Renderer};
 /// The first render tries at most this many alerts; more are added only while they fit.
 const FIRST_TRY: usize = 64;
 
+/// A longer title is cut to this many bytes, "…" included. DingTalk shows a few dozen
+/// characters of it (banner, chat list), and the title counts against the same 20000-byte
+/// body as the alerts: a title made from a huge label must not crowd them out.
+pub const MAX_TITLE_BYTES: usize = 512;
+
 /// A message ready to send, within the size cap.
 #[derive(Debug, Clone)]
 pub struct Composed {
@@ -30,8 +35,20 @@ pub struct Composed {
     pub mention: Mention,
     /// Alerts left out to stay under the cap.
     pub omitted: usize,
+    /// What was cut short inside the title or text to stay under the cap.
+    pub cut: Cut,
     /// Set when the profile's template failed and the built-in one was used.
     pub fallback: Option<RenderError>,
+}
+
+/// What [`compose`] cut short, besides whole alerts, so a preview can say so. Each is the
+/// length in bytes before the cut.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cut {
+    /// The title was longer than [`MAX_TITLE_BYTES`] (or a quarter of the cap).
+    pub title: Option<usize>,
+    /// One alert was over the cap on its own: its text was cut.
+    pub text: Option<usize>,
 }
 
 impl Composed {
@@ -112,12 +129,17 @@ pub fn compose_with(
                 &notification.external_url,
             ));
         }
+        let (title, title_cut) = message_title(rendered.title, MAX_TITLE_BYTES.min(cap / 4));
         Ok(Composed {
             kind: profile.message,
-            title: rendered.title,
+            title,
             text,
             mention: profile.mention.clone(),
             omitted,
+            cut: Cut {
+                title: title_cut,
+                text: None,
+            },
             fallback: rendered.fallback,
         })
     };
@@ -230,11 +252,30 @@ fn omitted_line(kind: MessageKind, omitted: usize, limit: usize, external_url: &
     }
 }
 
+/// The title as a message carries it, whatever template made it: one line (DingTalk shows
+/// one; each line break or other control character becomes a space) and at most `max` bytes,
+/// cut on a character boundary with "…". Also returns the length before a cut, if any.
+fn message_title(title: String, max: usize) -> (String, Option<usize>) {
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    let title = if title.contains(breaks) {
+        title.replace(breaks, " ").trim().to_owned()
+    } else {
+        title
+    };
+    if title.len() <= max {
+        return (title, None);
+    }
+    const ELLIPSIS: &str = "…";
+    let kept = char_prefix(&title, max.saturating_sub(ELLIPSIS.len())).trim_end();
+    (format!("{kept}{ELLIPSIS}"), Some(title.len()))
+}
+
 /// One alert alone is over the cap: keep the longest prefix of its text that fits, found by
 /// bisection on the prefix length (JSON escaping makes the size not proportional).
 fn cut_single(mut composed: Composed, cap: usize) -> Composed {
     const MARK: &str = "\n\n…（内容过长，已截断）";
     let full = std::mem::take(&mut composed.text);
+    composed.cut.text = Some(full.len());
     let with_prefix = |composed: &mut Composed, len: usize| {
         composed.text = format!("{}{MARK}", safe_prefix(&full, len));
         composed.body_len() <= cap
@@ -255,11 +296,7 @@ fn cut_single(mut composed: Composed, cap: usize) -> Composed {
 /// The longest prefix of at most `max` bytes that ends on a character boundary and outside
 /// any markdown link or HTML tag.
 pub fn safe_prefix(text: &str, max: usize) -> &str {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let prefix = &text[..end];
+    let prefix = char_prefix(text, max);
     let mut cut = prefix.len();
     // An opened `[` whose link is not finished, or an opened `<` whose tag is not closed.
     if let Some(open) = prefix.rfind('[') {
@@ -276,6 +313,15 @@ pub fn safe_prefix(text: &str, max: usize) -> &str {
         cut = cut.min(open);
     }
     &prefix[..cut]
+}
+
+/// The longest prefix of at most `max` bytes that ends on a character boundary.
+fn char_prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]

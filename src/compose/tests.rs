@@ -168,3 +168,72 @@ fn a_cut_message_counts_every_alert_in_its_title_and_headings() {
         assert!(mixed.text.contains("【故障】2000 条告警"), "{kind}");
     }
 }
+
+/// A profile `p` with a title template of its own, rendered by Tera.
+fn setup_titled(title: &str) -> (Config, Renderer) {
+    let yaml = format!(
+        "profiles:\n  p:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n    title: {title:?}\n"
+    );
+    let config = Config::from_yaml(&yaml, Path::new("profiles.yaml")).unwrap();
+    let renderer = Renderer::new(&config).unwrap();
+    (config, renderer)
+}
+
+#[test]
+fn a_title_over_the_cap_is_cut_with_an_ellipsis() {
+    let (config, renderer) = setup("markdown");
+    let mut n = crate::samples::sample("firing").unwrap();
+    // 19,815 bytes, three to a character: a cut anywhere else would split one.
+    n.group_labels.insert("alertname", "磁".repeat(6_605));
+    let composed = compose_p(&config, &renderer, &n);
+    assert!(composed.body_len() <= CAP, "{}", composed.body_len());
+    assert!(
+        composed.title.len() <= MAX_TITLE_BYTES,
+        "{}",
+        composed.title.len()
+    );
+    assert!(
+        composed.title.starts_with("[故障:1] 磁磁"),
+        "{}",
+        composed.title
+    );
+    assert!(composed.title.ends_with("磁…"), "{}", composed.title);
+    assert_eq!(composed.cut.title, Some("[故障:1] ".len() + 19_815));
+    assert_eq!(composed.omitted, 0);
+    assert!(
+        composed.text.contains("CPU 使用率过高"),
+        "the alert is still shown"
+    );
+}
+
+#[test]
+fn a_custom_title_over_a_huge_summary_is_cut_and_the_body_fits() {
+    let (config, renderer) = setup_titled("{{ commonAnnotations.summary }}");
+    let mut n = crate::samples::sample("firing").unwrap();
+    let summary = "summary \"quoted\" 故障 ".repeat(1_500);
+    assert!(summary.len() > 35_000);
+    n.common_annotations.insert("summary", summary.clone());
+    n.alerts[0].annotations.insert("summary", summary);
+    let composed = compose_p(&config, &renderer, &n);
+    assert!(composed.body_len() <= CAP, "{}", composed.body_len());
+    assert!(composed.title.ends_with('…'), "{}", composed.title);
+    assert!(composed.cut.title.is_some());
+    assert!(
+        composed.cut.text.is_some(),
+        "the alert alone is over the cap"
+    );
+}
+
+#[test]
+fn a_title_is_one_line_whatever_template_made_it() {
+    let mut n = crate::samples::sample("firing").unwrap();
+    n.group_labels
+        .insert("alertname", "disk\nfull\r\n\tnow\u{7}\u{2028}end\u{1}");
+    let (config, renderer) = setup("markdown");
+    let builtin = compose_p(&config, &renderer, &n);
+    assert_eq!(builtin.title, "[故障:1] disk full   now  end");
+    let (config, renderer) = setup_titled("{{ groupLabels.alertname }}\nsecond line");
+    let custom = compose_p(&config, &renderer, &n);
+    assert_eq!(custom.title, "disk full   now  end  second line");
+    assert_eq!(custom.cut.title, None, "made one line, not cut");
+}
