@@ -5,7 +5,9 @@
 //! The cut renders the notification again with fewer alerts (firing ones kept first) rather
 //! than chopping the text, so it never splits a UTF-8 character, a markdown link or a
 //! `<font>` tag. Only a single alert too large on its own is cut inside its text, and then
-//! before any unfinished link or tag.
+//! before any unfinished link or tag. Titles and headings still count every alert (the
+//! shortened copy carries how many it left out), and the title, whatever template made it,
+//! is sent as one line of at most [`MAX_TITLE_BYTES`].
 
 use chrono::{DateTime, Utc};
 
