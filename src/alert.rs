@@ -69,6 +69,30 @@ pub struct Notification<'a> {
     /// How many alerts Alertmanager left out because of the receiver's `max_alerts`.
     #[serde(default)]
     pub truncated_alerts: u64,
+    /// Alerts of the notification missing from `alerts` because this is a shortened copy
+    /// (made to fit a message cap), so that counts can still say how many alerts there
+    /// were. None for a payload as received; never read from or written to JSON.
+    #[serde(skip)]
+    pub left_out: LeftOut,
+}
+
+/// How many alerts of each status a shortened copy of a notification leaves out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Firing alerts left out.
+    pub firing: usize,
+    /// Resolved alerts left out.
+    pub resolved: usize,
+}
+
+impl LeftOut {
+    /// The alerts of `status` left out.
+    pub fn of(&self, status: Status) -> usize {
+        match status {
+            Status::Firing => self.firing,
+            Status::Resolved => self.resolved,
+        }
+    }
 }
 
 /// One alert of a notification.
@@ -174,7 +198,15 @@ impl<'a> Notification<'a> {
     /// column); a payload without alerts is an error too. A valid body takes the plain
     /// parser, UTF-8 checked once for the whole body; only a failed one is parsed again,
     /// tracking the path, to say where.
+    ///
+    /// Anything but a JSON object is refused first: serde would read a struct from an array
+    /// of its fields in order, and word the failure as "invalid length 2".
     pub fn from_json(bytes: &'a [u8]) -> Result<Self, PayloadError> {
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(PayloadError(
+                "expected an Alertmanager payload object".into(),
+            ));
+        }
         let parsed = std::str::from_utf8(bytes).map(serde_json::from_str);
         let notification: Self = match parsed {
             Ok(Ok(notification)) => notification,
@@ -212,6 +244,7 @@ impl<'a> Notification<'a> {
             version: owned(self.version),
             group_key: owned(self.group_key),
             truncated_alerts: self.truncated_alerts,
+            left_out: self.left_out,
         }
     }
 
@@ -223,6 +256,12 @@ impl<'a> Notification<'a> {
     /// The resolved alerts, in payload order.
     pub fn resolved(&self) -> impl Iterator<Item = &Alert<'a>> {
         self.alerts.iter().filter(|a| a.status == Status::Resolved)
+    }
+
+    /// How many alerts of `status` the notification has, counting those a shortened copy
+    /// left out: what titles and headings show.
+    pub fn total(&self, status: Status) -> usize {
+        self.alerts.iter().filter(|a| a.status == status).count() + self.left_out.of(status)
     }
 }
 
@@ -275,6 +314,28 @@ mod tests {
         assert_eq!(Notification::from_json(&body).unwrap().alerts.len(), 1);
         body.truncate(body.len() - 3);
         assert!(error(&body).contains("EOF"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_says_an_alertmanager_payload_object_was_expected() {
+        for body in [
+            &b"[]"[..],
+            b" [{}, {}]",
+            b"\"alerts\"",
+            b"42",
+            b"null",
+            b"",
+            b"garbage",
+            br#"["r","firing",[{}],{},{},{},"","","",0]"#,
+        ] {
+            let error = Notification::from_json(body).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                "expected an Alertmanager payload object",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

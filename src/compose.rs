@@ -5,17 +5,24 @@
 //! The cut renders the notification again with fewer alerts (firing ones kept first) rather
 //! than chopping the text, so it never splits a UTF-8 character, a markdown link or a
 //! `<font>` tag. Only a single alert too large on its own is cut inside its text, and then
-//! before any unfinished link or tag.
+//! before any unfinished link or tag. Titles and headings still count every alert (the
+//! shortened copy carries how many it left out), and the title, whatever template made it,
+//! is sent as one line of at most [`MAX_TITLE_BYTES`].
 
 use chrono::{DateTime, Utc};
 
-use crate::alert::Notification;
+use crate::alert::{LeftOut, Notification, Status};
 use crate::config::{Mention, MessageKind};
 use crate::dingtalk::{self, Body, Message};
 use crate::render::{Look, RenderError, Rendered, Renderer};
 
 /// The first render tries at most this many alerts; more are added only while they fit.
 const FIRST_TRY: usize = 64;
+
+/// A longer title is cut to this many bytes, "…" included. DingTalk shows a few dozen
+/// characters of it (banner, chat list), and the title counts against the same 20000-byte
+/// body as the alerts: a title made from a huge label must not crowd them out.
+pub const MAX_TITLE_BYTES: usize = 512;
 
 /// A message ready to send, within the size cap.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -30,8 +37,20 @@ pub struct Composed {
     pub mention: Mention,
     /// Alerts left out to stay under the cap.
     pub omitted: usize,
+    /// What was cut short inside the title or text to stay under the cap.
+    pub cut: Cut,
     /// Set when the profile's template failed and the built-in one was used.
     pub fallback: Option<RenderError>,
+}
+
+/// What [`compose`] cut short, besides whole alerts, so a preview can say so. Each is the
+/// length in bytes before the cut.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cut {
+    /// The title was longer than [`MAX_TITLE_BYTES`] (or a quarter of the cap).
+    pub title: Option<usize>,
+    /// One alert was over the cap on its own: its text was cut.
+    pub text: Option<usize>,
 }
 
 impl Composed {
@@ -86,6 +105,8 @@ pub fn compose(
 }
 
 /// [`compose`] with any way of rendering (the preview renders unsaved template text).
+/// Total over its input: any alert count (none included) and any cap give a message, cut as
+/// far as it can be; only a render error is an error.
 pub fn compose_with(
     profile: &Look,
     notification: &Notification,
@@ -95,6 +116,7 @@ pub fn compose_with(
     let ordered = Ordered::new(notification);
     let total = ordered.len();
     let attempt = |keep: usize| -> Result<Composed, RenderError> {
+        let keep = keep.min(total);
         // The common case, everything fits: render the notification itself, no copy.
         let rendered = if keep == total {
             render(notification)?
@@ -107,15 +129,21 @@ pub fn compose_with(
             text.push_str(&omitted_line(
                 profile.message,
                 omitted,
+                cap,
                 &notification.external_url,
             ));
         }
+        let (title, title_cut) = message_title(rendered.title, MAX_TITLE_BYTES.min(cap / 4));
         Ok(Composed {
             kind: profile.message,
-            title: rendered.title,
+            title,
             text,
             mention: profile.mention.clone(),
             omitted,
+            cut: Cut {
+                title: title_cut,
+                text: None,
+            },
             fallback: rendered.fallback,
         })
     };
@@ -123,7 +151,7 @@ pub fn compose_with(
     // not to. The first try is small, later ones grow by the measured bytes per alert.
     let mut fit: Option<(usize, Composed)> = None;
     let mut over = total + 1;
-    let mut keep = total.clamp(1, FIRST_TRY);
+    let mut keep = total.min(FIRST_TRY);
     loop {
         let composed = attempt(keep)?;
         let next = if composed.fits(cap) {
@@ -135,7 +163,7 @@ pub fn compose_with(
                 (keep + over) / 2
             } else {
                 let size = fit.as_ref().map_or(1, |(_, c)| c.body_len());
-                let estimate = keep * cap / size.max(1);
+                let estimate = keep.saturating_mul(cap) / size.max(1);
                 estimate.clamp(keep + 1, total)
             }
         } else {
@@ -150,6 +178,7 @@ pub fn compose_with(
     }
     match fit {
         Some((_, composed)) => Ok(composed),
+        // Not even one alert fits (or there are none): cut inside the text.
         None => Ok(cut_single(attempt(1)?, cap)),
     }
 }
@@ -163,7 +192,7 @@ struct Ordered<'n, 'a> {
 impl<'n, 'a> Ordered<'n, 'a> {
     fn new(notification: &'n Notification<'a>) -> Self {
         let mut order: Vec<usize> = (0..notification.alerts.len()).collect();
-        order.sort_by_key(|&i| notification.alerts[i].status != crate::alert::Status::Firing);
+        order.sort_by_key(|&i| notification.alerts[i].status != Status::Firing);
         Self {
             notification,
             order,
@@ -174,10 +203,21 @@ impl<'n, 'a> Ordered<'n, 'a> {
         self.order.len()
     }
 
-    /// The notification with only the first `keep` alerts, in their original order.
+    /// The notification with only the first `keep` alerts, in their original order, and
+    /// the others counted in `left_out` so titles and headings still count every alert.
     fn first(&self, keep: usize) -> Notification<'a> {
-        let mut kept: Vec<usize> = self.order[..keep.min(self.order.len())].to_vec();
+        let (kept, dropped) = self.order.split_at(keep.min(self.order.len()));
+        let mut kept = kept.to_vec();
         kept.sort_unstable();
+        let n = self.notification;
+        let dropped_firing = dropped
+            .iter()
+            .filter(|&&i| n.alerts[i].status == Status::Firing)
+            .count();
+        let left_out = LeftOut {
+            firing: n.left_out.firing + dropped_firing,
+            resolved: n.left_out.resolved + dropped.len() - dropped_firing,
+        };
         Notification {
             alerts: kept
                 .iter()
@@ -192,12 +232,13 @@ impl<'n, 'a> Ordered<'n, 'a> {
             version: self.notification.version.clone(),
             group_key: self.notification.group_key.clone(),
             truncated_alerts: self.notification.truncated_alerts,
+            left_out,
         }
     }
 }
 
-fn omitted_line(kind: MessageKind, omitted: usize, external_url: &str) -> String {
-    let limit = dingtalk::MAX_BODY_BYTES;
+/// The closing line of a cut message; `limit` is the cap the message was cut to.
+fn omitted_line(kind: MessageKind, omitted: usize, limit: usize, external_url: &str) -> String {
     match (kind, external_url.is_empty()) {
         (MessageKind::Markdown, false) => format!(
             "\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限），[在 Alertmanager 中查看全部]({})",
@@ -215,11 +256,30 @@ fn omitted_line(kind: MessageKind, omitted: usize, external_url: &str) -> String
     }
 }
 
+/// The title as a message carries it, whatever template made it: one line (DingTalk shows
+/// one; each line break or other control character becomes a space) and at most `max` bytes,
+/// cut on a character boundary with "…". Also returns the length before a cut, if any.
+fn message_title(title: String, max: usize) -> (String, Option<usize>) {
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    let title = if title.contains(breaks) {
+        title.replace(breaks, " ").trim().to_owned()
+    } else {
+        title
+    };
+    if title.len() <= max {
+        return (title, None);
+    }
+    const ELLIPSIS: &str = "…";
+    let kept = char_prefix(&title, max.saturating_sub(ELLIPSIS.len())).trim_end();
+    (format!("{kept}{ELLIPSIS}"), Some(title.len()))
+}
+
 /// One alert alone is over the cap: keep the longest prefix of its text that fits, found by
 /// bisection on the prefix length (JSON escaping makes the size not proportional).
 fn cut_single(mut composed: Composed, cap: usize) -> Composed {
     const MARK: &str = "\n\n…（内容过长，已截断）";
     let full = std::mem::take(&mut composed.text);
+    composed.cut.text = Some(full.len());
     let with_prefix = |composed: &mut Composed, len: usize| {
         composed.text = format!("{}{MARK}", safe_prefix(&full, len));
         composed.body_len() <= cap
@@ -240,11 +300,7 @@ fn cut_single(mut composed: Composed, cap: usize) -> Composed {
 /// The longest prefix of at most `max` bytes that ends on a character boundary and outside
 /// any markdown link or HTML tag.
 pub fn safe_prefix(text: &str, max: usize) -> &str {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let prefix = &text[..end];
+    let prefix = char_prefix(text, max);
     let mut cut = prefix.len();
     // An opened `[` whose link is not finished, or an opened `<` whose tag is not closed.
     if let Some(open) = prefix.rfind('[') {
@@ -261,6 +317,15 @@ pub fn safe_prefix(text: &str, max: usize) -> &str {
         cut = cut.min(open);
     }
     &prefix[..cut]
+}
+
+/// The longest prefix of at most `max` bytes that ends on a character boundary.
+fn char_prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]

@@ -176,6 +176,17 @@ fn warnings(composed: &Composed, profile: &Look) -> Vec<String> {
             "the template failed ({error}); alertrelay would send the built-in template's message, shown here"
         ));
     }
+    if let Some(bytes) = composed.cut.title {
+        warnings.push(format!(
+            "the title is {bytes} bytes on one line: it is cut to {} bytes, ending with \"…\", so the body stays under DingTalk's {MAX_BODY_BYTES}-byte cap",
+            composed.title.len()
+        ));
+    }
+    if let Some(bytes) = composed.cut.text {
+        warnings.push(format!(
+            "one alert's message is {bytes} bytes, over DingTalk's {MAX_BODY_BYTES}-byte cap on its own: its text is cut short, ending with \"…（内容过长，已截断）\""
+        ));
+    }
     let mention = &profile.mention;
     for who in mention.mobiles.iter().chain(&mention.user_ids) {
         if !composed.text.contains(&format!("@{who}")) {
@@ -218,5 +229,38 @@ fn answer(
         omitted: composed.omitted,
         template,
         warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn a_preview_warns_when_the_title_or_one_alerts_text_is_cut() {
+        let yaml = "profiles:\n  ops:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n";
+        let renderer =
+            Renderer::new(&Config::from_yaml(yaml, Path::new("p.yaml")).unwrap()).unwrap();
+        let mut payload = crate::samples::sample("firing").unwrap();
+        payload.group_labels.insert("alertname", "磁".repeat(6_605));
+        let huge = "很长的详情 ".repeat(3_000);
+        payload.alerts[0].annotations.insert("description", huge);
+        let request = Request {
+            payload: Some(payload),
+            ..Request::default()
+        };
+
+        let answer = preview(&renderer, "ops", request, Utc::now()).unwrap();
+
+        assert!(answer.bytes <= MAX_BODY_BYTES, "{}", answer.bytes);
+        let warnings = answer.warnings.join("\n");
+        assert!(
+            warnings.contains("the title is 19826 bytes on one line: it is cut to"),
+            "{warnings}"
+        );
+        assert!(warnings.contains("its text is cut short"), "{warnings}");
     }
 }

@@ -459,6 +459,9 @@ impl Renderer {
         context.insert("version", &n.version);
         context.insert("groupKey", &n.group_key);
         context.insert("truncatedAlerts", &n.truncated_alerts);
+        // Every alert of the notification, also those a message cut to the cap left out.
+        context.insert("total_firing", &n.total(Status::Firing));
+        context.insert("total_resolved", &n.total(Status::Resolved));
         context.insert("profile", profile);
         context.insert("now", &now.to_rfc3339_opts(SecondsFormat::Secs, true));
         context.insert("timezone", self.timezone.name());

@@ -6,13 +6,12 @@ use crate::config::Config;
 
 const CAP: usize = dingtalk::MAX_BODY_BYTES;
 
-fn setup(kind: &str) -> (Config, Renderer) {
+fn setup(kind: &str) -> Renderer {
     let yaml = format!(
         "profiles:\n  p:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n    message: {kind}\n"
     );
     let config = Config::from_yaml(&yaml, Path::new("profiles.yaml")).unwrap();
-    let renderer = Renderer::new(&config).unwrap();
-    (config, renderer)
+    Renderer::new(&config).unwrap()
 }
 
 fn now() -> DateTime<Utc> {
@@ -37,15 +36,15 @@ fn many(count: usize, resolved_every: usize) -> Notification<'static> {
     n
 }
 
-fn compose_p(_config: &Config, renderer: &Renderer, n: &Notification) -> Composed {
+fn compose_p(renderer: &Renderer, n: &Notification) -> Composed {
     compose(renderer, "p", n, now(), CAP).unwrap()
 }
 
 #[test]
 fn a_small_notification_is_sent_whole() {
-    let (config, renderer) = setup("markdown");
+    let renderer = setup("markdown");
     let n = crate::samples::sample("group").unwrap();
-    let composed = compose_p(&config, &renderer, &n);
+    let composed = compose_p(&renderer, &n);
     let plain = renderer.render("p", &n, now()).unwrap();
     assert_eq!(composed.omitted, 0);
     assert_eq!(composed.text, plain.text);
@@ -54,9 +53,9 @@ fn a_small_notification_is_sent_whole() {
 #[test]
 fn ten_thousand_alerts_are_cut_under_the_cap_with_an_n_more_line() {
     for kind in ["markdown", "text"] {
-        let (config, renderer) = setup(kind);
+        let renderer = setup(kind);
         let n = many(10_000, 0);
-        let composed = compose_p(&config, &renderer, &n);
+        let composed = compose_p(&renderer, &n);
         let size = composed.body_len();
         assert!(size <= CAP, "{kind}: {size}");
         assert!(size > CAP - 1500, "{kind}: cut far too much ({size})");
@@ -79,9 +78,9 @@ fn ten_thousand_alerts_are_cut_under_the_cap_with_an_n_more_line() {
 
 #[test]
 fn a_cut_keeps_firing_alerts_before_resolved_ones() {
-    let (config, renderer) = setup("text");
+    let renderer = setup("text");
     let n = many(2_000, 2);
-    let composed = compose_p(&config, &renderer, &n);
+    let composed = compose_p(&renderer, &n);
     assert!(composed.omitted > 0);
     assert!(
         !composed.text.contains("【恢复】"),
@@ -91,11 +90,11 @@ fn a_cut_keeps_firing_alerts_before_resolved_ones() {
 
 #[test]
 fn one_alert_too_large_alone_is_cut_inside_its_text() {
-    let (config, renderer) = setup("markdown");
+    let renderer = setup("markdown");
     let mut n = crate::samples::sample("firing").unwrap();
     let huge = "磁盘[详情](http://x/y) <b>很满</b> ".repeat(2_000);
     n.alerts[0].annotations.insert("description", huge);
-    let composed = compose_p(&config, &renderer, &n);
+    let composed = compose_p(&renderer, &n);
     assert!(composed.body_len() <= CAP);
     assert!(composed.body_len() > CAP - 500, "{}", composed.body_len());
     assert!(composed.text.ends_with("…（内容过长，已截断）"));
@@ -111,4 +110,126 @@ fn safe_prefixes_end_outside_characters_links_and_tags() {
     assert_eq!(safe_prefix("ab [link](http://x) cd", 12), "ab ");
     assert_eq!(safe_prefix("ok <font color=#FF0000>x", 10), "ok ");
     assert_eq!(safe_prefix("ok <b>x</b> y", 13), "ok <b>x</b> y");
+}
+
+#[test]
+fn a_notification_without_alerts_composes_without_panicking() {
+    for kind in ["markdown", "text"] {
+        let renderer = setup(kind);
+        let mut n = crate::samples::sample("firing").unwrap();
+        n.alerts.clear();
+        for cap in [CAP, 10] {
+            let composed = compose(&renderer, "p", &n, now(), cap).unwrap();
+            assert_eq!(composed.omitted, 0, "{kind} {cap}");
+        }
+    }
+}
+
+#[test]
+fn the_omitted_line_names_the_cap_it_was_given() {
+    let renderer = setup("markdown");
+    let n = many(1_000, 0);
+    let composed = compose(&renderer, "p", &n, now(), 5_000).unwrap();
+    assert!(composed.omitted > 0);
+    assert!(composed.body_len() <= 5_000, "{}", composed.body_len());
+    assert!(
+        composed.text.contains("钉钉 5000 字节上限"),
+        "{}",
+        composed.text
+    );
+    assert!(!composed.text.contains("20000"), "{}", composed.text);
+}
+
+#[test]
+fn a_cut_message_counts_every_alert_in_its_title_and_headings() {
+    for kind in ["markdown", "text"] {
+        let renderer = setup(kind);
+        let composed = compose_p(&renderer, &many(100_000, 0));
+        assert!(composed.omitted > 99_000, "{kind}");
+        assert!(
+            composed.title.starts_with("[故障:100000] "),
+            "{kind}: {}",
+            composed.title
+        );
+        assert!(composed.text.contains("【故障】100000 条告警"), "{kind}");
+        let omitted = composed.omitted;
+        assert!(
+            composed.text.contains(&format!("另有 {omitted} 条"))
+                || composed.text.contains(&format!("另有 **{omitted}** 条")),
+            "{kind}"
+        );
+
+        let mixed = compose_p(&renderer, &many(4_000, 2));
+        assert!(mixed.omitted > 2_000, "{kind}: resolved ones are all cut");
+        assert_eq!(mixed.title, "[故障:2000 恢复:2000] CPU使用率告警", "{kind}");
+        assert!(mixed.text.contains("【故障】2000 条告警"), "{kind}");
+    }
+}
+
+/// A profile `p` with a title template of its own, rendered by Tera.
+fn setup_titled(title: &str) -> Renderer {
+    let yaml = format!(
+        "profiles:\n  p:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n    title: {title:?}\n"
+    );
+    let config = Config::from_yaml(&yaml, Path::new("profiles.yaml")).unwrap();
+    Renderer::new(&config).unwrap()
+}
+
+#[test]
+fn a_title_over_the_cap_is_cut_with_an_ellipsis() {
+    let renderer = setup("markdown");
+    let mut n = crate::samples::sample("firing").unwrap();
+    // 19,815 bytes, three to a character: a cut anywhere else would split one.
+    n.group_labels.insert("alertname", "磁".repeat(6_605));
+    let composed = compose_p(&renderer, &n);
+    assert!(composed.body_len() <= CAP, "{}", composed.body_len());
+    assert!(
+        composed.title.len() <= MAX_TITLE_BYTES,
+        "{}",
+        composed.title.len()
+    );
+    assert!(
+        composed.title.starts_with("[故障:1] 磁磁"),
+        "{}",
+        composed.title
+    );
+    assert!(composed.title.ends_with("磁…"), "{}", composed.title);
+    assert_eq!(composed.cut.title, Some("[故障:1] ".len() + 19_815));
+    assert_eq!(composed.omitted, 0);
+    assert!(
+        composed.text.contains("CPU 使用率过高"),
+        "the alert is still shown"
+    );
+}
+
+#[test]
+fn a_custom_title_over_a_huge_summary_is_cut_and_the_body_fits() {
+    let renderer = setup_titled("{{ commonAnnotations.summary }}");
+    let mut n = crate::samples::sample("firing").unwrap();
+    let summary = "summary \"quoted\" 故障 ".repeat(1_500);
+    assert!(summary.len() > 35_000);
+    n.common_annotations.insert("summary", summary.clone());
+    n.alerts[0].annotations.insert("summary", summary);
+    let composed = compose_p(&renderer, &n);
+    assert!(composed.body_len() <= CAP, "{}", composed.body_len());
+    assert!(composed.title.ends_with('…'), "{}", composed.title);
+    assert!(composed.cut.title.is_some());
+    assert!(
+        composed.cut.text.is_some(),
+        "the alert alone is over the cap"
+    );
+}
+
+#[test]
+fn a_title_is_one_line_whatever_template_made_it() {
+    let mut n = crate::samples::sample("firing").unwrap();
+    n.group_labels
+        .insert("alertname", "disk\nfull\r\n\tnow\u{7}\u{2028}end\u{1}");
+    let renderer = setup("markdown");
+    let builtin = compose_p(&renderer, &n);
+    assert_eq!(builtin.title, "[故障:1] disk full   now  end");
+    let renderer = setup_titled("{{ groupLabels.alertname }}\nsecond line");
+    let custom = compose_p(&renderer, &n);
+    assert_eq!(custom.title, "disk full   now  end  second line");
+    assert_eq!(custom.cut.title, None, "made one line, not cut");
 }

@@ -70,6 +70,7 @@ pub fn merge(parts: &[&Composed]) -> Composed {
         text,
         mention,
         omitted: parts.iter().map(|p| p.omitted).sum(),
+        cut: crate::compose::Cut::default(),
         fallback: None,
     }
 }
@@ -89,6 +90,7 @@ mod tests {
                 user_ids: vec![],
             },
             omitted: 0,
+            cut: crate::compose::Cut::default(),
             fallback: None,
         }
     }

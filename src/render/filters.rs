@@ -51,9 +51,24 @@ fn localtime(text: &str, kwargs: &Kwargs, timezone: Tz) -> TeraResult<String> {
         return Ok(out);
     }
     use std::fmt::Write;
-    write!(out, "{}", time.with_timezone(&zone).format(format))
+    write!(out, "{}", in_zone(&time, zone).format(format))
         .map_err(|_| Error::message(format!("invalid time format {format:?}")))?;
     Ok(out)
+}
+
+/// `time` in `zone`, but never past the zone's last second of year 9999. RFC 3339 stops at
+/// 9999, yet 9999-12-31T23:00Z is already 10000 in Tokyo, and chrono writes that year as
+/// `+10000`: a clamped time reads as "as late as can be" and keeps every format's shape.
+fn in_zone(time: &DateTime<FixedOffset>, zone: Tz) -> DateTime<Tz> {
+    use chrono::{Datelike, NaiveDate, TimeZone};
+    let local = time.with_timezone(&zone);
+    if local.year() <= 9999 {
+        return local;
+    }
+    NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|day| day.and_hms_opt(23, 59, 59))
+        .and_then(|last| zone.from_local_datetime(&last).earliest())
+        .unwrap_or(local)
 }
 
 /// `time` in `zone` as [`DEFAULT_TIME_FORMAT`] (`2026-11-25 11:56:31`), appended to `out`,
@@ -62,10 +77,11 @@ pub fn local_time_into(time: &DateTime<FixedOffset>, zone: Tz, out: &mut String)
     use chrono::{Datelike, Timelike};
     use std::fmt::Write;
     // The local wall time once: each accessor of a zoned time would add the offset again.
-    let local = time.with_timezone(&zone).naive_local();
+    let local = in_zone(time, zone).naive_local();
     let plain = (0..=9999).contains(&local.year()) && local.nanosecond() < 1_000_000_000;
     if !plain {
-        // Years past 9999 and leap seconds: chrono knows how %Y and %S show them.
+        // Leap seconds (and years before 0, which RFC 3339 cannot name): chrono knows how
+        // %Y and %S show them.
         let _ = write!(out, "{}", local.format(DEFAULT_TIME_FORMAT));
         return;
     }
@@ -328,6 +344,28 @@ mod tests {
             push_decimal(&mut out, value);
             assert_eq!(out, format!("x{value}"));
         }
+    }
+
+    #[test]
+    fn a_time_past_year_9999_in_a_far_east_zone_stops_at_the_last_second_of_9999() {
+        let mut tera = Tera::default();
+        register(&mut tera, chrono_tz::Asia::Tokyo);
+        let mut context = tera::Context::new();
+        context.insert("t", "9999-12-31T23:00:00Z");
+        let render = |template: &str| tera.render_str(template, &context, false).unwrap();
+        assert_eq!(render("{{ t | localtime }}"), "9999-12-31 23:59:59");
+        assert_eq!(
+            render("{{ t | localtime(format=\"%Y-%m-%d %H:%M %z\") }}"),
+            "9999-12-31 23:59 +0900"
+        );
+        assert_eq!(
+            render("{{ t | localtime(tz=\"UTC\") }}"),
+            "9999-12-31 23:00:00"
+        );
+        let west = DateTime::parse_from_rfc3339("9999-12-31T23:00:00-05:00").unwrap();
+        let mut out = String::new();
+        local_time_into(&west, chrono_tz::UTC, &mut out);
+        assert_eq!(out, "9999-12-31 23:59:59");
     }
 
     #[test]

@@ -52,10 +52,10 @@ pub(super) fn is_title(source: &str) -> bool {
     source == BUILTIN_TITLE
 }
 
-/// `title.tera`: `[故障:2 恢复:1] 磁盘使用率告警`.
+/// `title.tera`: `[故障:2 恢复:1] 磁盘使用率告警`, counting alerts a cut left out.
 pub(super) fn title(n: &Notification) -> String {
-    let firing = n.firing().count();
-    let resolved = n.alerts.len() - firing;
+    let firing = n.total(Status::Firing);
+    let resolved = n.total(Status::Resolved);
     let mut out = String::with_capacity(64);
     let _ = if firing > 0 {
         write!(out, "[故障:{firing}")
@@ -126,6 +126,8 @@ struct Section<'n, 'a> {
     name: &'static str,
     color: &'static str,
     alerts: Vec<&'n Alert<'a>>,
+    /// What the heading counts: the section's alerts, also those a cut left out.
+    total: usize,
 }
 
 /// The non-empty sections, firing first, each with its alerts in payload order.
@@ -135,6 +137,7 @@ fn sections<'n, 'a>(n: &'n Notification<'a>) -> impl Iterator<Item = Section<'n,
         let section = Section {
             name,
             color,
+            total: alerts.len() + n.left_out.of(status),
             alerts,
         };
         (!section.alerts.is_empty()).then_some(section)
@@ -145,7 +148,7 @@ fn sections<'n, 'a>(n: &'n Notification<'a>) -> impl Iterator<Item = Section<'n,
 fn section_heading(out: &mut String, prefix: &[&str], section: &Section<'_, '_>) {
     push(out, prefix);
     push(out, &["【", section.name, "】"]);
-    let _ = write!(out, "{} 条告警", section.alerts.len());
+    let _ = write!(out, "{} 条告警", section.total);
 }
 
 /// `另有 N 条告警因 max_alerts 未列出` between `prefix` and `suffix`, when Alertmanager left

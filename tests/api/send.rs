@@ -62,6 +62,74 @@ async fn a_payload_without_alerts_is_answered_400() {
 }
 
 #[tokio::test]
+async fn an_empty_array_body_is_answered_400_expecting_a_payload_object() {
+    let app = spawn_app(&ops_yaml(""), &[]).await;
+
+    let response = app.post("ops", "[]").await;
+
+    assert_eq!(response.status(), 400);
+    let error = json(response).await["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.ends_with(": expected an Alertmanager payload object"),
+        "{error}"
+    );
+    assert_eq!(app.robot.requests(), 0);
+}
+
+/// `firing_single.json` with `edit` applied.
+fn edited_payload(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&payload("firing_single.json")).unwrap();
+    edit(&mut value);
+    value.to_string()
+}
+
+#[tokio::test]
+async fn a_19815_byte_group_alertname_is_delivered_with_its_title_cut() {
+    let app = spawn_app(&ops_yaml(""), &[]).await;
+    let body = edited_payload(|v| v["groupLabels"]["alertname"] = "磁".repeat(6_605).into());
+
+    let response = app.post("ops", body).await;
+
+    assert_eq!(response.status(), 200);
+    let received = app.robot.received();
+    assert_eq!(
+        received.len(),
+        1,
+        "the double takes bodies up to 20000 bytes"
+    );
+    let title = received[0].body["markdown"]["title"].as_str().unwrap();
+    assert!(title.starts_with("[故障:1] 磁磁"), "{title}");
+    assert!(title.ends_with('…'), "{title}");
+    assert!(received[0].text().contains("【故障】1 条告警"));
+}
+
+#[tokio::test]
+async fn a_custom_title_over_a_35_kb_summary_is_delivered_within_the_cap() {
+    let app = spawn_app(
+        &ops_yaml("    title: \"{{ commonAnnotations.summary | default(value='') }}\"\n"),
+        &[],
+    )
+    .await;
+    let summary = "摘要 \"quoted\" text ".repeat(2_000);
+    assert!(summary.len() > 35_000);
+    let body = edited_payload(|v| {
+        v["commonAnnotations"]["summary"] = summary.clone().into();
+        v["alerts"][0]["annotations"]["summary"] = summary.into();
+    });
+
+    let response = app.post("ops", body).await;
+
+    assert_eq!(response.status(), 200);
+    let received = app.robot.received();
+    assert_eq!(received.len(), 1);
+    let title = received[0].body["markdown"]["title"].as_str().unwrap();
+    assert!(title.starts_with("摘要 \"quoted\""), "{title}");
+    assert!(title.ends_with('…'), "{title}");
+    assert!(received[0].text().ends_with("…（内容过长，已截断）"));
+}
+
+#[tokio::test]
 async fn an_unknown_profile_is_answered_404() {
     let app = spawn_app(&ops_yaml(""), &[]).await;
 

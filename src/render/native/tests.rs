@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 
-use crate::alert::{Alert, KeyValues, Notification, Status, zero_time};
+use crate::alert::{Alert, KeyValues, LeftOut, Notification, Status, zero_time};
 use crate::config::Config;
 use crate::render::{
     BUILTIN_MARKDOWN, BUILTIN_TEXT, BUILTIN_TITLE, MARKDOWN_FILE, Renderer, TEXT_FILE, TITLE_FILE,
@@ -111,6 +111,15 @@ impl Gen {
             common_labels: self.map(&["alertname", "project"]),
             external_url: self.pick(URLS).into(),
             truncated_alerts: if self.rng.u8(..4) == 0 { 3 } else { 0 },
+            // As a cut copy has them: some alerts of either status left out.
+            left_out: if self.rng.u8(..4) == 0 {
+                LeftOut {
+                    firing: self.rng.usize(..3),
+                    resolved: self.rng.usize(..3),
+                }
+            } else {
+                LeftOut::default()
+            },
             ..Notification::default()
         }
     }
@@ -125,8 +134,9 @@ fn config(dir: Option<&Path>, timezone: &str) -> Config {
     config
 }
 
-#[test]
-fn native_renders_match_tera_on_generated_notifications() {
+/// A templates directory with copies of the shipped templates that Tera must render (each
+/// differs from the shipped text by a trailing comment).
+fn edited_copies() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (file, text) in [
         (MARKDOWN_FILE, BUILTIN_MARKDOWN),
@@ -135,6 +145,12 @@ fn native_renders_match_tera_on_generated_notifications() {
     ] {
         std::fs::write(dir.path().join(file), format!("{text}{{# edited #}}")).unwrap();
     }
+    dir
+}
+
+#[test]
+fn native_renders_match_tera_on_generated_notifications() {
+    let dir = edited_copies();
     let mut cases = 0;
     for timezone in ["Asia/Shanghai", "UTC", "America/New_York"] {
         let native_config = config(None, timezone);
@@ -182,4 +198,24 @@ fn only_the_exact_shipped_text_renders_natively() {
         serde_json::from_str(include_str!("../../../tests/data/firing_single.json")).unwrap();
     let out = renderer.render("txt", &n, Utc::now()).unwrap();
     assert_eq!(out.text, "edited 1");
+}
+
+#[test]
+fn a_time_late_in_year_9999_shows_9999_both_natively_and_by_tera() {
+    let dir = edited_copies();
+    let native_config = config(None, "Asia/Tokyo");
+    let tera_config = config(Some(dir.path()), "Asia/Tokyo");
+    let native = Renderer::new(&native_config).unwrap();
+    let tera = Renderer::new(&tera_config).unwrap();
+    let mut n: Notification =
+        serde_json::from_str(include_str!("../../../tests/data/firing_single.json")).unwrap();
+    n.alerts[0].starts_at = DateTime::parse_from_rfc3339("9999-12-31T23:00:00Z").unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 25, 4, 6, 31).unwrap();
+    for profile in ["md", "txt"] {
+        let by_rust = native.render(profile, &n, now).unwrap();
+        let by_tera = tera.render(profile, &n, now).unwrap();
+        assert_eq!(by_rust.text, by_tera.text, "{profile}");
+        assert!(by_rust.text.contains("9999-12-31 23:59:59"), "{profile}");
+        assert!(!by_rust.text.contains("10000"), "{profile}");
+    }
 }
