@@ -7,6 +7,7 @@ mod delivery;
 mod golden;
 mod helpers;
 mod preview;
+mod properties;
 mod reload;
 mod robot;
 mod send;
