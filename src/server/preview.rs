@@ -1,10 +1,13 @@
 //! `/preview`: the page, and the JSON API it (and any tool) uses. Nothing here sends.
 
+mod headers;
+
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::middleware::map_response;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -17,25 +20,42 @@ use crate::render::{Part, RenderError, UNSAVED_NAME};
 /// The page, embedded so running the gateway needs no web build.
 const PAGE: &str = include_str!("../preview/page.html");
 
+/// The page's script and style, files of their own so its CSP can forbid inline ones.
+const SCRIPT: &str = include_str!("../preview/page.js");
+const STYLE: &str = include_str!("../preview/page.css");
+
 /// How long a preview waits for the one before it to finish.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// Previews take pasted payloads as large as webhooks.
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
+/// The page's files sit two segments deep, apart from `/preview/{profile}`: a profile may
+/// be named `page.js`.
 pub(super) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/preview", get(page))
+        .route("/preview/assets/page.js", get(script))
+        .route("/preview/assets/page.css", get(style))
         .route("/preview/profiles", get(profiles))
         .route("/preview/samples", get(samples))
         .route(
             "/preview/{profile}",
             post(render).layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
+        .layer(map_response(headers::secure))
 }
 
 async fn page() -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/html; charset=utf-8")], PAGE)
+}
+
+async fn script() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
+}
+
+async fn style() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
 }
 
 /// Each profile's message type, template (name, file to edit, text) and mentions; never

@@ -153,3 +153,142 @@ async fn a_person_edits_a_template_and_sees_the_dingtalk_render_change() {
     client.close().await.unwrap();
     assert_eq!(app.robot.requests(), 0, "the preview page sent something");
 }
+
+/// What `#rendered` links to or loads: every `href` and `src` in it.
+async fn rendered_urls(client: &Client) -> Vec<String> {
+    let urls = client
+        .execute(
+            "return [...document.querySelectorAll('#rendered [href], #rendered [src]')]
+               .map((e) => e.getAttribute('href') || e.getAttribute('src'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(urls).unwrap()
+}
+
+/// Asserts that the message shown links and loads only web URLs.
+async fn assert_only_web_urls(client: &Client) {
+    let urls = rendered_urls(client).await;
+    assert!(
+        urls.iter()
+            .all(|u| u.starts_with("http://") || u.starts_with("https://")),
+        "{urls:?}"
+    );
+    let html = client
+        .find(Locator::Id("rendered"))
+        .await
+        .unwrap()
+        .html(true)
+        .await
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        !html.contains("javascript:") && !html.contains("data:"),
+        "{html}"
+    );
+}
+
+/// Puts an inline script, an inline event handler and a `javascript:` link into the page
+/// from outside (as a sanitiser bug would), clicks the link, and waits until the browser
+/// has reported all three as policy violations or one of them has run. Returns what ran.
+async fn inject_script_past_the_sanitiser(client: &Client) -> serde_json::Value {
+    client
+        .execute(
+            r#"window.violations = [];
+            document.addEventListener("securitypolicyviolation",
+              (e) => window.violations.push(e.effectiveDirective));
+            const script = document.createElement("script");
+            script.textContent = "document.body.dataset.pwned = 'inline script'";
+            document.body.append(script);
+            const img = document.createElement("img");
+            img.setAttribute("onerror", "document.body.dataset.pwned = 'event handler'");
+            img.src = "/no-such-image.png";
+            document.body.append(img);
+            const link = document.createElement("a");
+            link.id = "injected";
+            link.href = "javascript:void(document.body.dataset.pwned = 'javascript link')";
+            link.textContent = "injected";
+            document.body.append(link);"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let link = client.find(Locator::Id("injected")).await.unwrap();
+    link.click().await.unwrap();
+    let started = Instant::now();
+    loop {
+        let seen = client
+            .execute(
+                "return [window.violations, document.body.dataset.pwned ?? null];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let blocked = seen[0].as_array().map_or(0, Vec::len);
+        if blocked >= 3 || !seen[1].is_null() {
+            return seen[1].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the browser reported only {} as violations",
+            seen[0]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_payload_and_template_run_no_script_in_the_page() {
+    let app = spawn_app(
+        "profiles:\n  ops:\n    url: http://{robot}/robot/send?access_token=t1\n",
+        &[],
+    )
+    .await;
+    let driver = start_driver().await;
+    let client = browser(&driver).await;
+    client.goto(&app.url("/preview")).await.unwrap();
+    // The page's own script runs under its policy: it fills in the profiles.
+    wait_for(&client, "profile", false, "ops (markdown)").await;
+
+    select(&client, "sample", "custom").await;
+    let hostile = crate::helpers::payload("firing_single.json").replace(
+        "\"generatorURL\":\"",
+        "\"generatorURL\":\"javascript:document.body.dataset.pwned='generatorURL'//",
+    );
+    client
+        .execute(
+            "const p = document.getElementById('payload');
+             p.value = arguments[0];
+             p.dispatchEvent(new Event('input'));",
+            vec![json!(hostile)],
+        )
+        .await
+        .unwrap();
+    wait_for(&client, "raw", false, "(javascript:document.body").await;
+    wait_for(&client, "rendered", false, "Prometheus 图表").await;
+    assert_only_web_urls(&client).await;
+
+    let editor = client.find(Locator::Id("template")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor
+        .send_keys(
+            "[a](javascript:alert(1)) [b](JaVaScRiPt:alert(1)) [c](&#106;avascript:alert(1)) \
+             ![i](data:image/svg+xml;base64,PHN2Zy8+) [ok](https://example.com/) \
+             <img src=x onerror=alert(1)> 完",
+        )
+        .await
+        .unwrap();
+    wait_for(&client, "rendered", false, "完").await;
+    assert_only_web_urls(&client).await;
+    assert_eq!(rendered_urls(&client).await, ["https://example.com/"]);
+
+    let ran = inject_script_past_the_sanitiser(&client).await;
+    assert_eq!(ran, serde_json::Value::Null, "script ran in the page");
+
+    // The page still works.
+    editor.send_keys(" 仍然可用").await.unwrap();
+    wait_for(&client, "rendered", false, "完 仍然可用").await;
+    client.close().await.unwrap();
+    assert_eq!(app.robot.requests(), 0, "the preview page sent something");
+}

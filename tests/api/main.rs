@@ -8,6 +8,7 @@ mod delivery;
 mod golden;
 mod helpers;
 mod preview;
+mod properties;
 mod reload;
 mod robot;
 mod send;

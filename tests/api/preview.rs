@@ -276,11 +276,75 @@ async fn the_page_is_served_from_the_binary() {
             .starts_with("text/html")
     );
     let page = response.text().await.unwrap();
-    assert!(page.contains("不会保存到磁盘") && page.contains("<script>"));
+    assert!(page.contains("不会保存到磁盘"));
+    assert!(page.contains("<script src=\"/preview/assets/page.js\" defer></script>"));
+    assert!(
+        !page.contains("<script>") && !page.contains("<style"),
+        "inline script or style"
+    );
     assert!(
         !page.contains("http://") && !page.contains("https://"),
         "the page loads something from elsewhere"
     );
+    for (path, kind) in [
+        ("/preview/assets/page.js", "text/javascript"),
+        ("/preview/assets/page.css", "text/css"),
+    ] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+    }
+}
+
+#[tokio::test]
+async fn every_preview_answer_forbids_inline_script_framing_and_sniffing() {
+    let app = app().await;
+    let requests = [
+        app.http.get(app.url("/preview")),
+        app.http.get(app.url("/preview/assets/page.js")),
+        app.http.get(app.url("/preview/assets/page.css")),
+        app.http.get(app.url("/preview/profiles")),
+        app.http.get(app.url("/preview/samples")),
+        app.http.post(app.url("/preview/ops")),
+        app.http.post(app.url("/preview/nope")),
+        app.http.post(app.url("/preview/ops")).body("{not json"),
+    ];
+
+    for request in requests {
+        let response = request.send().await.unwrap();
+        let what = format!("{} {}", response.url().path(), response.status());
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(directives.contains(&directive), "{what}: {policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{what}: {policy}");
+    }
+}
+
+#[tokio::test]
+async fn a_javascript_generator_url_is_no_link_in_the_preview_html() {
+    let app = app().await;
+    let payload = payload("firing_single.json").replace(
+        "\"generatorURL\":\"",
+        "\"generatorURL\":\"javascript:alert(document.domain)//",
+    );
+
+    let (status, answer) = preview(&app, "/preview/ops", payload).await;
+
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("(javascript:"));
+    let html = answer["html"].as_str().unwrap();
+    assert!(html.contains("Prometheus 图表"), "{html}");
+    assert!(!html.to_lowercase().contains("javascript:"), "{html}");
 }
 
 #[tokio::test]

@@ -66,6 +66,41 @@ fn the_rule_unit_tests_pass_under_promtool() {
     assert!(!text.contains("FAILED"), "{text}");
 }
 
+/// Alertmanager routes by `project` (examples/alertmanager.yml): a rule that aggregates the
+/// target's labels away sends its alerts to the default receiver. Each rule's promtool test
+/// must expect a firing alert that still carries `project` and `env`.
+#[test]
+fn every_rule_is_tested_to_keep_the_project_and_env_labels() {
+    let mut kept = std::collections::BTreeSet::new();
+    for file in files("rules/tests", "yml") {
+        let doc: serde_json::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for case in doc["tests"].as_array().unwrap() {
+            for check in case["alert_rule_test"].as_array().unwrap() {
+                let routed = check["exp_alerts"].as_array().unwrap().iter().any(|a| {
+                    a["exp_labels"]["project"].is_string() && a["exp_labels"]["env"].is_string()
+                });
+                if routed {
+                    kept.insert(check["alertname"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    for file in files("rules", "yml") {
+        let doc: serde_json::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for group in doc["groups"].as_array().unwrap() {
+            for rule in group["rules"].as_array().unwrap() {
+                let name = rule["alert"].as_str().unwrap();
+                assert!(
+                    kept.contains(name),
+                    "{file}: {name} has no test keeping project/env"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn every_rule_has_severity_summary_and_description() {
     for file in files("rules", "yml") {
