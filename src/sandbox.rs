@@ -46,6 +46,10 @@ pub fn memory_budget(body_len: usize) -> usize {
     MEMORY_BASE.saturating_add(body_len.saturating_mul(MEMORY_PER_BODY_BYTE))
 }
 
+/// Webhook render workers at most: a render takes well under a millisecond, so a few
+/// processes keep up with any robot's rate, and a big host does not start dozens.
+pub const MAX_WEBHOOK_WORKERS: usize = 4;
+
 /// Why a job has no answer from its worker.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SandboxError {
