@@ -105,6 +105,24 @@ fn a_custom_title_template_is_used() {
 }
 
 #[test]
+fn a_title_template_that_fails_is_reported_like_a_body_failure() {
+    let mut custom = profile(MessageKind::Markdown);
+    custom.title = Some("{{ commonLabels.nope.deeper }}".into());
+    let config = config(&[("ops", custom)], None);
+
+    let out = render(&config, "ops");
+
+    assert_eq!(out.title, "[故障:2 恢复:1] 磁盘使用率告警", "the built-in title");
+    let error = out.fallback.expect("the failure is reported");
+    assert_eq!(error.template, "title of profile ops");
+    assert_eq!(error.line, Some(1));
+    let renderer = Renderer::new(&config).unwrap();
+    let error = renderer.self_test("ops", Part::Title, now()).unwrap_err();
+    assert_eq!(error.template, "title of profile ops");
+    renderer.self_test("ops", Part::Body, now()).unwrap();
+}
+
+#[test]
 fn the_self_test_catches_a_template_that_fails_only_at_render_time() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
