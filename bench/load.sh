@@ -2,7 +2,7 @@
 # Load benchmark: alertrelay against the do-nothing forwarder, both posting to nginx playing
 # a DingTalk robot that always answers {"errcode":0,"errmsg":"ok"}, driven by wrk with
 # 8 connections on 127.0.0.1. Prints deliveries/s, p50/p99 latency, idle and peak RSS and
-# CPU seconds per 1,000 deliveries for a 1-alert and a 10-alert payload, and the ratio to
+# CPU seconds per 1,000 deliveries (alertrelay's with its render workers') for a 1-alert and a 10-alert payload, and the ratio to
 # the forwarder, measured in ROUNDS (default 3) rounds and summarised by the median. Every
 # run is bounded: DURATION (default 10s) per load, 60 s for startup.
 #   bash bench/load.sh            # ROUNDS=5 DURATION=20s bash bench/load.sh for steadier figures
@@ -28,7 +28,21 @@ sleep 1
 write_payloads
 
 rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+children() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . || true; }
+# CPU of a process and its children (alertrelay renders in worker processes): its own, that
+# of children it reaped, and that of the live ones.
+cpu_ticks() {
+  local total c
+  total=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat")
+  for c in $(children "$1"); do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || echo 0))); done
+  echo "$total"
+}
+# Sum of the peak RSS of a process's children.
+children_peak_kb() {
+  local total=0 c
+  for c in $(children "$1"); do total=$((total + $(rss_kb "$c" VmHWM 2>/dev/null || echo 0))); done
+  echo "$total"
+}
 ticks_per_s=$(getconf CLK_TCK)
 idle_rss=$(rss_kb "$relay_pid" VmRSS)
 forwarder_idle_rss=$(rss_kb "$forwarder_pid" VmRSS)
@@ -96,4 +110,4 @@ for name, label in labels.items():
     tail = "" if name == "forwarder" else f"   ratio {ratio:.2f}"
     print(f"{label:<28} {rate:>12.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>14.3f} {bad:>8.0f}{tail}   (worst p99 {worst_p99:.2f} ms)")
 PY
-echo "alertrelay RSS: idle $((idle_rss / 1024)) MB, peak under load $(( $(rss_kb "$relay_pid" VmHWM) / 1024 )) MB (forwarder: idle $((forwarder_idle_rss / 1024)) MB, peak $((forwarder_peak / 1024)) MB)"
+echo "alertrelay RSS: idle $((idle_rss / 1024)) MB, peak under load $(( $(rss_kb "$relay_pid" VmHWM) / 1024 )) MB, its render workers' peaks together $(( $(children_peak_kb "$relay_pid") / 1024 )) MB (forwarder: idle $((forwarder_idle_rss / 1024)) MB, peak $((forwarder_peak / 1024)) MB)"
