@@ -22,6 +22,9 @@ pub const NICE_ARG: &str = "--nice";
 /// binary's `main` calls this, with the arguments after [`ARG`].
 pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
     die_with_parent();
+    // A panic is answered as `Reply::Panicked`; printing it too could fill the stderr pipe
+    // nobody reads while the worker lives, and block it.
+    std::panic::set_hook(Box::new(|_| {}));
     if args.into_iter().any(|arg| arg == NICE_ARG) {
         // SAFETY: setpriority only changes this process's scheduling priority.
         unsafe {
