@@ -180,7 +180,7 @@ async fn previews_do_not_take_the_capacity_webhooks_render_with() {
             let (http, url, body) = (app.http.clone(), app.url("/preview/ops"), big.clone());
             tokio::spawn(async move {
                 let response = http.post(url).body(body).send().await.unwrap();
-                response.status().as_u16()
+                (response.status().as_u16(), response.text().await.unwrap())
             })
         })
         .collect();
@@ -195,8 +195,14 @@ async fn previews_do_not_take_the_capacity_webhooks_render_with() {
 
     assert!(webhooks.iter().all(|s| *s == 200), "{webhooks:?}");
     for preview in previews {
-        let status = preview.await.unwrap();
-        assert!(status == 200 || status == 503, "preview answered {status}");
+        let (status, answer) = preview.await.unwrap();
+        // A debug build on a busy machine may pass a preview's own time bound: that is the
+        // bound working, not webhooks starving.
+        let bounded = status == 422 && answer.contains("did not finish within");
+        assert!(
+            status == 200 || status == 503 || bounded,
+            "preview answered {status}: {answer}"
+        );
     }
 }
 
