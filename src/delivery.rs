@@ -30,7 +30,7 @@ use crate::config::{Config, Profile};
 use crate::dingtalk::{Client, Retry, Robot, SendError};
 use crate::metrics::Metrics;
 
-pub use merge::merge;
+pub use merge::{MergeQueue, merge};
 
 #[cfg(test)]
 mod tests {

@@ -35,6 +35,50 @@ pub(super) fn take(queue: &mut VecDeque<Job>, free_slots: usize) -> Vec<Job> {
     batch
 }
 
+/// A robot's queue of waiting notifications, for the benchmark: merged as the robot's worker
+/// merges it while its budget is spent.
+pub struct MergeQueue(VecDeque<Job>);
+
+impl MergeQueue {
+    /// A queue holding `messages`, in order, as webhooks for one robot.
+    pub fn new(messages: Vec<Composed>) -> Self {
+        let robot = crate::dingtalk::Robot {
+            url: crate::secret::RobotUrl::parse("http://127.0.0.1:1/robot/send?access_token=q")
+                .expect("a valid robot URL"),
+            secret: None,
+        };
+        let policy = super::Policy {
+            rate_limit: 20,
+            timeout: std::time::Duration::from_secs(5),
+            max_wait: std::time::Duration::from_secs(90),
+            throttle_penalty: std::time::Duration::from_secs(600),
+        };
+        let now = tokio::time::Instant::now();
+        let jobs = messages.into_iter().map(|message| Job {
+            profile: "bench".into(),
+            robot: robot.clone(),
+            message,
+            policy,
+            enqueued: now,
+            deadline: now + policy.max_wait,
+            reply: tokio::sync::oneshot::channel().0,
+        });
+        Self(jobs.collect())
+    }
+
+    /// Takes batches off the queue until it is empty, as the worker does with no slot free;
+    /// returns the messages it would send.
+    pub fn drain(mut self) -> Vec<Composed> {
+        let mut messages = Vec::new();
+        while !self.0.is_empty() {
+            let batch = take(&mut self.0, 0);
+            let parts: Vec<&Composed> = batch.iter().map(|job| &job.message).collect();
+            messages.push(merge(&parts));
+        }
+        messages
+    }
+}
+
 /// One message holding every part, each keeping its own headings; mentions are the union.
 pub fn merge(parts: &[&Composed]) -> Composed {
     let first = parts[0];
