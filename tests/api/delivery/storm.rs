@@ -16,10 +16,12 @@ async fn twenty_robots_whose_arrivals_lag_are_never_sent_more_than_their_limit_a
         .map(|r| profile(&format!("p{r}"), &format!("tok{r}")))
         .collect();
     let app = spawn_app(&yaml(&profiles), &[]).await;
-    app.robot.lag_arrivals(Duration::from_millis(400));
+    // Each request is counted up to 140 ms after it was sent; notifications come 150 ms apart
+    // for every robot at once, so each robot's first 20 go out alone and spend its budget,
+    // and the other 5 wait for its next minute (where a budget counted from the send, not
+    // the answer, lets the robot see a 21st message within its minute).
+    app.robot.lag_arrivals(Duration::from_millis(140));
 
-    // Every robot gets its 25 notifications 150 ms apart, all robots at once: each robot's
-    // first 20 go out alone, the rest wait for its next minute.
     let storms = (0..ROBOTS).map(|r| {
         let app = &app;
         async move {
