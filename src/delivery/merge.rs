@@ -8,13 +8,14 @@ use crate::compose::Composed;
 use crate::config::MessageKind;
 use crate::dingtalk::{MAX_BODY_BYTES, json_len_bound};
 
-/// What a growing message may have gained per part besides its text and new mentions: the
-/// title's count gaining a digit, and the blank line before mentions the text lacks.
-const PART_SLACK: usize = 8;
+/// Per mention a part adds: its `"who",` in the `at` array, and ` @who` plus (for the first)
+/// the blank line appended to a text that lacks it, beyond twice its escaped length.
+const MENTION_SLACK: usize = 10;
 
-/// A message being merged, part by part. It keeps an upper bound on its body's size, so most
-/// parts are added without measuring the body; only when the bound passes the cap is the
-/// exact body measured (and the bound reset to it).
+/// A message being merged, part by part. It keeps an upper bound on its body's size, exact
+/// while nobody is mentioned (JSON escaping is per character, so text lengths add up), so
+/// parts are added without measuring the body; only a bound made loose by mentions that
+/// passes the cap has the body measured (and the bound reset to it).
 pub(super) struct Merger {
     /// The merged message so far; its title is set when it is finished (or measured).
     message: Composed,
@@ -24,6 +25,17 @@ pub(super) struct Merger {
     parts: usize,
     /// Never less than the length of the body as posted.
     size_bound: usize,
+    /// Whether `size_bound` is the exact length (mentions make it an upper bound only: a
+    /// mention appended to the text is dropped once another part's text holds it).
+    exact: bool,
+}
+
+/// Where a message stood before a part was appended, to undo it.
+struct Mark {
+    text: usize,
+    mobiles: usize,
+    user_ids: usize,
+    all: bool,
 }
 
 impl Merger {
@@ -31,6 +43,7 @@ impl Merger {
     pub(super) fn new(first: &Composed) -> Self {
         Self {
             size_bound: first.body_len(),
+            exact: true,
             first_title: first.title.clone(),
             message: first.clone(),
             parts: 1,
@@ -43,52 +56,73 @@ impl Merger {
     }
 
     /// Appends `part` if the merged body stays within `cap`; says whether it did. Costs the
-    /// part's length, plus one measure of the body when the bound alone cannot tell.
+    /// part's length, plus one measure of the body when mentions leave the bound unsure.
     pub(super) fn try_add(&mut self, part: &Composed, cap: usize) -> bool {
+        let mention = &self.message.mention;
+        let mark = Mark {
+            text: self.message.text.len(),
+            mobiles: mention.mobiles.len(),
+            user_ids: mention.user_ids.len(),
+            all: mention.all,
+        };
         let separator = separator(self.message.kind);
-        let (text_len, mobiles, users, all) = (
-            self.message.text.len(),
-            self.message.mention.mobiles.len(),
-            self.message.mention.user_ids.len(),
-            self.message.mention.all,
-        );
-        let mut growth = json_len_bound(separator) + json_len_bound(&part.text) + PART_SLACK;
-        growth += title_len(self.parts + 1) - title_len(self.parts);
+        let mut growth = json_len(separator) + json_len(&part.text);
+        if self.message.kind == MessageKind::Markdown {
+            growth += title_len(self.parts + 1) - title_len(self.parts);
+        }
         self.message.text.push_str(separator);
         self.message.text.push_str(&part.text);
+        growth += self.add_mentions(part);
+        self.parts += 1;
+        let mention = &self.message.mention;
+        let exact = self.exact
+            && mention.mobiles.is_empty()
+            && mention.user_ids.is_empty()
+            && mention.all == mark.all;
+        let bound = self.size_bound + growth;
+        if bound <= cap {
+            (self.size_bound, self.exact) = (bound, exact);
+        } else if exact || self.measure() > cap {
+            self.undo(&mark);
+            return false;
+        }
+        self.message.omitted += part.omitted;
+        true
+    }
+
+    /// Adds the part's mentions not yet in the message; returns what they may add to the body.
+    fn add_mentions(&mut self, part: &Composed) -> usize {
         let mention = &mut self.message.mention;
         mention.all |= part.mention.all;
+        let mut growth = 0;
         for (have, new) in [
             (&mut mention.mobiles, &part.mention.mobiles),
             (&mut mention.user_ids, &part.mention.user_ids),
         ] {
             for who in new {
                 if !have.contains(who) {
-                    // In the `at` array and, when the text lacks it, appended as `@who `.
-                    growth += 2 * json_len_bound(who) + 8;
+                    growth += 2 * json_len_bound(who) + MENTION_SLACK;
                     have.push(who.clone());
                 }
             }
         }
-        self.parts += 1;
-        let bound = self.size_bound + growth;
-        if bound <= cap {
-            self.size_bound = bound;
-        } else {
-            self.set_title();
-            let exact = self.message.body_len();
-            if exact > cap {
-                self.parts -= 1;
-                self.message.text.truncate(text_len);
-                self.message.mention.mobiles.truncate(mobiles);
-                self.message.mention.user_ids.truncate(users);
-                self.message.mention.all = all;
-                return false;
-            }
-            self.size_bound = exact;
-        }
-        self.message.omitted += part.omitted;
-        true
+        growth
+    }
+
+    /// The exact length of the body, which the bound becomes.
+    fn measure(&mut self) -> usize {
+        self.set_title();
+        (self.size_bound, self.exact) = (self.message.body_len(), true);
+        self.size_bound
+    }
+
+    fn undo(&mut self, mark: &Mark) {
+        self.parts -= 1;
+        self.message.text.truncate(mark.text);
+        let mention = &mut self.message.mention;
+        mention.mobiles.truncate(mark.mobiles);
+        mention.user_ids.truncate(mark.user_ids);
+        mention.all = mark.all;
     }
 
     /// The merged message.
@@ -112,6 +146,25 @@ fn separator(kind: MessageKind) -> &'static str {
         MessageKind::Markdown => "\n\n---\n\n",
         MessageKind::Text => "\n\n====================\n\n",
     }
+}
+
+/// The length of `text` inside a JSON string, as posted: serde_json's escaping, counted
+/// without writing it (the body writer escapes byte for byte the same; dingtalk tests it).
+fn json_len(text: &str) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a string to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, text);
+    count.0.saturating_sub(2)
 }
 
 /// The bytes the `[合并N条] ` prefix adds to the title of `parts` parts (none for one).

@@ -6,7 +6,7 @@ use crate::config::Mention;
 fn part(kind: MessageKind, text: &str, mobiles: &[&str]) -> Composed {
     Composed {
         kind,
-        title: format!("t-{}", text.len()),
+        title: format!("t-{}\"\n", text.len()),
         text: text.into(),
         mention: Mention {
             all: false,
@@ -46,7 +46,7 @@ fn merged_parts_keep_their_text_and_join_their_mentions() {
     let merged = merger.finish();
 
     assert_eq!(merged.text, "### A\n\n---\n\n### B");
-    assert_eq!(merged.title, "[合并2条] t-5");
+    assert_eq!(merged.title, "[合并2条] t-5\"\n");
     assert_eq!(merged.mention.mobiles, ["1", "2", "3"]);
     assert_eq!(merged.omitted, 2);
 }
@@ -56,8 +56,15 @@ fn the_merger_takes_a_part_exactly_when_the_whole_body_still_fits() {
     // Parts of every size, with escapes (newlines, quotes, control bytes) and mentions, so
     // the size bound is far from exact and the merger must measure near the cap.
     let mut rng = fastrand::Rng::with_seed(13);
-    for round in 0..200 {
+    for round in 0..400 {
         let cap = rng.usize(500..6_000);
+        // Half the rounds mention nobody: then the merger's size is exact and never measured.
+        let mentions = rng.bool();
+        let kind = if rng.bool() {
+            MessageKind::Markdown
+        } else {
+            MessageKind::Text
+        };
         let pieces = ["a", "故障", "\n", "\"", "\u{1}", "@138 ", "### h\n- x\n"];
         let parts: Vec<Composed> = (0..40)
             .map(|_| {
@@ -65,8 +72,8 @@ fn the_merger_takes_a_part_exactly_when_the_whole_body_still_fits() {
                     .map(|_| pieces[rng.usize(..pieces.len())])
                     .collect();
                 let mobiles = ["138", "139", "\"q\""];
-                let mention = &mobiles[..rng.usize(..=mobiles.len())];
-                part(MessageKind::Markdown, &text, mention)
+                let mention = &mobiles[..rng.usize(..=mobiles.len()) * usize::from(mentions)];
+                part(kind, &text, mention)
             })
             .collect();
         let mut merger = Merger::new(&parts[0]);
