@@ -69,18 +69,24 @@ impl Robots {
         tracing::error!(profile, penalty = ?penalty, "DingTalk throttled the robot; holding its messages back");
     }
 
-    /// Hands `job` to the robot's worker, starting one with `spawn` if it has none.
+    /// Hands `job` to the robot's worker, starting one with `spawn` if it has none (or if
+    /// its worker is gone, which only a bug could do).
     pub(super) fn hand_over(
         &mut self,
         key: &str,
-        job: Job,
+        mut job: Job,
         spawn: impl FnOnce() -> mpsc::UnboundedSender<Job>,
     ) -> Result<(), DeliveryError> {
-        let worker = match self.workers.get(key) {
-            Some(worker) => worker,
-            None => self.workers.entry(key.to_owned()).or_insert_with(spawn),
-        };
-        worker.send(job).map_err(|_| DeliveryError::ShuttingDown)
+        if let Some(worker) = self.workers.get(key) {
+            match worker.send(job) {
+                Ok(()) => return Ok(()),
+                Err(returned) => job = returned.0,
+            }
+        }
+        let worker = spawn();
+        let sent = worker.send(job).map_err(|_| DeliveryError::ShuttingDown);
+        self.workers.insert(key.to_owned(), worker);
+        sent
     }
 
     /// Forgets the robot's worker, which is retiring.

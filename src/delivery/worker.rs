@@ -90,17 +90,8 @@ impl Worker {
             }
             match self.next() {
                 Next::Send => self.send_batch().await,
-                Next::Retire => {
-                    // Under the lock no job can be handed over: an empty channel stays empty.
-                    let mut robots = robots::lock(&self.robots);
-                    match jobs.try_recv() {
-                        Ok(job) => self.queue.push_back(job),
-                        Err(_) => {
-                            robots.retire(&self.key);
-                            return;
-                        }
-                    }
-                }
+                Next::Retire if self.retire(&mut jobs) => return,
+                Next::Retire => {}
                 Next::WaitUntil(wake) => {
                     let sleep = async {
                         match wake {
@@ -124,6 +115,22 @@ impl Worker {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Deregisters the worker unless a job came in meanwhile (then queued). Jobs are handed
+    /// over only under the lock, so a channel found empty under it stays empty.
+    fn retire(&mut self, jobs: &mut mpsc::UnboundedReceiver<Job>) -> bool {
+        let mut robots = robots::lock(&self.robots);
+        match jobs.try_recv() {
+            Ok(job) => {
+                self.queue.push_back(job);
+                false
+            }
+            Err(_) => {
+                robots.retire(&self.key);
+                true
             }
         }
     }
