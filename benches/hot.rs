@@ -1,7 +1,8 @@
 //! The hot functions, with criterion: parse payloads of 1 to 10,000 alerts, render the
 //! default templates (natively, and through Tera as an edited copy is), write the DingTalk
 //! body, sign a request, cut an oversized notification to DingTalk's cap, and the whole
-//! parse → render → cut path for 10,000 alerts (target ≤ 50 ms).
+//! parse → render → cut path for 10,000 alerts (target ≤ 50 ms), and the merge of 5,000
+//! notifications queued for one robot.
 //! Run: `cargo bench --bench hot`.
 
 use std::hint::black_box;
@@ -10,10 +11,11 @@ use std::path::Path;
 use alertrelay::alert::Notification;
 use alertrelay::compose::compose;
 use alertrelay::config::Config;
+use alertrelay::delivery::MergeQueue;
 use alertrelay::dingtalk::{MAX_BODY_BYTES, sign};
 use alertrelay::render::{BUILTIN_MARKDOWN, BUILTIN_TEXT, Renderer};
 use alertrelay::secret::Secret;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// The allocator the binary ships with, so allocation-heavy figures (parsing 10,000 alerts)
 /// are the binary's, not glibc's.
@@ -141,5 +143,33 @@ fn cut(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, render, body, signing, cut);
+/// 5,000 one-alert notifications queued for one robot whose budget is spent, merged into the
+/// messages its worker would send (issue 13: merging was quadratic in the queue).
+fn merge_queue(c: &mut Criterion) {
+    let (_, renderer, _dir) = setup();
+    let now = chrono::Utc::now();
+    let bytes = payload(5_000);
+    let all = Notification::from_json(&bytes).expect("parses");
+    let messages: Vec<_> = all
+        .alerts
+        .iter()
+        .map(|alert| {
+            let mut one = all.clone();
+            one.alerts = vec![alert.clone()];
+            compose(&renderer, "md", &one, now, MAX_BODY_BYTES).expect("composes")
+        })
+        .collect();
+    let mut group = c.benchmark_group("merge");
+    group.sample_size(20);
+    group.bench_function("5000 queued", |b| {
+        b.iter_batched(
+            || MergeQueue::new(messages.clone()),
+            MergeQueue::drain,
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, render, body, signing, cut, merge_queue);
 criterion_main!(benches);

@@ -22,7 +22,8 @@ pub use duration::parse as parse_duration;
 pub use locate::locate;
 pub use raw::expand_env;
 use raw::{
-    RawConfig, default_max_wait, default_throttle_penalty, default_timeout, default_timezone,
+    RawConfig, default_max_wait, default_rate_limit_margin, default_throttle_penalty,
+    default_timeout, default_timezone,
 };
 
 /// Default cap on a webhook body: a 10,000-alert notification is about 8 MB.
@@ -47,6 +48,9 @@ pub struct Config {
     pub max_wait: Duration,
     /// How long a robot is left alone after DingTalk answered 130101 or 410100.
     pub throttle_penalty: Duration,
+    /// How long past a minute after the robot's answer a message stays counted in its
+    /// robot's budget: DingTalk counts by its own clock, which the answer only bounds.
+    pub rate_limit_margin: Duration,
     /// Profiles by name: the `<profile>` of `/dingtalk/<profile>/send`.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -244,6 +248,7 @@ impl Config {
             max_body_bytes: raw.max_body_bytes,
             max_wait: raw.max_wait,
             throttle_penalty: raw.throttle_penalty,
+            rate_limit_margin: raw.rate_limit_margin,
             profiles,
         })
     }
@@ -257,6 +262,7 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_wait: default_max_wait(),
             throttle_penalty: default_throttle_penalty(),
+            rate_limit_margin: default_rate_limit_margin(),
             profiles: BTreeMap::new(),
         }
     }

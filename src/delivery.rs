@@ -2,23 +2,25 @@
 //! (and answers Alertmanager 5xx so it retries). Nothing in between.
 //!
 //! - **Rate budget per robot** (`budget`): never more than `rate_limit` messages in any
-//!   60-second window, keyed by the robot's access token and shared by every profile that
-//!   points at it. One worker task per robot owns its budget and queue (`worker`), so a slow
-//!   or throttled robot never delays another.
+//!   60-second window by the robot's own clock (a message counts from when its answer came
+//!   back, plus `rate_limit_margin`), keyed by the robot's access token and shared by every
+//!   profile that points at it. One worker task per robot owns its budget and queue
+//!   (`worker`), so a slow or throttled robot never delays another; it retires when it holds
+//!   neither. Throttle penalties (`robots`) belong to the robot, budget or not.
 //! - **Merging while waiting** (`merge`): when more notifications wait than the budget has
 //!   slots, they are merged into as few messages as fit under the size cap.
 //! - **Bounded waits**: a notification that cannot be sent within `max_wait` is answered
 //!   [`DeliveryError::WaitTimeout`]; a robot DingTalk throttled (130101/410100) is left alone
 //!   for the penalty window and waiting notifications are answered at once.
 //! - **Retries** (`attempt`): retryable failures are retried with exponential backoff and
-//!   jitter inside the deadline; permanent ones are not.
+//!   jitter inside the deadline and until shutdown begins; permanent ones are not.
 
 mod attempt;
 mod budget;
 mod merge;
+mod robots;
 mod worker;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,7 +32,7 @@ use crate::config::{Config, Profile};
 use crate::dingtalk::{Client, Retry, Robot, SendError};
 use crate::metrics::Metrics;
 
-pub use merge::merge;
+pub use merge::MergeQueue;
 
 #[cfg(test)]
 mod tests {
@@ -68,6 +70,8 @@ pub struct Policy {
     pub max_wait: Duration,
     /// How long a robot is left alone after DingTalk throttled it.
     pub throttle_penalty: Duration,
+    /// How long past a minute after its answer a message stays counted in the budget.
+    pub rate_limit_margin: Duration,
 }
 
 impl Policy {
@@ -89,6 +93,7 @@ impl Policy {
             timeout: config.timeout,
             max_wait: config.max_wait,
             throttle_penalty: config.throttle_penalty,
+            rate_limit_margin: config.rate_limit_margin,
         }
     }
 }
@@ -150,18 +155,23 @@ struct Job {
 pub struct Dispatcher {
     client: Client,
     metrics: Arc<Metrics>,
-    robots: Mutex<HashMap<String, mpsc::UnboundedSender<Job>>>,
+    /// Workers and throttle penalties, shared with the workers.
+    robots: Arc<Mutex<robots::Robots>>,
     shutdown: watch::Sender<bool>,
+    /// Handed to requests sent without a worker, so their retries stop at shutdown too.
+    stopping: watch::Receiver<bool>,
 }
 
 impl Dispatcher {
     /// A dispatcher posting through `client`.
     pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        let (shutdown, stopping) = watch::channel(false);
         Self {
             client,
             metrics,
-            robots: Mutex::new(HashMap::new()),
-            shutdown: watch::Sender::new(false),
+            robots: Arc::default(),
+            shutdown,
+            stopping,
         }
     }
 
@@ -177,14 +187,9 @@ impl Dispatcher {
             return Err(DeliveryError::ShuttingDown);
         }
         let now = Instant::now();
+        let key = robots::key(robot);
         if policy.rate_limit == 0 {
-            let body = message.body().to_bytes().into();
-            let mut gate = attempt::Open;
-            let context = attempt::Context::new(&self.client, &self.metrics, profile, robot);
-            context
-                .send(body, policy.timeout, now + policy.max_wait, &mut gate)
-                .await?;
-            return Ok(Delivered { merged: 1 });
+            return self.send_now(profile, robot, key, &message, policy).await;
         }
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -196,33 +201,62 @@ impl Dispatcher {
             deadline: now + policy.max_wait,
             reply,
         };
-        self.worker_for(robot)
-            .send(job)
-            .map_err(|_| DeliveryError::ShuttingDown)?;
+        robots::lock(&self.robots).hand_over(key, job, || self.spawn_worker(key))?;
         answer.await.unwrap_or(Err(DeliveryError::ShuttingDown))
     }
 
-    /// Answers every waiting notification [`DeliveryError::ShuttingDown`] (requests in flight
-    /// to DingTalk finish) and refuses new ones.
+    /// A robot without a budget: sent at once, concurrently with others, unless DingTalk
+    /// throttled it.
+    async fn send_now(
+        &self,
+        profile: &str,
+        robot: &Robot,
+        key: &str,
+        message: &Composed,
+        policy: Policy,
+    ) -> Result<Delivered, DeliveryError> {
+        let now = Instant::now();
+        if let Some(left) = robots::lock(&self.robots).throttled_for(key, now) {
+            return Err(DeliveryError::Throttled(left));
+        }
+        let body = message.body().to_bytes().into();
+        let context =
+            attempt::Context::new(&self.client, &self.metrics, profile, robot, &self.stopping);
+        let result = context
+            .send(
+                body,
+                policy.timeout,
+                now + policy.max_wait,
+                &mut attempt::Open,
+            )
+            .await;
+        robots::lock(&self.robots).note(key, &result, policy.throttle_penalty, profile);
+        result.map(|()| Delivered { merged: 1 })
+    }
+
+    /// Answers every waiting notification [`DeliveryError::ShuttingDown`] and refuses new
+    /// ones; requests in flight to DingTalk finish, but none is retried.
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
     }
 
-    fn worker_for(&self, robot: &Robot) -> mpsc::UnboundedSender<Job> {
-        let key = robot.url.access_token().unwrap_or_default().to_owned();
-        let mut robots = self.robots.lock().unwrap_or_else(|e| e.into_inner());
-        robots
-            .entry(key)
-            .or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let worker = worker::Worker::new(
-                    self.client.clone(),
-                    self.metrics.clone(),
-                    self.shutdown.subscribe(),
-                );
-                tokio::spawn(worker.run(rx));
-                tx
-            })
-            .clone()
+    /// How many robot workers run: one per robot with notifications queued or messages still
+    /// counted in its budget. A worker retires when it has neither (a robot gone from the
+    /// config leaves nothing behind); the next notification starts a new one.
+    pub fn workers(&self) -> usize {
+        robots::lock(&self.robots).workers()
+    }
+
+    fn spawn_worker(&self, key: &str) -> mpsc::UnboundedSender<Job> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = worker::Worker::new(
+            self.client.clone(),
+            self.metrics.clone(),
+            self.shutdown.subscribe(),
+            self.robots.clone(),
+            key.to_owned(),
+        );
+        tokio::spawn(worker.run(rx));
+        tx
     }
 }

@@ -39,6 +39,11 @@ pub(super) struct RawConfig {
         deserialize_with = "duration::deserialize"
     )]
     pub(super) throttle_penalty: Duration,
+    #[serde(
+        default = "default_rate_limit_margin",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub(super) rate_limit_margin: Duration,
     #[serde(default, deserialize_with = "profile_map")]
     pub(super) profiles: BTreeMap<String, RawProfile>,
 }
@@ -138,6 +143,10 @@ pub(super) fn default_max_wait() -> Duration {
 
 pub(super) fn default_throttle_penalty() -> Duration {
     Duration::from_secs(600)
+}
+
+pub(super) fn default_rate_limit_margin() -> Duration {
+    Duration::from_secs(1)
 }
 
 fn default_rate_limit() -> u32 {

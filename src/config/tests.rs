@@ -48,6 +48,18 @@ fn every_documented_key_is_read() {
 }
 
 #[test]
+fn the_rate_limit_margin_defaults_to_a_second_and_can_be_set() {
+    let default = load(&format!("profiles:\n  ops:\n    url: {URL}\n")).unwrap();
+    let set = load(&format!(
+        "rate_limit_margin: 2500ms\nprofiles:\n  ops:\n    url: {URL}\n"
+    ))
+    .unwrap();
+
+    assert_eq!(default.rate_limit_margin, Duration::from_secs(1));
+    assert_eq!(set.rate_limit_margin, Duration::from_millis(2500));
+}
+
+#[test]
 fn an_unknown_key_is_rejected_with_its_line() {
     let (line, message) = invalid(&format!(
         "profiles:\n  ops:\n    url: {URL}\n    secrte: x\n"

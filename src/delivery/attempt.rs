@@ -1,8 +1,9 @@
 //! Sending one message with retries: exponential backoff with jitter for retryable failures,
-//! inside a deadline; a rate-budget gate before every attempt.
+//! inside a deadline and only until shutdown begins; a rate-budget gate around every attempt.
 
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::DeliveryError;
@@ -14,10 +15,13 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest pause between attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
-/// What must happen before each attempt (waiting for a rate-budget slot).
+/// What must happen around each attempt (a rate-budget slot, held while it is in flight).
 pub(super) trait Gate {
     /// Waits until an attempt may be made, or says why it cannot be before `deadline`.
     async fn acquire(&mut self, deadline: Instant) -> Result<(), DeliveryError>;
+
+    /// The attempt that [`Gate::acquire`] let through is over: answered, or given up on.
+    fn settle(&mut self);
 }
 
 /// No budget: every attempt may go at once.
@@ -27,6 +31,8 @@ impl Gate for Open {
     async fn acquire(&mut self, _deadline: Instant) -> Result<(), DeliveryError> {
         Ok(())
     }
+
+    fn settle(&mut self) {}
 }
 
 /// Who is sending what, for requests and metrics.
@@ -35,6 +41,8 @@ pub(super) struct Context<'a> {
     metrics: &'a Metrics,
     profile: &'a str,
     robot: &'a Robot,
+    /// Becomes true when shutdown begins: no attempt starts after that.
+    shutdown: &'a watch::Receiver<bool>,
 }
 
 impl<'a> Context<'a> {
@@ -43,17 +51,21 @@ impl<'a> Context<'a> {
         metrics: &'a Metrics,
         profile: &'a str,
         robot: &'a Robot,
+        shutdown: &'a watch::Receiver<bool>,
     ) -> Self {
         Self {
             client,
             metrics,
             profile,
             robot,
+            shutdown,
         }
     }
 
     /// Sends `body`, retrying retryable failures while the next attempt can start before
-    /// `deadline`. Returns the last error when it gives up.
+    /// `deadline`. Returns the last error when it gives up. Once shutdown begins no attempt
+    /// starts (one in flight finishes): a failure that would be retried, or a wait for the
+    /// budget or the backoff, ends in [`DeliveryError::ShuttingDown`].
     pub(super) async fn send(
         &self,
         body: bytes::Bytes,
@@ -64,7 +76,7 @@ impl<'a> Context<'a> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0u32;
         loop {
-            gate.acquire(deadline).await?;
+            self.unless_shutdown(gate.acquire(deadline)).await??;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = self
                 .client
@@ -74,6 +86,7 @@ impl<'a> Context<'a> {
                     timeout.min(remaining.max(Duration::from_millis(1))),
                 )
                 .await;
+            gate.settle();
             self.count(&result);
             let error = match result {
                 Ok(()) => return Ok(()),
@@ -84,14 +97,28 @@ impl<'a> Context<'a> {
             if !retry {
                 return Err(error.into());
             }
+            if *self.shutdown.borrow() {
+                tracing::warn!(profile = self.profile, %error, "robot request failed; not retried, shutting down");
+                return Err(DeliveryError::ShuttingDown);
+            }
             attempt += 1;
             self.metrics
                 .retries
                 .get_or_create(&Metrics::profile(self.profile))
                 .inc();
             tracing::warn!(profile = self.profile, attempt, %error, retry_in = ?pause, "robot request failed; retrying");
-            tokio::time::sleep(pause).await;
+            self.unless_shutdown(tokio::time::sleep(pause)).await?;
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Runs `step` unless shutdown begins first (or has begun).
+    async fn unless_shutdown<T>(&self, step: impl Future<Output = T>) -> Result<T, DeliveryError> {
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stopping| *stopping) => Err(DeliveryError::ShuttingDown),
+            done = step => Ok(done),
         }
     }
 

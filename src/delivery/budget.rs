@@ -1,4 +1,5 @@
-//! A robot's rate budget: a sliding 60-second window of the messages it sent.
+//! A robot's rate budget: a sliding 60-second window of its messages, each counted from when
+//! the robot's answer came back.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -8,27 +9,34 @@ use tokio::time::Instant;
 /// DingTalk counts messages per minute.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
-/// When the last messages were sent.
+/// The robot's messages as this side can know them. DingTalk counts a message when it
+/// arrives and is processed, which under load is well after it was sent; the latest moment it
+/// can have counted it is when its answer came back. So a slot is held from the moment the
+/// request goes out (in flight it counts and never expires) until `WINDOW` plus a margin
+/// after the answer.
 #[derive(Debug, Default)]
 pub struct Budget {
-    sent: VecDeque<Instant>,
+    /// When each answered message leaves the window, oldest first.
+    until: VecDeque<Instant>,
+    /// Requests sent and not answered yet.
+    in_flight: usize,
 }
 
 impl Budget {
     fn forget_old(&mut self, now: Instant) {
-        while self
-            .sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-        {
-            self.sent.pop_front();
+        while self.until.front().is_some_and(|until| *until <= now) {
+            self.until.pop_front();
         }
+    }
+
+    fn used(&self) -> usize {
+        self.until.len() + self.in_flight
     }
 
     /// Slots free now for a budget of `limit` messages a minute.
     pub fn free(&mut self, now: Instant, limit: u32) -> usize {
         self.forget_old(now);
-        (limit as usize).saturating_sub(self.sent.len())
+        (limit as usize).saturating_sub(self.used())
     }
 
     /// When the next slot frees up, if none is free now.
@@ -37,14 +45,38 @@ impl Budget {
             return None;
         }
         // The slot of the message that leaves the window first; with a lowered limit,
-        // enough older ones must leave for the count to fall below it.
-        let index = self.sent.len() - limit as usize;
-        self.sent.get(index).map(|t| *t + WINDOW)
+        // enough older ones must leave for the count to fall below it. Were every slot in
+        // flight (a worker sends one request at a time, so it is not), none frees before its
+        // answer plus a window.
+        let index = self.used() - limit as usize;
+        Some(self.until.get(index).copied().unwrap_or(now + WINDOW))
     }
 
-    /// Takes a slot.
-    pub fn record(&mut self, now: Instant) {
-        self.sent.push_back(now);
+    /// Takes a slot for a request going out now: it counts, and does not expire, until
+    /// [`Budget::settle`].
+    pub fn take(&mut self) {
+        self.in_flight += 1;
+    }
+
+    /// The request holding a slot was answered (or given up on) at `now`: its slot stays
+    /// counted for `WINDOW` plus `margin` (room for the robot's clock and the answer's trip).
+    pub fn settle(&mut self, now: Instant, margin: Duration) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        // Kept in order even if the margin was lowered by a reload.
+        let until = self.until.back().map_or(now + WINDOW + margin, |last| {
+            (now + WINDOW + margin).max(*last)
+        });
+        self.until.push_back(until);
+    }
+
+    /// When the last counted slot frees up; `None` when nothing is counted, so a new budget
+    /// would be the same as this one.
+    pub fn last_counted(&mut self, now: Instant) -> Option<Instant> {
+        self.forget_old(now);
+        match self.in_flight {
+            0 => self.until.back().copied(),
+            _ => Some(self.until.back().copied().unwrap_or(now).max(now) + WINDOW),
+        }
     }
 }
 
@@ -52,18 +84,56 @@ impl Budget {
 mod tests {
     use super::*;
 
+    const MARGIN: Duration = Duration::from_secs(1);
+
+    /// Sends at `at`, answered `latency` later.
+    fn send(budget: &mut Budget, at: Instant, latency: Duration) {
+        budget.take();
+        budget.settle(at + latency, MARGIN);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn no_window_holds_more_than_the_limit() {
         let mut budget = Budget::default();
         let start = Instant::now();
         for _ in 0..20 {
             assert_eq!(budget.next_free(start, 20), None);
-            budget.record(start);
+            send(&mut budget, start, Duration::ZERO);
         }
         assert_eq!(budget.free(start, 20), 0);
-        assert_eq!(budget.next_free(start, 20), Some(start + WINDOW));
-        let later = start + WINDOW;
+        assert_eq!(budget.next_free(start, 20), Some(start + WINDOW + MARGIN));
+        let later = start + WINDOW + MARGIN;
         assert_eq!(budget.free(later, 20), 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_is_counted_from_the_answer_not_the_send() {
+        let mut budget = Budget::default();
+        let start = Instant::now();
+
+        send(&mut budget, start, Duration::from_secs(3));
+
+        // The robot may have counted it as late as its answer, 3 s after the send.
+        let answered = start + Duration::from_secs(3);
+        assert_eq!(budget.next_free(start, 1), Some(answered + WINDOW + MARGIN));
+        assert_eq!(budget.free(start + WINDOW + MARGIN, 1), 0);
+        assert_eq!(budget.free(answered + WINDOW + MARGIN, 1), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_holds_its_slot_however_long_it_takes() {
+        let mut budget = Budget::default();
+        let start = Instant::now();
+
+        budget.take();
+
+        let much_later = start + 10 * WINDOW;
+        assert_eq!(budget.free(much_later, 1), 0);
+        assert_eq!(budget.free(much_later, 2), 1);
+        assert!(budget.last_counted(much_later).is_some());
+        budget.settle(much_later, MARGIN);
+        assert_eq!(budget.free(much_later + WINDOW, 1), 0);
+        assert_eq!(budget.last_counted(much_later + WINDOW + MARGIN), None);
     }
 
     #[tokio::test(start_paused = true)]
@@ -71,13 +141,13 @@ mod tests {
         let mut budget = Budget::default();
         let start = Instant::now();
         for i in 0..10 {
-            budget.record(start + Duration::from_secs(i));
+            send(&mut budget, start + Duration::from_secs(i), Duration::ZERO);
         }
         let now = start + Duration::from_secs(10);
-        // Limit 5 with 10 in the window: the 6th oldest (sent at 5 s) must leave first.
+        // Limit 5 with 10 in the window: the 6th oldest (answered at 5 s) must leave first.
         assert_eq!(
             budget.next_free(now, 5),
-            Some(start + Duration::from_secs(5) + WINDOW)
+            Some(start + Duration::from_secs(5) + WINDOW + MARGIN)
         );
     }
 }

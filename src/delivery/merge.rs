@@ -1,106 +1,258 @@
-//! Merging notifications that wait for the same robot into as few messages as fit.
+//! Merging notifications that wait for the same robot into as few messages as fit, in one
+//! pass over the queue: each part is appended once, and the size is tracked as it grows.
 
 use std::collections::VecDeque;
 
 use super::Job;
 use crate::compose::Composed;
-use crate::config::{Mention, MessageKind};
-use crate::dingtalk::MAX_BODY_BYTES;
+use crate::config::MessageKind;
+use crate::dingtalk::{MAX_BODY_BYTES, json_len_bound};
 
-/// Takes the next batch off the queue: the first job alone while the budget has a slot for
-/// every waiting job; otherwise the first job merged with as many following ones of the same
-/// message type as fit under the size cap, in arrival order.
-pub(super) fn take(queue: &mut VecDeque<Job>, free_slots: usize) -> Vec<Job> {
-    let Some(first) = queue.pop_front() else {
-        return Vec::new();
-    };
-    let mut batch = vec![first];
-    if queue.len() < free_slots {
-        return batch;
-    }
-    let kind = batch[0].message.kind;
-    let mut index = 0;
-    while index < queue.len() {
-        if queue[index].message.kind != kind {
-            index += 1;
-            continue;
-        }
-        let mut parts: Vec<&Composed> = batch.iter().map(|j| &j.message).collect();
-        parts.push(&queue[index].message);
-        if !merge(&parts).fits(MAX_BODY_BYTES) {
-            break;
-        }
-        batch.extend(queue.remove(index));
-    }
-    batch
+/// Per mention a part adds: its `"who",` in the `at` array, and ` @who` plus (for the first)
+/// the blank line appended to a text that lacks it, beyond twice its escaped length.
+const MENTION_SLACK: usize = 10;
+
+/// A message being merged, part by part. It keeps an upper bound on its body's size, exact
+/// while nobody is mentioned (JSON escaping is per character, so text lengths add up), so
+/// parts are added without measuring the body; only a bound made loose by mentions that
+/// passes the cap has the body measured (and the bound reset to it).
+pub(super) struct Merger {
+    /// The merged message so far; its title is set when it is finished (or measured).
+    message: Composed,
+    /// The first part's title, which the merged title repeats.
+    first_title: String,
+    /// How many parts it holds.
+    parts: usize,
+    /// Never less than the length of the body as posted.
+    size_bound: usize,
+    /// Whether `size_bound` is the exact length (mentions make it an upper bound only: a
+    /// mention appended to the text is dropped once another part's text holds it).
+    exact: bool,
 }
 
-/// One message holding every part, each keeping its own headings; mentions are the union.
-pub fn merge(parts: &[&Composed]) -> Composed {
-    let first = parts[0];
-    if parts.len() == 1 {
-        return first.clone();
+/// Where a message stood before a part was appended, to undo it.
+struct Mark {
+    text: usize,
+    mobiles: usize,
+    user_ids: usize,
+    all: bool,
+}
+
+impl Merger {
+    /// A message holding `first` alone.
+    pub(super) fn new(first: &Composed) -> Self {
+        Self {
+            size_bound: first.body_len(),
+            exact: true,
+            first_title: first.title.clone(),
+            message: first.clone(),
+            parts: 1,
+        }
     }
-    let separator = match first.kind {
+
+    /// The message type every part must share.
+    pub(super) fn kind(&self) -> MessageKind {
+        self.message.kind
+    }
+
+    /// Appends `part` if the merged body stays within `cap`; says whether it did. Costs the
+    /// part's length, plus one measure of the body when mentions leave the bound unsure.
+    pub(super) fn try_add(&mut self, part: &Composed, cap: usize) -> bool {
+        let mention = &self.message.mention;
+        let mark = Mark {
+            text: self.message.text.len(),
+            mobiles: mention.mobiles.len(),
+            user_ids: mention.user_ids.len(),
+            all: mention.all,
+        };
+        let separator = separator(self.message.kind);
+        let mut growth = json_len(separator) + json_len(&part.text);
+        if self.message.kind == MessageKind::Markdown {
+            growth += title_len(self.parts + 1) - title_len(self.parts);
+        }
+        self.message.text.push_str(separator);
+        self.message.text.push_str(&part.text);
+        growth += self.add_mentions(part);
+        self.parts += 1;
+        let mention = &self.message.mention;
+        let exact = self.exact
+            && mention.mobiles.is_empty()
+            && mention.user_ids.is_empty()
+            && mention.all == mark.all;
+        let bound = self.size_bound + growth;
+        if bound <= cap {
+            (self.size_bound, self.exact) = (bound, exact);
+        } else if exact || self.measure() > cap {
+            self.undo(&mark);
+            return false;
+        }
+        self.message.omitted += part.omitted;
+        true
+    }
+
+    /// Adds the part's mentions not yet in the message; returns what they may add to the body.
+    fn add_mentions(&mut self, part: &Composed) -> usize {
+        let mention = &mut self.message.mention;
+        mention.all |= part.mention.all;
+        let mut growth = 0;
+        for (have, new) in [
+            (&mut mention.mobiles, &part.mention.mobiles),
+            (&mut mention.user_ids, &part.mention.user_ids),
+        ] {
+            for who in new {
+                if !have.contains(who) {
+                    growth += 2 * json_len_bound(who) + MENTION_SLACK;
+                    have.push(who.clone());
+                }
+            }
+        }
+        growth
+    }
+
+    /// The exact length of the body, which the bound becomes.
+    fn measure(&mut self) -> usize {
+        self.set_title();
+        (self.size_bound, self.exact) = (self.message.body_len(), true);
+        self.size_bound
+    }
+
+    fn undo(&mut self, mark: &Mark) {
+        self.parts -= 1;
+        self.message.text.truncate(mark.text);
+        let mention = &mut self.message.mention;
+        mention.mobiles.truncate(mark.mobiles);
+        mention.user_ids.truncate(mark.user_ids);
+        mention.all = mark.all;
+    }
+
+    /// The merged message.
+    pub(super) fn finish(mut self) -> Composed {
+        self.set_title();
+        self.message
+    }
+
+    fn set_title(&mut self) {
+        self.message.title = if self.parts > 1 {
+            format!("[合并{}条] {}", self.parts, self.first_title)
+        } else {
+            self.first_title.clone()
+        };
+    }
+}
+
+/// Between two parts: a rule, so each part keeps its own headings.
+fn separator(kind: MessageKind) -> &'static str {
+    match kind {
         MessageKind::Markdown => "\n\n---\n\n",
         MessageKind::Text => "\n\n====================\n\n",
-    };
-    let text = parts
-        .iter()
-        .map(|p| p.text.as_str())
-        .collect::<Vec<_>>()
-        .join(separator);
-    let mut mention = Mention::default();
-    for part in parts {
-        mention.all |= part.mention.all;
-        for mobile in &part.mention.mobiles {
-            if !mention.mobiles.contains(mobile) {
-                mention.mobiles.push(mobile.clone());
-            }
+    }
+}
+
+/// The length of `text` inside a JSON string, as posted: serde_json's escaping, counted
+/// without writing it (the body writer escapes byte for byte the same; dingtalk tests it).
+fn json_len(text: &str) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
         }
-        for user in &part.mention.user_ids {
-            if !mention.user_ids.contains(user) {
-                mention.user_ids.push(user.clone());
-            }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
-    Composed {
-        kind: first.kind,
-        title: format!("[合并{}条] {}", parts.len(), first.title),
-        text,
-        mention,
-        omitted: parts.iter().map(|p| p.omitted).sum(),
-        cut: crate::compose::Cut::default(),
-        fallback: None,
+    let mut count = Count(0);
+    // Writing a string to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, text);
+    count.0.saturating_sub(2)
+}
+
+/// The bytes the `[合并N条] ` prefix adds to the title of `parts` parts (none for one).
+fn title_len(parts: usize) -> usize {
+    if parts < 2 {
+        return 0;
+    }
+    "[合并条] ".len() + parts.to_string().len()
+}
+
+/// Takes the next batch off the queue and the message it sends: the first job alone while the
+/// budget has a slot for every waiting job; otherwise the first job merged with as many
+/// following ones of the same message type as fit under the size cap, in arrival order.
+/// One pass over the jobs it looks at; the queue is rebuilt once.
+pub(super) fn take(queue: &mut VecDeque<Job>, free_slots: usize) -> Option<(Vec<Job>, Composed)> {
+    let first = queue.pop_front()?;
+    if queue.len() < free_slots {
+        let message = first.message.clone();
+        return Some((vec![first], message));
+    }
+    let mut merger = Merger::new(&first.message);
+    let mut chosen = Vec::new();
+    let mut end = queue.len();
+    for (index, job) in queue.iter().enumerate() {
+        if job.message.kind != merger.kind() {
+            continue;
+        }
+        if !merger.try_add(&job.message, MAX_BODY_BYTES) {
+            end = index;
+            break;
+        }
+        chosen.push(index);
+    }
+    let mut batch = Vec::with_capacity(chosen.len() + 1);
+    batch.push(first);
+    let mut kept = Vec::new();
+    let mut chosen = chosen.into_iter().peekable();
+    for (index, job) in queue.drain(..end).enumerate() {
+        if chosen.next_if_eq(&index).is_some() {
+            batch.push(job);
+        } else {
+            kept.push(job);
+        }
+    }
+    for job in kept.into_iter().rev() {
+        queue.push_front(job);
+    }
+    Some((batch, merger.finish()))
+}
+
+/// A robot's queue of waiting notifications, for the benchmark: merged as the robot's worker
+/// merges it while its budget is spent.
+pub struct MergeQueue(VecDeque<Job>);
+
+impl MergeQueue {
+    /// A queue holding `messages`, in order, as webhooks for one robot.
+    pub fn new(messages: Vec<Composed>) -> Self {
+        let robot = crate::dingtalk::Robot {
+            url: crate::secret::RobotUrl::parse("http://127.0.0.1:1/robot/send?access_token=q")
+                .expect("a valid robot URL"),
+            secret: None,
+        };
+        let policy = super::Policy {
+            rate_limit: 20,
+            timeout: std::time::Duration::from_secs(5),
+            max_wait: std::time::Duration::from_secs(90),
+            throttle_penalty: std::time::Duration::from_secs(600),
+            rate_limit_margin: std::time::Duration::from_secs(1),
+        };
+        let now = tokio::time::Instant::now();
+        let jobs = messages.into_iter().map(|message| Job {
+            profile: "bench".into(),
+            robot: robot.clone(),
+            message,
+            policy,
+            enqueued: now,
+            deadline: now + policy.max_wait,
+            reply: tokio::sync::oneshot::channel().0,
+        });
+        Self(jobs.collect())
+    }
+
+    /// Takes batches off the queue until it is empty, as the worker does with no slot free;
+    /// returns the messages it would send.
+    pub fn drain(mut self) -> Vec<Composed> {
+        std::iter::from_fn(|| take(&mut self.0, 0).map(|(_, message)| message)).collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn part(text: &str, mobiles: &[&str]) -> Composed {
-        Composed {
-            kind: MessageKind::Markdown,
-            title: format!("t-{text}"),
-            text: text.into(),
-            mention: Mention {
-                all: false,
-                mobiles: mobiles.iter().map(|m| (*m).into()).collect(),
-                user_ids: vec![],
-            },
-            omitted: 0,
-            cut: crate::compose::Cut::default(),
-            fallback: None,
-        }
-    }
-
-    #[test]
-    fn merged_parts_keep_their_text_and_join_their_mentions() {
-        let (a, b) = (part("### A", &["1", "2"]), part("### B", &["2", "3"]));
-        let merged = merge(&[&a, &b]);
-        assert_eq!(merged.text, "### A\n\n---\n\n### B");
-        assert_eq!(merged.title, "[合并2条] t-### A");
-        assert_eq!(merged.mention.mobiles, ["1", "2", "3"]);
-    }
-}
+mod tests;

@@ -1,30 +1,38 @@
-//! One robot's worker: owns its rate budget, its queue of waiting notifications and its
-//! throttle penalty, and sends one message at a time.
+//! One robot's worker: owns its rate budget and its queue of waiting notifications, and
+//! sends one message at a time. It retires once it holds neither.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::attempt::{self, Gate};
 use super::budget::Budget;
+use super::robots::{self, Robots};
 use super::{Delivered, DeliveryError, Job, merge};
-use crate::dingtalk::{Client, Retry};
+use crate::dingtalk::Client;
 use crate::metrics::Metrics;
 
 pub(super) struct Worker {
     client: Client,
-    metrics: std::sync::Arc<Metrics>,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
+    /// Where the robot's throttle penalty lives, and where the worker deregisters itself.
+    robots: Arc<Mutex<Robots>>,
+    /// The robot's key in `robots`.
+    key: String,
     queue: VecDeque<Job>,
     budget: Budget,
-    throttled_until: Option<Instant>,
 }
 
-/// Takes budget slots for attempts; waits for one when the budget is spent.
+/// Takes budget slots for attempts, held while each is in flight; waits for one when the
+/// budget is spent.
 struct BudgetGate<'a> {
     budget: &'a mut Budget,
     limit: u32,
+    margin: Duration,
 }
 
 impl Gate for BudgetGate<'_> {
@@ -38,8 +46,12 @@ impl Gate for BudgetGate<'_> {
             }
             tokio::time::sleep_until(free_at).await;
         }
-        self.budget.record(Instant::now());
+        self.budget.take();
         Ok(())
+    }
+
+    fn settle(&mut self) {
+        self.budget.settle(Instant::now(), self.margin);
     }
 }
 
@@ -48,21 +60,26 @@ enum Next {
     Send,
     /// Nothing to do until this time (or until a new job or shutdown).
     WaitUntil(Option<Instant>),
+    /// Nothing queued and nothing counted: a new worker would be the same as this one.
+    Retire,
 }
 
 impl Worker {
     pub(super) fn new(
         client: Client,
-        metrics: std::sync::Arc<Metrics>,
+        metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
+        robots: Arc<Mutex<Robots>>,
+        key: String,
     ) -> Self {
         Self {
             client,
             metrics,
             shutdown,
+            robots,
+            key,
             queue: VecDeque::new(),
             budget: Budget::default(),
-            throttled_until: None,
         }
     }
 
@@ -73,6 +90,8 @@ impl Worker {
             }
             match self.next() {
                 Next::Send => self.send_batch().await,
+                Next::Retire if self.retire(&mut jobs) => return,
+                Next::Retire => {}
                 Next::WaitUntil(wake) => {
                     let sleep = async {
                         match wake {
@@ -100,6 +119,22 @@ impl Worker {
         }
     }
 
+    /// Deregisters the worker unless a job came in meanwhile (then queued). Jobs are handed
+    /// over only under the lock, so a channel found empty under it stays empty.
+    fn retire(&mut self, jobs: &mut mpsc::UnboundedReceiver<Job>) -> bool {
+        let mut robots = robots::lock(&self.robots);
+        match jobs.try_recv() {
+            Ok(job) => {
+                self.queue.push_back(job);
+                false
+            }
+            Err(_) => {
+                robots.retire(&self.key);
+                true
+            }
+        }
+    }
+
     /// Answers what must be answered now, and says what to do next.
     fn next(&mut self) -> Next {
         let now = Instant::now();
@@ -109,12 +144,15 @@ impl Worker {
             self.answer_all(&DeliveryError::ShuttingDown);
             return Next::WaitUntil(None);
         }
-        if let Some(until) = self.throttled_until.filter(|until| *until > now) {
-            self.answer_all(&DeliveryError::Throttled(until - now));
-            return Next::WaitUntil(None);
+        let throttled = robots::lock(&self.robots).throttled_for(&self.key, now);
+        if let Some(left) = throttled {
+            self.answer_all(&DeliveryError::Throttled(left));
         }
         let Some(newest) = self.queue.back() else {
-            return Next::WaitUntil(None);
+            return match self.budget.last_counted(now) {
+                Some(free_at) => Next::WaitUntil(Some(free_at)),
+                None => Next::Retire,
+            };
         };
         let limit = newest.policy.rate_limit;
         let Some(free_at) = self.budget.next_free(now, limit) else {
@@ -136,10 +174,11 @@ impl Worker {
     async fn send_batch(&mut self) {
         let now = Instant::now();
         let limit = self.queue.back().map_or(0, |job| job.policy.rate_limit);
-        let batch = merge::take(&mut self.queue, self.budget.free(now, limit));
-        let Some(first) = batch.first() else { return };
-        let parts: Vec<_> = batch.iter().map(|job| &job.message).collect();
-        let message = merge::merge(&parts);
+        let Some((batch, message)) = merge::take(&mut self.queue, self.budget.free(now, limit))
+        else {
+            return;
+        };
+        let first = &batch[0];
         let deadline = batch.iter().map(|job| job.deadline).min().unwrap_or(now);
         let (profile, robot, policy) = (first.profile.clone(), first.robot.clone(), first.policy);
         for job in &batch {
@@ -155,8 +194,15 @@ impl Worker {
         let mut gate = BudgetGate {
             budget: &mut self.budget,
             limit,
+            margin: policy.rate_limit_margin,
         };
-        let context = attempt::Context::new(&self.client, &self.metrics, &profile, &robot);
+        let context = attempt::Context::new(
+            &self.client,
+            &self.metrics,
+            &profile,
+            &robot,
+            &self.shutdown,
+        );
         let result = context
             .send(
                 message.body().to_bytes().into(),
@@ -165,12 +211,7 @@ impl Worker {
                 &mut gate,
             )
             .await;
-        if let Err(DeliveryError::Send(error)) = &result
-            && error.retry() == Retry::Throttled
-        {
-            self.throttled_until = Some(Instant::now() + policy.throttle_penalty);
-            tracing::error!(profile, penalty = ?policy.throttle_penalty, "DingTalk throttled the robot; holding its messages back");
-        }
+        robots::lock(&self.robots).note(&self.key, &result, policy.throttle_penalty, &profile);
         let merged = batch.len();
         let outcome = result.map(|()| Delivered { merged });
         for job in batch {

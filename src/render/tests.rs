@@ -112,7 +112,10 @@ fn a_title_template_that_fails_is_reported_like_a_body_failure() {
 
     let out = render(&config, "ops");
 
-    assert_eq!(out.title, "[故障:2 恢复:1] 磁盘使用率告警", "the built-in title");
+    assert_eq!(
+        out.title, "[故障:2 恢复:1] 磁盘使用率告警",
+        "the built-in title"
+    );
     let error = out.fallback.expect("the failure is reported");
     assert_eq!(error.template, "title of profile ops");
     assert_eq!(error.line, Some(1));

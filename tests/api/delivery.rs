@@ -7,6 +7,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
+mod lifecycle;
+mod storm;
+
 use crate::helpers::{TestApp, payload, spawn_app};
 use crate::robot::{RATE_LIMIT, Received, Reply};
 

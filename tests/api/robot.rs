@@ -1,7 +1,9 @@
 //! A DingTalk robot double that speaks the real protocol: it checks the access token, the
 //! signature exactly as DingTalk computes it, the message shape, the 20000-byte cap and the
 //! 20-messages-a-minute limit, answers with DingTalk's errcodes, and records what it accepted.
-//! Tests can script the next answers: any errcode, an HTTP status, or a hang.
+//! Tests can script the next answers: any errcode, an HTTP status, or a hang; and make every
+//! request arrive late by a random lag, as a loaded DingTalk counts messages later than they
+//! were sent.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -68,6 +70,8 @@ struct Inner {
     refusals: Vec<i64>,
     requests: usize,
     sent: HashMap<String, VecDeque<Instant>>,
+    /// Each request is counted (and answered) after a random lag below this.
+    arrival_lag: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -88,6 +92,7 @@ impl Default for Inner {
             refusals: Vec::new(),
             requests: 0,
             sent: HashMap::new(),
+            arrival_lag: None,
         }
     }
 }
@@ -118,6 +123,12 @@ impl RobotDouble {
     /// Lifts DingTalk's 20-a-minute limit, for tests that send many messages.
     pub fn unlimited(&self) {
         self.inner.lock().unwrap().rate_limit = None;
+    }
+
+    /// Counts every request by its arrival after a random lag below `max` (then answers it),
+    /// as DingTalk under load counts a message later than it was sent.
+    pub fn lag_arrivals(&self, max: Duration) {
+        self.inner.lock().unwrap().arrival_lag = Some(max);
     }
 
     /// Queues answers for the next requests, in order.
@@ -163,11 +174,15 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let scripted = {
+    let (scripted, lag) = {
         let mut guard = inner.lock().unwrap();
         guard.requests += 1;
-        guard.script.pop_front()
+        let lag = guard.arrival_lag.map(|max| max.mul_f64(fastrand::f64()));
+        (guard.script.pop_front(), lag)
     };
+    if let Some(lag) = lag {
+        tokio::time::sleep(lag).await;
+    }
     match scripted {
         Some(Reply::Errcode(code, msg)) => return errcode(code, msg),
         Some(Reply::Http(status)) => return StatusCode::from_u16(status).unwrap().into_response(),
