@@ -21,6 +21,11 @@ pub use error::{Retry, SendError};
 /// DingTalk refuses message bodies larger than this (errcode 460101).
 pub const MAX_BODY_BYTES: usize = 20_000;
 
+/// The most of a robot's answer that is read. DingTalk answers a few dozen bytes
+/// (`{"errcode":0,"errmsg":"ok"}`); an answer this large is not DingTalk's, and reading it
+/// whole would let whatever sits at the robot URL take the process's memory.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// One robot: where to post and how to sign.
 #[derive(Debug, Clone)]
 pub struct Robot {
@@ -287,15 +292,13 @@ impl Client {
             .await
             .map_err(|e| transport_error(e, timeout))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, timeout))?;
         if !status.is_success() {
+            // The body of an error is not read: nothing in it changes the outcome.
             return Err(SendError::Http {
                 status: status.as_u16(),
             });
         }
+        let bytes = read_answer(response, timeout).await?;
         let reply: Reply =
             serde_json::from_slice(&bytes).map_err(|e| SendError::BadResponse(e.to_string()))?;
         match reply.errcode {
@@ -306,6 +309,37 @@ impl Client {
             }),
         }
     }
+}
+
+/// The answer's bytes, at most [`MAX_ANSWER_BYTES`] of them: a longer answer is a
+/// [`SendError::BadResponse`] and the rest is never read (the connection is dropped).
+async fn read_answer(
+    mut response: reqwest::Response,
+    timeout: Duration,
+) -> Result<Vec<u8>, SendError> {
+    let too_large = || {
+        SendError::BadResponse(format!(
+            "the answer is longer than {MAX_ANSWER_BYTES} bytes (DingTalk's is a few dozen)"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut answer = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(e, timeout))?
+    {
+        if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        answer.extend_from_slice(&chunk);
+    }
+    Ok(answer)
 }
 
 fn transport_error(error: reqwest::Error, timeout: Duration) -> SendError {

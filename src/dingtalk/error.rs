@@ -28,7 +28,8 @@ pub enum SendError {
         /// DingTalk's explanation.
         errmsg: String,
     },
-    /// HTTP 200 but not DingTalk's JSON.
+    /// HTTP 200 but not DingTalk's JSON, or an answer over
+    /// [`MAX_ANSWER_BYTES`](super::MAX_ANSWER_BYTES).
     #[error("robot answered something that is not DingTalk's JSON: {0}")]
     BadResponse(String),
 }
@@ -37,7 +38,11 @@ pub enum SendError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     /// Transport errors, timeouts, HTTP 5xx and 429, errcode -1 (busy), answers that are not
-    /// DingTalk's JSON: the same request may well succeed in a moment.
+    /// DingTalk's JSON: the same request may well succeed in a moment. An answer over
+    /// [`MAX_ANSWER_BYTES`](super::MAX_ANSWER_BYTES) is one of these: it comes from something
+    /// between alertrelay and DingTalk (a proxy's error page, a captive portal) more often than
+    /// from a robot that will always answer so, and each retry reads at most that cap, inside
+    /// `max_wait`. Whether the message arrived is unknown, so it is never counted delivered.
     Retryable,
     /// errcode 130101 or 410100: DingTalk throttles the robot for minutes; sending again
     /// before then only extends the penalty.

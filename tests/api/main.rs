@@ -6,6 +6,7 @@ mod browser;
 mod delivery;
 mod golden;
 mod helpers;
+mod limits;
 mod preview;
 mod reload;
 mod robot;
