@@ -231,6 +231,37 @@ pub fn request_url(robot: &Robot, timestamp_ms: i64) -> Url {
     url
 }
 
+/// How long one request may take: the profile's `timeout`, cut short when what is left of
+/// the notification's `max_wait` runs out first. Both are kept so that a timeout names the
+/// one that ended it, not whatever figure was left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patience {
+    /// The profile's `timeout`.
+    pub timeout: Duration,
+    /// What is left of the notification's `max_wait`.
+    pub left: Duration,
+}
+
+impl Patience {
+    /// `timeout` for one request, of which `left` remains before the notification's wait ends.
+    pub fn new(timeout: Duration, left: Duration) -> Self {
+        Self { timeout, left }
+    }
+
+    /// The bound put on the request: at least a millisecond, so a request always starts.
+    fn limit(self) -> Duration {
+        self.timeout.min(self.left).max(Duration::from_millis(1))
+    }
+
+    /// The error when the request ran out of time.
+    fn ran_out(self) -> SendError {
+        SendError::Timeout {
+            timeout: self.timeout,
+            wait_ran_out: self.left < self.timeout,
+        }
+    }
+}
+
 /// DingTalk's answer.
 #[derive(Debug, Deserialize)]
 struct Reply {
@@ -271,12 +302,12 @@ impl Client {
     }
 
     /// Posts one body to a robot, signing it when the robot has a secret, and reads the
-    /// answer's errcode. `timeout` bounds the whole exchange.
+    /// answer's errcode. `patience` bounds the whole exchange.
     pub async fn send(
         &self,
         robot: &Robot,
         body: Bytes,
-        timeout: Duration,
+        patience: Patience,
     ) -> Result<(), SendError> {
         let url = request_url(robot, chrono::Utc::now().timestamp_millis());
         let response = self
@@ -287,10 +318,10 @@ impl Client {
                 "application/json; charset=utf-8",
             )
             .body(body)
-            .timeout(timeout)
+            .timeout(patience.limit())
             .send()
             .await
-            .map_err(|e| transport_error(e, timeout))?;
+            .map_err(|e| transport_error(e, patience))?;
         let status = response.status();
         if !status.is_success() {
             // The body of an error is not read: nothing in it changes the outcome.
@@ -298,7 +329,7 @@ impl Client {
                 status: status.as_u16(),
             });
         }
-        let bytes = read_answer(response, timeout).await?;
+        let bytes = read_answer(response, patience).await?;
         let reply: Reply =
             serde_json::from_slice(&bytes).map_err(|e| SendError::BadResponse(e.to_string()))?;
         match reply.errcode {
@@ -315,7 +346,7 @@ impl Client {
 /// [`SendError::BadResponse`] and the rest is never read (the connection is dropped).
 async fn read_answer(
     mut response: reqwest::Response,
-    timeout: Duration,
+    patience: Patience,
 ) -> Result<Vec<u8>, SendError> {
     let too_large = || {
         SendError::BadResponse(format!(
@@ -332,7 +363,7 @@ async fn read_answer(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport_error(e, timeout))?
+        .map_err(|e| transport_error(e, patience))?
     {
         if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(too_large());
@@ -342,10 +373,10 @@ async fn read_answer(
     Ok(answer)
 }
 
-fn transport_error(error: reqwest::Error, timeout: Duration) -> SendError {
+fn transport_error(error: reqwest::Error, patience: Patience) -> SendError {
     let error = error.without_url();
     if error.is_timeout() {
-        SendError::Timeout(timeout)
+        patience.ran_out()
     } else if error.is_connect() {
         SendError::Connect(root_cause(&error))
     } else {
@@ -416,12 +447,36 @@ mod tests {
         }
         assert_eq!(SendError::Http { status: 502 }.retry(), Retry::Retryable);
         assert_eq!(SendError::Http { status: 404 }.retry(), Retry::Permanent);
-        assert_eq!(
-            SendError::Timeout(Duration::from_secs(1)).retry(),
-            Retry::Retryable
-        );
+        let timeout = SendError::Timeout {
+            timeout: Duration::from_secs(1),
+            wait_ran_out: false,
+        };
+        assert_eq!(timeout.retry(), Retry::Retryable);
         assert_eq!(api(430_101).label(), "430xxx");
         assert_eq!(api(123).label(), "other");
+    }
+
+    #[test]
+    fn a_timeout_names_the_configured_timeout_not_what_was_left() {
+        let second = Duration::from_secs(2);
+        let left = Duration::from_micros(68_102);
+
+        let own = Patience::new(second, Duration::from_secs(60)).ran_out();
+        let cut = Patience::new(second, left).ran_out();
+
+        assert_eq!(
+            own.to_string(),
+            "robot did not answer within the configured timeout of 2s"
+        );
+        assert_eq!(
+            cut.to_string(),
+            "robot did not answer before the notification's max_wait ran out (timeout 2s)"
+        );
+        assert_eq!(Patience::new(second, left).limit(), left);
+        assert_eq!(
+            Patience::new(second, Duration::ZERO).limit(),
+            Duration::from_millis(1)
+        );
     }
 
     #[test]

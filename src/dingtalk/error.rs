@@ -5,9 +5,15 @@ use std::time::Duration;
 /// Why a message was not delivered. Messages never contain the URL or the token.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SendError {
-    /// No answer within the configured timeout.
-    #[error("robot did not answer within {0:?}")]
-    Timeout(Duration),
+    /// No answer in time: within the profile's `timeout`, or before the notification's
+    /// `max_wait` ran out, whichever came first (the message says which).
+    #[error("{}", timeout_message(*.timeout, *.wait_ran_out))]
+    Timeout {
+        /// The profile's `timeout`.
+        timeout: Duration,
+        /// True when `max_wait` ran out before `timeout` did.
+        wait_ran_out: bool,
+    },
     /// The connection could not be made (refused, DNS, TLS).
     #[error("cannot connect to robot: {0}")]
     Connect(String),
@@ -34,6 +40,16 @@ pub enum SendError {
     BadResponse(String),
 }
 
+fn timeout_message(timeout: Duration, wait_ran_out: bool) -> String {
+    if wait_ran_out {
+        format!(
+            "robot did not answer before the notification's max_wait ran out (timeout {timeout:?})"
+        )
+    } else {
+        format!("robot did not answer within the configured timeout of {timeout:?}")
+    }
+}
+
 /// What a failed send means for trying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
@@ -57,7 +73,7 @@ impl SendError {
     /// Whether and how to try again.
     pub fn retry(&self) -> Retry {
         match self {
-            Self::Timeout(_) | Self::Connect(_) | Self::Transport(_) | Self::BadResponse(_) => {
+            Self::Timeout { .. } | Self::Connect(_) | Self::Transport(_) | Self::BadResponse(_) => {
                 Retry::Retryable
             }
             Self::Http { status } if *status >= 500 || *status == 429 => Retry::Retryable,
@@ -74,7 +90,7 @@ impl SendError {
     /// A bounded label for metrics: known errcodes as themselves, the rest by kind.
     pub fn label(&self) -> &'static str {
         match self {
-            Self::Timeout(_) => "timeout",
+            Self::Timeout { .. } => "timeout",
             Self::Connect(_) => "connect",
             Self::Transport(_) => "transport",
             Self::BadResponse(_) => "bad_response",

@@ -83,7 +83,7 @@ impl AppError {
             Self::Preview(_) => StatusCode::BAD_REQUEST,
             Self::PreviewBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Delivery(DeliveryError::Send(SendError::Timeout(_))) => {
+            Self::Delivery(DeliveryError::Send(SendError::Timeout { .. })) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
             Self::Delivery(DeliveryError::Send(error)) if error.retry() == Retry::Throttled => {
