@@ -3,6 +3,10 @@
 //! Alertmanager retries on 5xx and connection errors and gives up on 4xx, so the status says
 //! whether trying again can help: 4xx for a request that will never work, 5xx whenever the
 //! message was not delivered but could be later.
+//!
+//! Client errors, and the robot's answers, keep their text: it tells the caller what to fix or
+//! what DingTalk said. alertrelay's own failures (500) are logged once, here, with their cause,
+//! and answered with [`INTERNAL_MESSAGE`]: their text is about alertrelay's insides.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -17,6 +21,9 @@ use crate::dingtalk::{Retry, SendError};
 use crate::preview::PreviewError;
 use crate::render::RenderError;
 use crate::runtime::BuildError;
+
+/// What the client is told when the failure is alertrelay's own.
+pub const INTERNAL_MESSAGE: &str = "internal error; the cause is in alertrelay's log";
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -95,10 +102,25 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// Whether this is alertrelay's own failure, whose text stays in the log. Every 500 is,
+    /// but a refused reload: its problems (file and line) are the operator's configuration,
+    /// answered to the operator who asked, as Prometheus does, and logged by the reloader.
+    fn is_internal(&self) -> bool {
+        self.status() == StatusCode::INTERNAL_SERVER_ERROR && !matches!(self, Self::Reload(_))
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut body = json!({ "status": "error", "error": self.to_string() });
+        let error = if self.is_internal() {
+            tracing::error!(error = %self, "internal error");
+            INTERNAL_MESSAGE.to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut body = json!({ "status": "error", "error": error });
         if let Self::Preview(PreviewError::Render(error)) = &self {
             body["template"] = json!(error.template);
             body["line"] = json!(error.line);
@@ -109,5 +131,42 @@ impl IntoResponse for AppError {
             body["errmsg"] = json!(errmsg);
         }
         (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn answer(error: AppError) -> (StatusCode, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_answers_a_generic_message_not_its_cause() {
+        let cause = RenderError {
+            template: "default.md.tera".into(),
+            line: Some(3),
+            message: "Variable `secret_internals` not found".into(),
+        };
+
+        let (status, body) = answer(AppError::Render(cause)).await;
+
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"], INTERNAL_MESSAGE);
+        assert!(!body.to_string().contains("secret_internals"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn client_errors_keep_their_message() {
+        let (status, body) = answer(AppError::UnknownProfile("nope".into())).await;
+
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "unknown profile \"nope\"");
     }
 }
