@@ -1,6 +1,7 @@
 //! The HTTP side: `router(state)` with every endpoint, and `run` to serve it until shutdown.
 //! Only this module knows HTTP status codes.
 
+mod body;
 mod error;
 mod preview;
 mod send;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub preview: bool,
     /// Preview renders run one at a time: the text they render comes from a browser.
     pub preview_slots: Arc<tokio::sync::Semaphore>,
+    /// The bytes of webhook bodies being read or held, bounded by `max_body_bytes_in_flight`.
+    pub(crate) body_budget: Arc<body::BodyBudget>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             lifecycle: false,
             preview: true,
             preview_slots: Arc::new(tokio::sync::Semaphore::new(1)),
+            body_budget: Arc::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! environment references, unknown keys. The file-system checks follow in `validate`.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT, Mention, MessageKind, PROFILE_NAME_RULE, Profile,
-    duration, valid_profile_name,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, DEFAULT_RATE_LIMIT, Mention,
+    MessageKind, PROFILE_NAME_RULE, Profile, duration, valid_profile_name,
 };
 use crate::secret::{RobotUrl, Secret};
 
@@ -29,6 +30,8 @@ pub(super) struct RawConfig {
     pub(super) timeout: Duration,
     #[serde(default = "default_max_body_bytes")]
     pub(super) max_body_bytes: usize,
+    #[serde(default = "default_max_body_bytes_in_flight")]
+    pub(super) max_body_bytes_in_flight: NonZeroUsize,
     #[serde(
         default = "default_max_wait",
         deserialize_with = "duration::deserialize"
@@ -146,6 +149,10 @@ fn default_rate_limit() -> u32 {
 
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_max_body_bytes_in_flight() -> NonZeroUsize {
+    const { NonZeroUsize::new(DEFAULT_MAX_BODY_BYTES_IN_FLIGHT).expect("the default is not 0") }
 }
 
 fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {

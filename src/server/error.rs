@@ -9,7 +9,8 @@
 //! and answered with [`INTERNAL_MESSAGE`]: their text is about alertrelay's insides.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -25,6 +26,9 @@ use crate::runtime::BuildError;
 /// What the client is told when the failure is alertrelay's own.
 pub const INTERNAL_MESSAGE: &str = "internal error; the cause is in alertrelay's log";
 
+/// `Retry-After` when the body budget is spent: bodies are read in well under a second.
+const RETRY_AFTER_SECONDS: &str = "1";
+
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -35,6 +39,15 @@ pub enum AppError {
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
         /// The cap.
+        limit: usize,
+    },
+    /// Webhook bodies being read or held already take `max_body_bytes_in_flight`; answered
+    /// 503 with `Retry-After`, so Alertmanager tries again once some are done.
+    #[error(
+        "webhook bodies being read already hold the max_body_bytes_in_flight budget of {limit} bytes; try again shortly"
+    )]
+    BodyBudgetSpent {
+        /// The budget.
         limit: usize,
     },
     /// The body is not an Alertmanager payload.
@@ -69,6 +82,7 @@ impl AppError {
         match self {
             Self::UnknownProfile(_) => "unknown_profile",
             Self::BodyTooLarge { .. } => "too_large",
+            Self::BodyBudgetSpent { .. } => "overloaded",
             Self::BadPayload(_) | Self::ReadBody(_) => "bad_request",
             Self::Render(_) => "render",
             Self::LifecycleDisabled | Self::Reload(_) | Self::Preview(_) | Self::PreviewBusy => "",
@@ -88,7 +102,7 @@ impl AppError {
             }
             Self::Preview(PreviewError::Render(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Preview(_) => StatusCode::BAD_REQUEST,
-            Self::PreviewBusy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PreviewBusy | Self::BodyBudgetSpent { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Delivery(DeliveryError::Send(SendError::Timeout { .. })) => {
                 StatusCode::GATEWAY_TIMEOUT
@@ -130,7 +144,13 @@ impl IntoResponse for AppError {
             body["errcode"] = json!(errcode);
             body["errmsg"] = json!(errmsg);
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::BodyBudgetSpent { .. } = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        response
     }
 }
 

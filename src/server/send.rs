@@ -8,7 +8,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use serde::Serialize;
 
-use super::{AppError, AppState};
+use super::{AppError, AppState, body};
 use crate::alert::Notification;
 use crate::compose::compose;
 use crate::dingtalk::MAX_BODY_BYTES;
@@ -69,7 +69,7 @@ async fn deliver(
     };
     let label = Metrics::profile(profile);
     state.metrics.received.get_or_create(&label).inc();
-    let bytes = read_body(headers, body, runtime.config.max_body_bytes).await?;
+    let bytes = body::read(headers, body, &runtime.config, &state.body_budget).await?;
     let notification = Notification::from_json(&bytes)?;
     let now = chrono::Utc::now();
     let composed = compose(
@@ -123,27 +123,4 @@ async fn deliver(
             Err(error.into())
         }
     }
-}
-
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, AppError> {
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(AppError::BodyTooLarge { limit });
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            AppError::BodyTooLarge { limit }
-        } else {
-            AppError::ReadBody(e.to_string())
-        }
-    })
 }
