@@ -71,6 +71,13 @@ pub enum AppError {
     /// Another preview render is still running.
     #[error("another preview is rendering; try again")]
     PreviewBusy,
+    /// The request was still open when `--web.shutdown-timeout` ended. For a webhook, a
+    /// message already with DingTalk may still arrive; the retry may duplicate it, but nothing
+    /// is lost.
+    #[error(
+        "alertrelay is shutting down: the request did not finish within --web.shutdown-timeout"
+    )]
+    ShuttingDown,
     /// The message was not delivered.
     #[error("message not delivered: {0}")]
     Delivery(#[from] DeliveryError),
@@ -86,6 +93,7 @@ impl AppError {
             Self::BadPayload(_) | Self::ReadBody(_) => "bad_request",
             Self::Render(_) => "render",
             Self::LifecycleDisabled | Self::Reload(_) | Self::Preview(_) | Self::PreviewBusy => "",
+            Self::ShuttingDown => "shutdown",
             Self::Delivery(error) => error.reason(),
         }
     }
@@ -102,7 +110,9 @@ impl AppError {
             }
             Self::Preview(PreviewError::Render(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Preview(_) => StatusCode::BAD_REQUEST,
-            Self::PreviewBusy | Self::BodyBudgetSpent { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PreviewBusy | Self::BodyBudgetSpent { .. } | Self::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Delivery(DeliveryError::Send(SendError::Timeout { .. })) => {
                 StatusCode::GATEWAY_TIMEOUT
