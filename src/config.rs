@@ -66,6 +66,8 @@ pub struct Profile {
     pub url: RobotUrl,
     /// The signing secret, when the robot has "加签" enabled.
     pub secret: Option<Secret>,
+    /// The file the secret was read from (`secret_file`), so a change to it reloads.
+    pub secret_file: Option<PathBuf>,
     /// Text or markdown message.
     pub message: MessageKind,
     /// A template file name in the templates directory; `None` uses the built-in default.
@@ -299,6 +301,7 @@ impl Profile {
         Self {
             url,
             secret: None,
+            secret_file: None,
             message: MessageKind::Markdown,
             template: None,
             title: None,

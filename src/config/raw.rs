@@ -74,12 +74,13 @@ impl RawProfile {
         base: &Path,
         templates_dir: Option<&Path>,
     ) -> Result<Profile, (&'static str, String)> {
-        let secret = match (self.secret, self.secret_file) {
+        let secret_file = self.secret_file.map(|path| base.join(path));
+        let secret = match (self.secret, &secret_file) {
             (Some(_), Some(_)) => {
                 return Err(("secret_file", "set secret or secret_file, not both".into()));
             }
             (Some(s), None) => Some(s),
-            (None, Some(path)) => Some(read_secret_file(&base.join(path))?),
+            (None, Some(path)) => Some(read_secret_file(path)?),
             (None, None) => None,
         };
         if secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -91,6 +92,7 @@ impl RawProfile {
         Ok(Profile {
             url: self.url,
             secret: secret.map(|s| Secret::new(s.trim())),
+            secret_file,
             message: self.message,
             template: self.template,
             title: self.title,
