@@ -11,4 +11,5 @@ mod preview;
 mod reload;
 mod robot;
 mod send;
+mod shutdown;
 mod stack;
