@@ -29,6 +29,10 @@ use raw::{
 /// Default cap on a webhook body: a 10,000-alert notification is about 8 MB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
+/// Default budget for the bytes of every webhook body being read or held at once: two
+/// bodies at the default cap, so a burst of large webhooks cannot take the process's memory.
+pub const DEFAULT_MAX_BODY_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+
 /// The validated configuration: what the gateway serves with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -42,6 +46,10 @@ pub struct Config {
     pub timeout: Duration,
     /// Webhook bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// The bytes of every webhook body being read or held at once; a webhook that would go
+    /// past it is answered 503 (Alertmanager retries). A body larger than this on its own is
+    /// refused with 413, as over `max_body_bytes`.
+    pub max_body_bytes_in_flight: usize,
     /// How long a webhook may wait for its robot's rate budget before it is answered 503
     /// (Alertmanager then retries). Keep it under Alertmanager's notification timeout,
     /// which is max(group_interval, 10s).
@@ -62,6 +70,8 @@ pub struct Profile {
     pub url: RobotUrl,
     /// The signing secret, when the robot has "加签" enabled.
     pub secret: Option<Secret>,
+    /// The file the secret was read from (`secret_file`), so a change to it reloads.
+    pub secret_file: Option<PathBuf>,
     /// Text or markdown message.
     pub message: MessageKind,
     /// A template file name in the templates directory; `None` uses the built-in default.
@@ -246,6 +256,7 @@ impl Config {
             templates_dir,
             timeout: raw.timeout,
             max_body_bytes: raw.max_body_bytes,
+            max_body_bytes_in_flight: raw.max_body_bytes_in_flight.get(),
             max_wait: raw.max_wait,
             throttle_penalty: raw.throttle_penalty,
             rate_limit_margin: raw.rate_limit_margin,
@@ -260,6 +271,7 @@ impl Config {
             templates_dir: None,
             timeout: default_timeout(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_body_bytes_in_flight: DEFAULT_MAX_BODY_BYTES_IN_FLIGHT,
             max_wait: default_max_wait(),
             throttle_penalty: default_throttle_penalty(),
             rate_limit_margin: default_rate_limit_margin(),
@@ -295,6 +307,7 @@ impl Profile {
         Self {
             url,
             secret: None,
+            secret_file: None,
             message: MessageKind::Markdown,
             template: None,
             title: None,

@@ -2,20 +2,20 @@
 //! `errcode` turned into a typed error (DingTalk answers HTTP 200 even when it refuses).
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use base64::Engine;
-use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use url::Url;
 
+mod client;
 mod error;
 mod json;
 
 use crate::config::{Mention, MessageKind, Profile};
 use crate::secret::{RobotUrl, Secret};
+pub use client::{Client, MAX_ANSWER_BYTES, Patience};
 pub use error::{Retry, SendError};
 
 /// DingTalk refuses message bodies larger than this (errcode 460101).
@@ -181,14 +181,6 @@ pub fn json_len_bound(text: &str) -> usize {
     text.len() + 5 * escaped
 }
 
-/// Whether any proxy variable reqwest reads is set (and not empty).
-fn proxy_in_env(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
-    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
-        .into_iter()
-        .flat_map(|name| [name.to_owned(), name.to_ascii_lowercase()])
-        .any(|name| var(&name).is_some_and(|value| !value.is_empty()))
-}
-
 /// The `@` words a mention needs in the text, for those missing from `text`.
 fn with_mention_text<'a>(text: &'a str, mention: &Mention) -> Cow<'a, str> {
     let missing: Vec<String> = mention
@@ -226,111 +218,10 @@ pub fn request_url(robot: &Robot, timestamp_ms: i64) -> Url {
     url
 }
 
-/// DingTalk's answer.
-#[derive(Debug, Deserialize)]
-struct Reply {
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
-}
-
-/// Posts messages to robots over one pooled HTTP client, shared by every profile and kept
-/// across reloads so connections are reused.
-#[derive(Debug, Clone)]
-pub struct Client {
-    http: reqwest::Client,
-}
-
-impl Default for Client {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Client {
-    /// A client with a connection pool and alertrelay's User-Agent.
-    pub fn new() -> Self {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("alertrelay/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(60))
-            // DingTalk does not redirect; a redirect is an error, not something to follow.
-            .redirect(reqwest::redirect::Policy::none());
-        // On Linux a proxy can only come from the environment, read once here. Without one,
-        // say so, and reqwest skips matching every request against an empty proxy list (~1%
-        // of a delivery's instructions). With one, it is used as before.
-        if cfg!(target_os = "linux") && !proxy_in_env(|name| std::env::var_os(name)) {
-            builder = builder.no_proxy();
-        }
-        let http = builder.build().expect("the TLS backend initialises");
-        Self { http }
-    }
-
-    /// Posts one body to a robot, signing it when the robot has a secret, and reads the
-    /// answer's errcode. `timeout` bounds the whole exchange.
-    pub async fn send(
-        &self,
-        robot: &Robot,
-        body: Bytes,
-        timeout: Duration,
-    ) -> Result<(), SendError> {
-        let url = request_url(robot, chrono::Utc::now().timestamp_millis());
-        let response = self
-            .http
-            .post(url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/json; charset=utf-8",
-            )
-            .body(body)
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| transport_error(e, timeout))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, timeout))?;
-        if !status.is_success() {
-            return Err(SendError::Http {
-                status: status.as_u16(),
-            });
-        }
-        let reply: Reply =
-            serde_json::from_slice(&bytes).map_err(|e| SendError::BadResponse(e.to_string()))?;
-        match reply.errcode {
-            0 => Ok(()),
-            errcode => Err(SendError::Api {
-                errcode,
-                errmsg: reply.errmsg,
-            }),
-        }
-    }
-}
-
-fn transport_error(error: reqwest::Error, timeout: Duration) -> SendError {
-    let error = error.without_url();
-    if error.is_timeout() {
-        SendError::Timeout(timeout)
-    } else if error.is_connect() {
-        SendError::Connect(root_cause(&error))
-    } else {
-        SendError::Transport(root_cause(&error))
-    }
-}
-
-/// The innermost cause ("Connection refused (os error 111)") reads better than reqwest's
-/// outer wrapper.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -382,10 +273,11 @@ mod tests {
         }
         assert_eq!(SendError::Http { status: 502 }.retry(), Retry::Retryable);
         assert_eq!(SendError::Http { status: 404 }.retry(), Retry::Permanent);
-        assert_eq!(
-            SendError::Timeout(Duration::from_secs(1)).retry(),
-            Retry::Retryable
-        );
+        let timeout = SendError::Timeout {
+            timeout: Duration::from_secs(1),
+            wait_ran_out: false,
+        };
+        assert_eq!(timeout.retry(), Retry::Retryable);
         assert_eq!(api(430_101).label(), "430xxx");
         assert_eq!(api(123).label(), "other");
     }
@@ -405,25 +297,6 @@ mod tests {
         }
         assert_eq!(json_len_bound("\u{1}\u{1f}"), 12);
         assert_eq!(json_len_bound("plain 故障"), "plain 故障".len());
-    }
-
-    #[test]
-    fn proxies_are_looked_for_in_both_spellings() {
-        let env = |set: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                set.iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| std::ffi::OsString::from(v))
-            }
-        };
-        assert!(!proxy_in_env(env(&[])));
-        assert!(!proxy_in_env(env(&[
-            ("HTTPS_PROXY", ""),
-            ("NO_PROXY", "x")
-        ])));
-        assert!(proxy_in_env(env(&[("https_proxy", "http://p:3128")])));
-        assert!(proxy_in_env(env(&[("ALL_PROXY", "socks5://p")])));
-        assert!(proxy_in_env(env(&[("http_proxy", "http://p")])));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct FailureLabels {
     pub profile: String,
     /// One of a fixed set: `bad_request`, `too_large`, `unknown_profile`, `render`,
     /// `refused` (permanent errcode), `throttled`, `wait_timeout`, `unavailable`
-    /// (retries exhausted), `shutdown`.
+    /// (retries exhausted), `shutdown`, `overloaded` (body budget spent).
     pub reason: &'static str,
 }
 

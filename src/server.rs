@@ -1,6 +1,7 @@
 //! The HTTP side: `router(state)` with every endpoint, and `run` to serve it until shutdown.
 //! Only this module knows HTTP status codes.
 
+mod body;
 mod error;
 mod preview;
 mod send;
@@ -14,8 +15,10 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use crate::config::Sources;
 use crate::delivery::Dispatcher;
@@ -42,6 +45,8 @@ pub struct AppState {
     pub preview: bool,
     /// Preview renders run one at a time: the text they render comes from a browser.
     pub preview_slots: Arc<tokio::sync::Semaphore>,
+    /// The bytes of webhook bodies being read or held, bounded by `max_body_bytes_in_flight`.
+    pub(crate) body_budget: Arc<body::BodyBudget>,
 }
 
 impl AppState {
@@ -60,6 +65,7 @@ impl AppState {
             lifecycle: false,
             preview: true,
             preview_slots: Arc::new(tokio::sync::Semaphore::new(1)),
+            body_budget: Arc::default(),
         }
     }
 
@@ -119,14 +125,25 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
     )
 }
 
+/// How long answers to requests cut off at the end of the grace period may take to be
+/// written before the server stops regardless (a client that does not read is not waited on).
+const FLUSH: Duration = Duration::from_secs(1);
+
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting and lets
-/// requests in flight finish for at most `grace`.
+/// requests in flight finish for at most `grace`. Any request still open then is answered 503
+/// "shutting down" rather than having its connection closed without an answer, so
+/// Alertmanager knows to retry it elsewhere or later.
 pub async fn run(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
+    let (expired_tx, expired_rx) = tokio::sync::watch::channel(false);
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        expired_rx,
+        answer_when_grace_ends,
+    ));
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
@@ -140,11 +157,31 @@ pub async fn run(
             std::future::pending::<()>().await;
         }
     };
+    let mut serve = std::pin::pin!(serve.into_future());
     tokio::select! {
-        result = serve => result,
-        () = deadline => {
-            tracing::warn!(grace = ?grace, "deliveries still in flight after the grace period; stopping anyway");
-            Ok(())
+        result = &mut serve => return result,
+        () = deadline => {}
+    }
+    tracing::warn!(grace = ?grace, "requests still open after the shutdown timeout; answering them 503");
+    expired_tx.send_replace(true);
+    tokio::time::timeout(FLUSH, serve).await.unwrap_or(Ok(()))
+}
+
+/// Runs the request, unless the shutdown grace period ends first: then the request is
+/// dropped and answered [`AppError::ShuttingDown`].
+async fn answer_when_grace_ends(
+    State(mut expired): State<tokio::sync::watch::Receiver<bool>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let grace_ended = async move {
+        if expired.wait_for(|ended| *ended).await.is_err() {
+            // The server is gone, and this request with it.
+            std::future::pending::<()>().await;
         }
+    };
+    tokio::select! {
+        response = next.run(request) => response,
+        () = grace_ended => AppError::ShuttingDown.into_response(),
     }
 }

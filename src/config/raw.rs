@@ -3,6 +3,7 @@
 //! environment references, unknown keys. The file-system checks follow in `validate`.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT, Mention, MessageKind, PROFILE_NAME_RULE, Profile,
-    duration, valid_profile_name,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, DEFAULT_RATE_LIMIT, Mention,
+    MessageKind, PROFILE_NAME_RULE, Profile, duration, valid_profile_name,
 };
 use crate::secret::{RobotUrl, Secret};
 
@@ -29,6 +30,8 @@ pub(super) struct RawConfig {
     pub(super) timeout: Duration,
     #[serde(default = "default_max_body_bytes")]
     pub(super) max_body_bytes: usize,
+    #[serde(default = "default_max_body_bytes_in_flight")]
+    pub(super) max_body_bytes_in_flight: NonZeroUsize,
     #[serde(
         default = "default_max_wait",
         deserialize_with = "duration::deserialize"
@@ -76,12 +79,13 @@ impl RawProfile {
         base: &Path,
         templates_dir: Option<&Path>,
     ) -> Result<Profile, (&'static str, String)> {
-        let secret = match (self.secret, self.secret_file) {
+        let secret_file = self.secret_file.map(|path| base.join(path));
+        let secret = match (self.secret, &secret_file) {
             (Some(_), Some(_)) => {
                 return Err(("secret_file", "set secret or secret_file, not both".into()));
             }
             (Some(s), None) => Some(s),
-            (None, Some(path)) => Some(read_secret_file(&base.join(path))?),
+            (None, Some(path)) => Some(read_secret_file(path)?),
             (None, None) => None,
         };
         if secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -93,6 +97,7 @@ impl RawProfile {
         Ok(Profile {
             url: self.url,
             secret: secret.map(|s| Secret::new(s.trim())),
+            secret_file,
             message: self.message,
             template: self.template,
             title: self.title,
@@ -155,6 +160,10 @@ fn default_rate_limit() -> u32 {
 
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_max_body_bytes_in_flight() -> NonZeroUsize {
+    const { NonZeroUsize::new(DEFAULT_MAX_BODY_BYTES_IN_FLIGHT).expect("the default is not 0") }
 }
 
 fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {

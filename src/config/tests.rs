@@ -224,3 +224,19 @@ fn every_broken_profile_is_reported_not_just_the_first() {
     let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
     assert_eq!(lines, [Some(4), Some(7)]);
 }
+
+#[test]
+fn the_body_budget_defaults_to_64_mib_and_zero_is_refused_with_its_line() {
+    let profiles = format!("profiles:\n  ops:\n    url: {URL}\n");
+    let config = load(&profiles).unwrap();
+    assert_eq!(config.max_body_bytes_in_flight, 64 * 1024 * 1024);
+
+    let set = load(&format!("max_body_bytes_in_flight: 5000\n{profiles}")).unwrap();
+    let (line, message) = invalid(&format!(
+        "timeout: 1s\nmax_body_bytes_in_flight: 0\n{profiles}"
+    ));
+
+    assert_eq!(set.max_body_bytes_in_flight, 5000);
+    assert_eq!(line, Some(2), "{message}");
+    assert!(message.contains("nonzero"), "{message}");
+}

@@ -83,7 +83,7 @@ impl<'a> Context<'a> {
                 .send(
                     self.robot,
                     body.clone(),
-                    timeout.min(remaining.max(Duration::from_millis(1))),
+                    crate::dingtalk::Patience::new(timeout, remaining),
                 )
                 .await;
             gate.settle();

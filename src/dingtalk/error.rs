@@ -5,9 +5,15 @@ use std::time::Duration;
 /// Why a message was not delivered. Messages never contain the URL or the token.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SendError {
-    /// No answer within the configured timeout.
-    #[error("robot did not answer within {0:?}")]
-    Timeout(Duration),
+    /// No answer in time: within the profile's `timeout`, or before the notification's
+    /// `max_wait` ran out, whichever came first (the message says which).
+    #[error("{}", timeout_message(*.timeout, *.wait_ran_out))]
+    Timeout {
+        /// The profile's `timeout`.
+        timeout: Duration,
+        /// True when `max_wait` ran out before `timeout` did.
+        wait_ran_out: bool,
+    },
     /// The connection could not be made (refused, DNS, TLS).
     #[error("cannot connect to robot: {0}")]
     Connect(String),
@@ -28,16 +34,31 @@ pub enum SendError {
         /// DingTalk's explanation.
         errmsg: String,
     },
-    /// HTTP 200 but not DingTalk's JSON.
+    /// HTTP 200 but not DingTalk's JSON, or an answer over
+    /// [`MAX_ANSWER_BYTES`](super::MAX_ANSWER_BYTES).
     #[error("robot answered something that is not DingTalk's JSON: {0}")]
     BadResponse(String),
+}
+
+fn timeout_message(timeout: Duration, wait_ran_out: bool) -> String {
+    if wait_ran_out {
+        format!(
+            "robot did not answer before the notification's max_wait ran out (timeout {timeout:?})"
+        )
+    } else {
+        format!("robot did not answer within the configured timeout of {timeout:?}")
+    }
 }
 
 /// What a failed send means for trying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     /// Transport errors, timeouts, HTTP 5xx and 429, errcode -1 (busy), answers that are not
-    /// DingTalk's JSON: the same request may well succeed in a moment.
+    /// DingTalk's JSON: the same request may well succeed in a moment. An answer over
+    /// [`MAX_ANSWER_BYTES`](super::MAX_ANSWER_BYTES) is one of these: it comes from something
+    /// between alertrelay and DingTalk (a proxy's error page, a captive portal) more often than
+    /// from a robot that will always answer so, and each retry reads at most that cap, inside
+    /// `max_wait`. Whether the message arrived is unknown, so it is never counted delivered.
     Retryable,
     /// errcode 130101 or 410100: DingTalk throttles the robot for minutes; sending again
     /// before then only extends the penalty.
@@ -52,7 +73,7 @@ impl SendError {
     /// Whether and how to try again.
     pub fn retry(&self) -> Retry {
         match self {
-            Self::Timeout(_) | Self::Connect(_) | Self::Transport(_) | Self::BadResponse(_) => {
+            Self::Timeout { .. } | Self::Connect(_) | Self::Transport(_) | Self::BadResponse(_) => {
                 Retry::Retryable
             }
             Self::Http { status } if *status >= 500 || *status == 429 => Retry::Retryable,
@@ -69,7 +90,7 @@ impl SendError {
     /// A bounded label for metrics: known errcodes as themselves, the rest by kind.
     pub fn label(&self) -> &'static str {
         match self {
-            Self::Timeout(_) => "timeout",
+            Self::Timeout { .. } => "timeout",
             Self::Connect(_) => "connect",
             Self::Transport(_) => "transport",
             Self::BadResponse(_) => "bad_response",

@@ -1,11 +1,13 @@
-//! Watches `profiles.yaml` and the templates directory and reloads after each burst of
-//! changes.
+//! Watches `profiles.yaml`, the templates directory and secret files, and reloads after each
+//! burst of changes to them.
 //!
 //! It watches the *directories*, not the files: editors that save by writing a temporary file
 //! and renaming it over the original, files deleted and recreated, and Kubernetes ConfigMap
 //! updates (which swap the directory's `..data` symlink) all replace the file the watch would
 //! have been attached to. After every reload the watches are set up afresh, so a directory
 //! that was itself replaced, or a templates directory that moved in the config, is followed.
+//! Only the files that matter count: other files in those directories (a log file beside
+//! `profiles.yaml`) neither start a reload nor hold one off.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -15,12 +17,17 @@ use std::time::Duration;
 
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::Reloader;
 
 /// How long the files must stay quiet before a reload: editors and kubelet touch several
 /// files for one save.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// The longest a reload waits for the files to go quiet: a file that never stops changing
+/// (something rewriting a template in a loop) must not hold reloads off for ever.
+pub const MAX_DEBOUNCE: Duration = Duration::from_secs(2);
 
 /// What to watch: directories, and which names in them matter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,11 +51,38 @@ impl Targets {
             .file_name()
             .map(OsString::from);
         config_names.extend(templates_name);
-        let mut dirs = vec![(config_dir, config_names)];
+        let mut targets = Self {
+            dirs: vec![(config_dir, config_names)],
+        };
         if let Some(dir) = templates_dir {
-            dirs.push((dir, BTreeSet::new()));
+            targets.add(dir, None);
         }
-        Self { dirs }
+        for file in runtime
+            .config
+            .profiles
+            .values()
+            .filter_map(|p| p.secret_file.as_ref())
+        {
+            targets.add(parent_dir(file), file.file_name().map(OsString::from));
+        }
+        targets
+    }
+
+    /// Adds `name` in `dir` (`None`: every name in it) to what matters.
+    fn add(&mut self, dir: PathBuf, name: Option<OsString>) {
+        let Some(index) = self.dirs.iter().position(|(watched, _)| *watched == dir) else {
+            self.dirs.push((dir, name.into_iter().collect()));
+            return;
+        };
+        let names = &mut self.dirs[index].1;
+        match name {
+            // An empty set already means every name.
+            Some(name) if !names.is_empty() => {
+                names.insert(name);
+            }
+            Some(_) => {}
+            None => names.clear(),
+        }
     }
 
     /// Whether a changed path is one that matters.
@@ -119,13 +153,29 @@ async fn watch_loop(
         if !paths.iter().any(|p| targets.matters(p)) {
             continue;
         }
-        // Debounce: wait until nothing has changed for DEBOUNCE.
-        while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+        settle(&targets, &mut rx).await;
         let _ = reloader.reload("file change").await;
         targets = Targets::of(&reloader);
         // The new watches exist before the old ones go (assignment drops the old watcher
         // after building the new one), so no change falls between them.
         _watcher = start(&targets, tx.clone());
+    }
+}
+
+/// Debounce: returns once the files that matter have not changed for [`DEBOUNCE`], or
+/// [`MAX_DEBOUNCE`] after it was called. Changes to other files are taken off the channel
+/// without counting.
+async fn settle(targets: &Targets, rx: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>) {
+    let give_up = Instant::now() + MAX_DEBOUNCE;
+    let mut quiet = Instant::now() + DEBOUNCE;
+    loop {
+        match tokio::time::timeout_at(quiet.min(give_up), rx.recv()).await {
+            Ok(Some(paths)) if paths.iter().any(|p| targets.matters(p)) => {
+                quiet = Instant::now() + DEBOUNCE;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return,
+        }
     }
 }
 
@@ -179,6 +229,81 @@ mod tests {
         assert!(t.matters(Path::new("/etc/alertrelay/templates")));
         assert!(t.matters(Path::new("/etc/alertrelay/templates/ops.md.tera")));
         assert!(t.matters(Path::new("/etc/alertrelay/templates/.ops.md.tera.swp")));
+    }
+
+    /// Sends `path` every 20 ms (virtual time) for `until`. The caller keeps its own sender,
+    /// as the watch loop does, so the channel stays open.
+    fn trickle(
+        tx: mpsc::UnboundedSender<Vec<PathBuf>>,
+        path: &str,
+        until: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let path = PathBuf::from(path);
+        tokio::spawn(async move {
+            let end = Instant::now() + until;
+            while Instant::now() < end {
+                let _ = tx.send(vec![path.clone()]);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_to_another_file_beside_the_config_do_not_hold_a_reload_off() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let _log = trickle(
+            tx.clone(),
+            "/etc/alertrelay/alertrelay.log",
+            Duration::from_secs(60),
+        );
+        let started = Instant::now();
+
+        settle(&targets(), &mut rx).await;
+
+        assert!(started.elapsed() < DEBOUNCE * 2, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_that_matters_and_never_stops_changing_is_waited_on_only_so_long() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let template = "/etc/alertrelay/templates/ops.md.tera";
+        let _writer = trickle(tx.clone(), template, Duration::from_secs(60));
+        let started = Instant::now();
+
+        settle(&targets(), &mut rx).await;
+
+        assert_eq!(started.elapsed(), MAX_DEBOUNCE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_that_matter_is_waited_out() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let _save = trickle(
+            tx.clone(),
+            "/etc/alertrelay/profiles.yaml",
+            Duration::from_millis(200),
+        );
+        let started = Instant::now();
+
+        settle(&targets(), &mut rx).await;
+
+        assert!(
+            started.elapsed() >= Duration::from_millis(200) + DEBOUNCE / 2,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn secret_files_matter_wherever_they_are() {
+        let mut t = targets();
+        t.add(PathBuf::from("/run/secrets"), Some("ops".into()));
+        t.add(PathBuf::from("/etc/alertrelay/templates"), Some("x".into()));
+
+        assert!(t.matters(Path::new("/run/secrets/ops")));
+        assert!(t.matters(Path::new("/run/secrets/..data")));
+        assert!(!t.matters(Path::new("/run/secrets/other")));
+        assert!(t.matters(Path::new("/etc/alertrelay/templates/any.tera")));
     }
 
     #[test]

@@ -3,9 +3,14 @@
 //! Alertmanager retries on 5xx and connection errors and gives up on 4xx, so the status says
 //! whether trying again can help: 4xx for a request that will never work, 5xx whenever the
 //! message was not delivered but could be later.
+//!
+//! Client errors, and the robot's answers, keep their text: it tells the caller what to fix or
+//! what DingTalk said. alertrelay's own failures (500) are logged once, here, with their cause,
+//! and answered with [`INTERNAL_MESSAGE`]: their text is about alertrelay's insides.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -18,6 +23,12 @@ use crate::preview::PreviewError;
 use crate::render::RenderError;
 use crate::runtime::BuildError;
 
+/// What the client is told when the failure is alertrelay's own.
+pub const INTERNAL_MESSAGE: &str = "internal error; the cause is in alertrelay's log";
+
+/// `Retry-After` when the body budget is spent: bodies are read in well under a second.
+const RETRY_AFTER_SECONDS: &str = "1";
+
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -28,6 +39,15 @@ pub enum AppError {
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
         /// The cap.
+        limit: usize,
+    },
+    /// Webhook bodies being read or held already take `max_body_bytes_in_flight`; answered
+    /// 503 with `Retry-After`, so Alertmanager tries again once some are done.
+    #[error(
+        "webhook bodies being read already hold the max_body_bytes_in_flight budget of {limit} bytes; try again shortly"
+    )]
+    BodyBudgetSpent {
+        /// The budget.
         limit: usize,
     },
     /// The body is not an Alertmanager payload.
@@ -51,6 +71,13 @@ pub enum AppError {
     /// Another preview render is still running.
     #[error("another preview is rendering; try again")]
     PreviewBusy,
+    /// The request was still open when `--web.shutdown-timeout` ended. For a webhook, a
+    /// message already with DingTalk may still arrive; the retry may duplicate it, but nothing
+    /// is lost.
+    #[error(
+        "alertrelay is shutting down: the request did not finish within --web.shutdown-timeout"
+    )]
+    ShuttingDown,
     /// The message was not delivered.
     #[error("message not delivered: {0}")]
     Delivery(#[from] DeliveryError),
@@ -62,9 +89,11 @@ impl AppError {
         match self {
             Self::UnknownProfile(_) => "unknown_profile",
             Self::BodyTooLarge { .. } => "too_large",
+            Self::BodyBudgetSpent { .. } => "overloaded",
             Self::BadPayload(_) | Self::ReadBody(_) => "bad_request",
             Self::Render(_) => "render",
             Self::LifecycleDisabled | Self::Reload(_) | Self::Preview(_) | Self::PreviewBusy => "",
+            Self::ShuttingDown => "shutdown",
             Self::Delivery(error) => error.reason(),
         }
     }
@@ -81,9 +110,11 @@ impl AppError {
             }
             Self::Preview(PreviewError::Render(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Preview(_) => StatusCode::BAD_REQUEST,
-            Self::PreviewBusy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PreviewBusy | Self::BodyBudgetSpent { .. } | Self::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Delivery(DeliveryError::Send(SendError::Timeout(_))) => {
+            Self::Delivery(DeliveryError::Send(SendError::Timeout { .. })) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
             Self::Delivery(DeliveryError::Send(error)) if error.retry() == Retry::Throttled => {
@@ -95,10 +126,25 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// Whether this is alertrelay's own failure, whose text stays in the log. Every 500 is,
+    /// but a refused reload: its problems (file and line) are the operator's configuration,
+    /// answered to the operator who asked, as Prometheus does, and logged by the reloader.
+    fn is_internal(&self) -> bool {
+        self.status() == StatusCode::INTERNAL_SERVER_ERROR && !matches!(self, Self::Reload(_))
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut body = json!({ "status": "error", "error": self.to_string() });
+        let error = if self.is_internal() {
+            tracing::error!(error = %self, "internal error");
+            INTERNAL_MESSAGE.to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut body = json!({ "status": "error", "error": error });
         if let Self::Preview(PreviewError::Render(error)) = &self {
             body["template"] = json!(error.template);
             body["line"] = json!(error.line);
@@ -108,6 +154,49 @@ impl IntoResponse for AppError {
             body["errcode"] = json!(errcode);
             body["errmsg"] = json!(errmsg);
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::BodyBudgetSpent { .. } = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn answer(error: AppError) -> (StatusCode, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_answers_a_generic_message_not_its_cause() {
+        let cause = RenderError {
+            template: "default.md.tera".into(),
+            line: Some(3),
+            message: "Variable `secret_internals` not found".into(),
+        };
+
+        let (status, body) = answer(AppError::Render(cause)).await;
+
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"], INTERNAL_MESSAGE);
+        assert!(!body.to_string().contains("secret_internals"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn client_errors_keep_their_message() {
+        let (status, body) = answer(AppError::UnknownProfile("nope".into())).await;
+
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "unknown profile \"nope\"");
     }
 }

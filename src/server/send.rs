@@ -8,7 +8,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use serde::Serialize;
 
-use super::{AppError, AppState};
+use super::{AppError, AppState, body};
 use crate::alert::Notification;
 use crate::compose::compose_with;
 use crate::dingtalk::MAX_BODY_BYTES;
@@ -72,8 +72,11 @@ async fn deliver(
     };
     let label = Metrics::profile(profile);
     state.metrics.received.get_or_create(&label).inc();
-    let bytes = read_body(headers, body, runtime.config.max_body_bytes).await?;
+    let body = body::read(headers, body, &runtime.config, &state.body_budget).await?;
+    let (bytes, share) = body.into_parts();
     let message = compose_message(&runtime, profile, bytes).await?;
+    // Rendered: the body's share of the budget is given back before waiting on the robot.
+    drop(share);
     let composed = message.composed;
     if let Some(error) = &composed.fallback {
         tracing::error!(profile, %error, "template failed; sent with the built-in template instead");
@@ -155,28 +158,5 @@ async fn compose_message(
         alerts: notification.alerts.len(),
         status: notification.status,
         composed,
-    })
-}
-
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, AppError> {
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(AppError::BodyTooLarge { limit });
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            AppError::BodyTooLarge { limit }
-        } else {
-            AppError::ReadBody(e.to_string())
-        }
     })
 }

@@ -332,3 +332,42 @@ async fn sighup_reloads_and_a_broken_edit_is_logged_with_file_and_line() {
     );
     assert_eq!(robot.received().last().unwrap().text(), "second");
 }
+
+#[tokio::test]
+async fn sigterm_answers_503_to_webhooks_still_open_when_the_shutdown_timeout_ends() {
+    let robot = RobotDouble::start().await;
+    robot.script([Reply::Hang]);
+    let ops = format!("--ding.profile=ops={}", robot.url("t"));
+    let mut app = start(&[&ops, "--web.shutdown-timeout=300ms"]);
+    let request = reqwest::Client::new()
+        .post(format!("http://{}/dingtalk/ops/send", app.addr))
+        .header("content-type", "application/json")
+        .body(payload("firing_single.json"))
+        .send();
+    let open = tokio::spawn(request);
+    while robot.requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let pid = app.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let response = open
+        .await
+        .unwrap()
+        .expect("an answer, not a closed connection");
+    assert_eq!(response.status(), 503);
+    let error = response.text().await.unwrap();
+    assert!(error.contains("shutting down"), "{error}");
+    let started = Instant::now();
+    while app.child.0.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(10), "still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -307,3 +307,83 @@ async fn concurrent_webhooks_during_100_reloads_each_see_one_config() {
         );
     }
 }
+
+/// Appends a line to a file every 20 ms until dropped.
+struct Trickle {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Trickle {
+    fn start(path: std::path::PathBuf) -> Self {
+        use std::io::Write;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path);
+                if let Ok(mut file) = file {
+                    let _ = writeln!(file, "level=info msg=\"still here\"");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Self { stop }
+    }
+}
+
+impl Drop for Trickle {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn a_steady_trickle_of_writes_to_a_log_beside_profiles_yaml_does_not_hold_a_reload_off() {
+    let app = spawn_app(&ops_yaml(""), &[]).await;
+    watching(&app);
+    let _log = Trickle::start(app.path("alertrelay.log"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = app.state.runtime.load_full();
+
+    rename_over(
+        &app.path("profiles.yaml"),
+        &format!("{}    message: text\n", ops_yaml(""))
+            .replace("{robot}", &app.robot.addr.to_string()),
+    );
+
+    // The writer goes on all along; the deadline is generous, the trickle endless.
+    wait_for_swap(&app, &before).await;
+    app.post("ops", payload("firing_single.json")).await;
+    assert_eq!(app.robot.received()[0].msgtype(), "text");
+}
+
+#[tokio::test]
+async fn editing_a_secret_file_reloads_the_secret() {
+    let robot = crate::robot::RobotDouble::start().await;
+    robot.require_signature("ops-token", "SECnew");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    let secret = dir.path().join("secrets/ops");
+    std::fs::write(&secret, "SECold\n").unwrap();
+    let yaml =
+        ops_yaml("    secret_file: secrets/ops\n").replace("{robot}", &robot.addr.to_string());
+    std::fs::write(dir.path().join("profiles.yaml"), yaml).unwrap();
+    let app = crate::helpers::spawn_app_from(robot, &dir.path().join("profiles.yaml")).await;
+    watching(&app);
+    let refused = app.post("ops", payload("firing_single.json")).await;
+    assert_eq!(refused.status(), 502);
+    let before = app.state.runtime.load_full();
+
+    write_in_place(&secret, "SECnew\n");
+    wait_for_swap(&app, &before).await;
+
+    assert_eq!(
+        app.post("ops", payload("firing_single.json"))
+            .await
+            .status(),
+        200
+    );
+}

@@ -399,3 +399,16 @@ async fn shutdown_lets_a_delivery_in_flight_finish() {
         .unwrap();
     assert!(app.http.get(app.url("/-/healthy")).send().await.is_err());
 }
+
+#[tokio::test]
+async fn a_timeout_cut_short_by_max_wait_says_so_and_names_the_configured_timeout() {
+    let yaml = ops_yaml("").replace("timeout: 2s\nmax_wait: 2s", "timeout: 2s\nmax_wait: 400ms");
+    let app = spawn_app(&yaml, &[]).await;
+    app.robot.script([Reply::Hang]);
+
+    let response = app.post("ops", payload("firing_single.json")).await;
+
+    assert_eq!(response.status(), 504);
+    let error = json(response).await["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("max_wait ran out (timeout 2s)"), "{error}");
+}

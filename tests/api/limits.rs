@@ -1,0 +1,228 @@
+//! Hostile sizes: a robot that answers far too much, webhook bodies that together would take
+//! the process's memory. Each bound is driven past its limit and the process must stay well.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::routing::post;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{ops_yaml, payload, spawn_app};
+use crate::robot::Reply;
+
+/// This process's resident memory in bytes (the server under test runs in-process).
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: usize = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Samples [`rss`] until dropped; `peak` is the highest value seen.
+struct RssWatch {
+    peak: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl RssWatch {
+    fn start() -> Self {
+        let peak = Arc::new(AtomicUsize::new(rss()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(rss(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Self { peak, stop }
+    }
+
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for RssWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// A robot whose answer is HTTP 200 and, read whole, DingTalk's "ok":
+/// `{"errcode":0,"errmsg":"xxx…"}`, `size` bytes long, chunked. It is streamed from one static
+/// chunk, so the double itself holds almost nothing.
+async fn start_oversized_robot(size: usize) -> SocketAddr {
+    static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+    let handler = move || async move {
+        let chunks = size / CHUNK.len();
+        let parts = std::iter::once(Bytes::from_static(br#"{"errcode":0,"errmsg":""#))
+            .chain(std::iter::repeat_n(Bytes::from_static(&CHUNK), chunks))
+            .chain(std::iter::once(Bytes::from_static(br#""}"#)))
+            .map(Ok::<_, std::io::Error>);
+        Body::from_stream(futures_util::stream::iter(parts))
+    };
+    let app = axum::Router::new().route("/robot/send", post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn a_robot_answering_200_mb_is_not_counted_delivered_and_memory_stays_small() {
+    let robot = start_oversized_robot(200 * MIB).await;
+    let yaml = format!(
+        "timeout: 20s\nmax_wait: 2s\nprofiles:\n  ops:\n    url: http://{robot}/robot/send?access_token=t\n    rate_limit: 0\n"
+    );
+    let app = spawn_app(&yaml, &[]).await;
+    let before = rss();
+    let watch = RssWatch::start();
+
+    let response = app.post("ops", payload("firing_single.json")).await;
+
+    let grown = watch.peak().saturating_sub(before);
+    assert_eq!(response.status(), 502);
+    let error = response.text().await.unwrap();
+    assert!(error.contains("longer than 65536 bytes"), "{error}");
+    assert!(
+        grown < 64 * MIB,
+        "RSS grew by {} MiB reading the answer",
+        grown / MIB
+    );
+    assert!(app.metrics().await.contains("errcode=\"bad_response\""));
+}
+
+/// A valid webhook body of exactly `len` bytes: a one-alert payload padded with whitespace.
+fn padded(len: usize) -> String {
+    let mut body = payload("firing_single.json");
+    let pad = len - body.len();
+    body.extend(std::iter::repeat_n(' ', pad));
+    body
+}
+
+/// `ops` with a per-body cap and a budget for all bodies in flight.
+fn budget_yaml(max_body_bytes: usize, in_flight: usize) -> String {
+    format!(
+        "max_body_bytes: {max_body_bytes}\nmax_body_bytes_in_flight: {in_flight}\n{}",
+        ops_yaml("")
+    )
+}
+
+/// A webhook whose headers and first `sent` bytes of `body` are written, the rest held back.
+async fn start_slow_webhook(addr: SocketAddr, body: &str, sent: usize) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /dingtalk/ops/send HTTP/1.1\r\nhost: alertrelay\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..sent]).await.unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn webhooks_past_the_in_flight_budget_are_answered_503_with_retry_after() {
+    let app = spawn_app(&budget_yaml(1_000_000, 1_500_000), &[]).await;
+    let body = padded(900_000);
+    let mut slow = start_slow_webhook(app.addr, &body, 1000).await;
+
+    // The slow webhook holds its 900 kB from its first byte; once its handler runs, a second
+    // one does not fit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let response = app.post("ops", body.clone()).await;
+        if response.status() == 503 {
+            break response;
+        }
+        assert_eq!(response.status(), 200);
+        assert!(std::time::Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let error = refused.text().await.unwrap();
+    assert!(error.contains("max_body_bytes_in_flight"), "{error}");
+    slow.write_all(&body.as_bytes()[1000..]).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(app.post("ops", body).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_body_larger_than_the_whole_budget_is_refused_413() {
+    let app = spawn_app(&budget_yaml(2_000_000, 1_000_000), &[]).await;
+
+    let response = app.post("ops", padded(1_500_000)).await;
+
+    assert_eq!(response.status(), 413);
+    assert!(response.text().await.unwrap().contains("1000000 bytes"));
+    assert_eq!(app.robot.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_body_is_given_back_to_the_budget_once_rendered_not_when_the_robot_answers() {
+    let app = spawn_app(&budget_yaml(1_000_000, 1_500_000), &[]).await;
+    app.robot.script([Reply::Delay(Duration::from_secs(1))]);
+    let (http, url, body) = (
+        app.http.clone(),
+        app.url("/dingtalk/ops/send"),
+        padded(900_000),
+    );
+    let first = tokio::spawn(async move {
+        let request = http.post(url).header("content-type", "application/json");
+        request.body(body).send().await.unwrap().status()
+    });
+    while app.robot.requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let second = app.post("ops", padded(900_000)).await;
+
+    assert_eq!(second.status(), 200);
+    assert_eq!(first.await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn a_burst_of_large_webhooks_holds_memory_to_the_budget() {
+    let app = spawn_app(&budget_yaml(4 * MIB, 8 * MIB), &[]).await;
+    app.robot.unlimited();
+    let body = Bytes::from(padded(4 * MIB - 100));
+    let before = rss();
+    let watch = RssWatch::start();
+
+    let answers = futures_util::future::join_all((0..24).map(|_| {
+        let request = app.http.post(app.url("/dingtalk/ops/send"));
+        request
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    }))
+    .await;
+
+    let grown = watch.peak().saturating_sub(before);
+    let statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|a| a.map_or(0, |r| r.status().as_u16()))
+        .collect();
+    assert!(
+        statuses.iter().all(|s| [200, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        grown < 40 * MIB,
+        "RSS grew by {} MiB {statuses:?}",
+        grown / MIB
+    );
+    assert_eq!(app.post("ops", body).await.status(), 200);
+}
