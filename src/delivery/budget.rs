@@ -150,4 +150,67 @@ mod tests {
             Some(start + Duration::from_secs(5) + WINDOW + MARGIN)
         );
     }
+
+    /// One simulated storm: `latencies` requests (each answered that long after it was sent,
+    /// and counted by the robot at `fraction` of the way there) sent as fast as the budget
+    /// lets, at most `concurrency` in flight. Returns when the robot counted each.
+    fn storm(
+        limit: u32,
+        concurrency: usize,
+        requests: &[(Duration, f64)],
+        margin: Duration,
+    ) -> Vec<Instant> {
+        let mut budget = Budget::default();
+        let mut now = Instant::now();
+        let (mut sent, mut arrivals, mut answers) = (0, Vec::new(), Vec::<Instant>::new());
+        while sent < requests.len() || !answers.is_empty() {
+            answers.sort();
+            while answers.first().is_some_and(|at| *at <= now) {
+                answers.remove(0);
+                budget.settle(now, margin);
+            }
+            if sent == requests.len() && answers.is_empty() {
+                break;
+            }
+            let can_send = sent < requests.len() && answers.len() < concurrency;
+            if can_send && budget.free(now, limit) > 0 {
+                let (latency, fraction) = requests[sent];
+                budget.take();
+                arrivals.push(now + latency.mul_f64(fraction));
+                answers.push(now + latency);
+                sent += 1;
+                continue;
+            }
+            let slot = can_send.then(|| budget.next_free(now, limit)).flatten();
+            let next = answers.first().copied().into_iter().chain(slot).min();
+            now = next.expect("something to wait for");
+        }
+        arrivals.sort();
+        arrivals
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// The robot's own clock: whatever the latencies, no 60-second window of arrivals
+        /// holds more than the limit.
+        #[test]
+        fn no_window_of_the_robots_clock_ever_holds_more_than_the_limit(
+            limit in 1u32..25,
+            concurrency in 1usize..4,
+            requests in proptest::collection::vec((0u64..20_000, 0.0f64..=1.0), 1..120),
+            margin_ms in 0u64..2_000,
+        ) {
+            let requests: Vec<(Duration, f64)> = requests
+                .into_iter()
+                .map(|(ms, fraction)| (Duration::from_millis(ms), fraction))
+                .collect();
+            let arrivals = storm(limit, concurrency, &requests, Duration::from_millis(margin_ms));
+            proptest::prop_assert_eq!(arrivals.len(), requests.len());
+            for (i, start) in arrivals.iter().enumerate() {
+                let within = arrivals[i..].iter().take_while(|at| **at < *start + WINDOW).count();
+                proptest::prop_assert!(within <= limit as usize, "{within} arrivals in the minute from #{i}");
+            }
+        }
+    }
 }
