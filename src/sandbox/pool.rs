@@ -2,8 +2,8 @@
 //! answer, killed and replaced when a job passes its time or memory bound.
 //!
 //! A conversation with a worker is plain blocking I/O on a blocking thread: the same frame
-//! code as the worker's side, and the async runtime (a paused test clock included) sees an
-//! ordinary blocking task rather than an idle wait.
+//! code as the worker's side, and the async runtime (a paused test clock included) sees a
+//! blocking task at work rather than an idle wait.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -11,8 +11,10 @@ use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use super::wire::{self, Job, Reply};
 use super::{SandboxError, TIME_LIMIT, memory_budget, watchdog, worker};
@@ -28,10 +30,27 @@ pub(super) struct Pool {
     spec: Arc<Vec<u8>>,
     /// Lower the workers' CPU priority (previews yield to webhooks).
     nice: bool,
+    /// How many workers may run at once.
+    size: usize,
+    /// Jobs waiting, workers waiting, and how many conductors run.
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Jobs not yet taken by a conductor, in arrival order.
+    tasks: VecDeque<Task>,
     /// Workers waiting for a job.
-    idle: Mutex<Vec<Worker>>,
-    /// One permit per worker that may run: bounds the processes and the jobs in flight.
-    slots: Arc<Semaphore>,
+    idle: Vec<Worker>,
+    /// Conductors running: each drives one worker at a time.
+    conductors: usize,
+}
+
+/// A job, its body and where its answer goes.
+struct Task {
+    job: Job,
+    body: Bytes,
+    answer: oneshot::Sender<Result<Reply, SandboxError>>,
 }
 
 impl Pool {
@@ -40,56 +59,90 @@ impl Pool {
             program,
             spec,
             nice,
-            idle: Mutex::new(Vec::new()),
-            slots: Arc::new(Semaphore::new(size.max(1))),
+            size: size.max(1),
+            state: Mutex::new(State::default()),
         })
     }
 
-    /// Runs a job on a free worker, waiting for one when all are busy. The job runs on a
-    /// thread of its own, so a caller that goes away (a client hung up) does not leave a
-    /// worker half-way through a conversation.
+    /// Runs a job on a worker, waiting for one when all are busy. Jobs are taken by
+    /// conductors: blocking tasks, at most one per worker, that run jobs one after another
+    /// for as long as any wait (under load, one hand-off per job instead of a blocking task
+    /// each) and end when none is left. A caller that goes away does not stop its job.
     pub(super) async fn run(
         self: &Arc<Self>,
         job: Job,
         body: Bytes,
     ) -> Result<Reply, SandboxError> {
-        let permit = Arc::clone(&self.slots)
-            .acquire_owned()
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut state = self.lock();
+            state.tasks.push_back(Task { job, body, answer });
+            let start = state.conductors < self.size;
+            state.conductors += usize::from(start);
+            start
+        };
+        if start {
+            let pool = Arc::clone(self);
+            tokio::task::spawn_blocking(move || pool.conduct());
+        }
+        answered
             .await
-            .map_err(|_| SandboxError::Failed("the worker pool is closed".into()))?;
-        let pool = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            pool.run_now(&job, &body)
-        })
-        .await
-        .unwrap_or_else(|e| Err(SandboxError::Failed(e.to_string())))
+            .unwrap_or_else(|_| Err(SandboxError::Failed("the worker pool stopped".into())))
     }
 
-    fn run_now(&self, job: &Job, body: &[u8]) -> Result<Reply, SandboxError> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut worker = match idle {
-            Some(worker) => worker,
-            None => Worker::start(&self.program, &self.spec, self.nice)?,
-        };
-        let deadline = watchdog::arm(worker.child.id(), TIME_LIMIT);
-        let answer = worker.call(job, body);
-        let timed_out = deadline.fired();
-        drop(deadline);
-        match answer {
-            Ok(reply) if !timed_out => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(worker);
-                Ok(reply)
-            }
-            _ if timed_out => {
-                worker.died();
-                Err(SandboxError::TimedOut(TIME_LIMIT))
-            }
-            _ => Err(worker.died().reason(memory_budget(body.len()))),
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes jobs until none waits, each on a live worker (a fresh one after a worker died).
+    fn conduct(&self) {
+        let mut worker: Option<Worker> = None;
+        loop {
+            let task = {
+                let mut state = self.lock();
+                match state.tasks.pop_front() {
+                    Some(task) => {
+                        worker = worker.or_else(|| state.idle.pop());
+                        task
+                    }
+                    None => {
+                        state.conductors -= 1;
+                        state.idle.extend(worker);
+                        return;
+                    }
+                }
+            };
+            let running = match worker.take() {
+                Some(worker) => Ok(worker),
+                None => Worker::start(&self.program, &self.spec, self.nice),
+            };
+            let outcome = running.and_then(|running| {
+                let (kept, outcome) = run_on(running, &task.job, &task.body);
+                worker = kept;
+                outcome
+            });
+            let _ = task.answer.send(outcome);
         }
+    }
+}
+
+/// Runs one job on `worker` within [`TIME_LIMIT`]; gives the worker back if it is still good.
+fn run_on(
+    mut worker: Worker,
+    job: &Job,
+    body: &[u8],
+) -> (Option<Worker>, Result<Reply, SandboxError>) {
+    let deadline = watchdog::arm(worker.child.id(), TIME_LIMIT);
+    let answer = worker.call(job, body);
+    let timed_out = deadline.fired();
+    drop(deadline);
+    match answer {
+        Ok(reply) if !timed_out => (Some(worker), Ok(reply)),
+        _ if timed_out => {
+            worker.died();
+            (None, Err(SandboxError::TimedOut(TIME_LIMIT)))
+        }
+        _ => (None, Err(worker.died().reason(memory_budget(body.len())))),
     }
 }
 

@@ -2,10 +2,14 @@
 //! not a tokio timer: the bound must hold whatever the async runtime is doing (and a paused
 //! test clock must not fire it early). Killing the process ends its pipes, so the job's
 //! reader wakes up and reports the time-out.
+//!
+//! Arming and disarming only touch a map: the thread looks at it every [`TICK`] and is
+//! never woken by a job (a wake-up per job cost more than the job's own bookkeeping under
+//! load), so a deadline is kept to within a tick.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A deadline being watched; dropping it stops the watch.
@@ -38,12 +42,7 @@ pub(super) fn arm(pid: u32, limit: Duration) -> Armed {
         watchdog.next.fetch_add(1, Ordering::Relaxed),
     );
     let mut deadlines = watchdog.deadlines.lock().unwrap_or_else(|e| e.into_inner());
-    let earliest = deadlines.keys().next().is_none_or(|first| key < *first);
     deadlines.insert(key, (pid, Arc::clone(&fired)));
-    drop(deadlines);
-    if earliest {
-        watchdog.changed.notify_one();
-    }
     Armed { key, fired }
 }
 
@@ -53,10 +52,12 @@ type Key = (Instant, u64);
 /// The process to kill, and the flag to raise when it is killed.
 type Target = (u32, Arc<AtomicBool>);
 
+/// How often the watchdog looks for deadlines that passed.
+const TICK: Duration = Duration::from_millis(50);
+
 struct Watchdog {
     /// Deadlines in order.
     deadlines: Mutex<BTreeMap<Key, Target>>,
-    changed: Condvar,
     next: std::sync::atomic::AtomicU64,
 }
 
@@ -65,7 +66,6 @@ fn watchdog() -> &'static Watchdog {
     WATCHDOG.get_or_init(|| {
         let watchdog: &'static Watchdog = Box::leak(Box::new(Watchdog {
             deadlines: Mutex::new(BTreeMap::new()),
-            changed: Condvar::new(),
             next: std::sync::atomic::AtomicU64::new(0),
         }));
         std::thread::Builder::new()
@@ -78,9 +78,10 @@ fn watchdog() -> &'static Watchdog {
 
 impl Watchdog {
     fn watch(&self) {
-        let mut deadlines = self.deadlines.lock().unwrap_or_else(|e| e.into_inner());
         loop {
+            std::thread::sleep(TICK);
             let now = Instant::now();
+            let mut deadlines = self.deadlines.lock().unwrap_or_else(|e| e.into_inner());
             while let Some(entry) = deadlines.first_entry() {
                 if entry.key().0 > now {
                     break;
@@ -93,22 +94,6 @@ impl Watchdog {
                     libc::kill(pid as libc::pid_t, libc::SIGKILL);
                 }
             }
-            let wait = deadlines
-                .keys()
-                .next()
-                .map(|(at, _)| at.saturating_duration_since(now));
-            deadlines = match wait {
-                Some(wait) => {
-                    self.changed
-                        .wait_timeout(deadlines, wait)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-                None => self
-                    .changed
-                    .wait(deadlines)
-                    .unwrap_or_else(|e| e.into_inner()),
-            };
         }
     }
 }

@@ -73,6 +73,15 @@ pub(crate) fn write_frame(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> 
 
 /// Reads one frame; `Ok(None)` at a clean end of input.
 pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    match read_len(input)? {
+        Some(len) => read_body(input, len).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a frame's length, so the reader can make room before it takes the rest;
+/// `Ok(None)` at a clean end of input.
+pub(crate) fn read_len(input: &mut impl Read) -> io::Result<Option<usize>> {
     let mut len = [0u8; 4];
     match input.read_exact(&mut len) {
         Ok(()) => {}
@@ -83,9 +92,14 @@ pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     if len > MAX_FRAME {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
     }
+    Ok(Some(len))
+}
+
+/// Reads the `len` bytes of a frame after its length.
+pub(crate) fn read_body(input: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
     let mut bytes = vec![0; len];
     input.read_exact(&mut bytes)?;
-    Ok(Some(bytes))
+    Ok(bytes)
 }
 
 #[cfg(test)]

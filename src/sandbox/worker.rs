@@ -10,7 +10,7 @@ use crate::compose::compose;
 use crate::preview::{self, PreviewError, Request};
 use crate::render::{Renderer, Spec};
 
-use super::wire::{Job, Reply, read_frame, write_frame};
+use super::wire::{Job, Reply, read_body, read_frame, read_len, write_frame};
 
 /// The first argument that makes the binary a render worker.
 pub const ARG: &str = "render-worker";
@@ -43,16 +43,19 @@ pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
     let Ok(renderer) = renderer else {
         return Ok(());
     };
+    let mut memory = Memory::default();
     while let Some(job) = read_frame(&mut input)? {
         let job: Job = serde_json::from_slice(&job).map_err(io::Error::other)?;
-        let body = read_frame(&mut input)?.unwrap_or_default();
-        limit_memory(Some(super::memory_budget(body.len())));
+        let len =
+            read_len(&mut input)?.ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        // The body is read within the job's cap, which always leaves room for it.
+        memory.limit(super::memory_budget(len));
+        let body = read_body(&mut input, len)?;
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             handle(&renderer, job, &body)
         }))
         .unwrap_or_else(|panic| Reply::Panicked(panic_message(&*panic)));
         drop(body);
-        limit_memory(None);
         send(&mut output, &reply)?;
     }
     Ok(())
@@ -104,11 +107,44 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".to_owned())
 }
 
-/// Caps the data memory (heap and anonymous mappings) this process may hold at what it
-/// holds now plus `extra` bytes, or lifts the cap (`None`) back to the hard limit. An
-/// allocation past the cap fails, and the worker aborts: the gateway sees it die and
-/// reports the render as over its memory bound.
-fn limit_memory(extra: Option<usize>) {
+/// The cap on this process's data memory (heap and anonymous mappings) while it works: what
+/// it holds plus the job's budget. An allocation past the cap fails and the worker aborts:
+/// the gateway sees it die and reports the job as over its memory bound. What it holds is
+/// read from `/proc` every [`Memory::REMEASURE`] jobs and after any job with a large budget
+/// (a read costs more than a small job's render; a large job may leave memory held); the cap
+/// is set again only when it changes.
+#[derive(Default)]
+struct Memory {
+    /// What the process held when last measured.
+    held: usize,
+    /// Jobs since then.
+    jobs: usize,
+    /// The cap in force, to skip setting it again.
+    cap: Option<usize>,
+    /// The last job's budget.
+    last_budget: usize,
+}
+
+impl Memory {
+    const REMEASURE: usize = 64;
+
+    fn limit(&mut self, budget: usize) {
+        if self.jobs.is_multiple_of(Self::REMEASURE) || self.last_budget > 2 * super::MEMORY_BASE {
+            self.held = data_bytes();
+            self.jobs = 0;
+        }
+        self.jobs += 1;
+        self.last_budget = budget;
+        let cap = self.held.saturating_add(budget);
+        if self.cap != Some(cap) {
+            set_data_limit(cap);
+            self.cap = Some(cap);
+        }
+    }
+}
+
+/// Sets the soft `RLIMIT_DATA` to `cap` bytes (at most the hard limit).
+fn set_data_limit(cap: usize) {
     // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
     unsafe {
         let mut limit = libc::rlimit {
@@ -118,10 +154,7 @@ fn limit_memory(extra: Option<usize>) {
         if libc::getrlimit(libc::RLIMIT_DATA, &mut limit) != 0 {
             return;
         }
-        limit.rlim_cur = match extra {
-            Some(extra) => (data_bytes().saturating_add(extra) as libc::rlim_t).min(limit.rlim_max),
-            None => limit.rlim_max,
-        };
+        limit.rlim_cur = (cap as libc::rlim_t).min(limit.rlim_max);
         libc::setrlimit(libc::RLIMIT_DATA, &limit);
     }
 }
