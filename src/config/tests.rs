@@ -212,3 +212,13 @@ fn every_broken_profile_is_reported_not_just_the_first() {
     let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
     assert_eq!(lines, [Some(4), Some(7)]);
 }
+
+#[test]
+fn a_second_yaml_document_is_refused_at_its_line_saying_why() {
+    let (line, message) = invalid(&format!("profiles:\n  ops:\n    url: {URL}\n---\nx: 1\n"));
+    assert_eq!(line, Some(5));
+    assert!(
+        message.contains("text after the first YAML document"),
+        "{message}"
+    );
+}

@@ -321,8 +321,6 @@ proptest! {
                 prop_assert!(!problems.is_empty());
                 for problem in problems {
                     prop_assert_eq!(&problem.file, &name);
-                    // A line is not yet given for text after the first document (see
-                    // `text_after_the_first_yaml_document_is_refused_with_its_line`).
                     if let Some(line) = problem.line {
                         prop_assert!((1..=lines + 1).contains(&line), "line {} of {}: {}", line, lines, problem);
                     }
@@ -335,10 +333,9 @@ proptest! {
 }
 
 /// Found by the property above: YAML text that the parser reads as a second document
-/// (`---` twice, or anything after a closed flow mapping or an anchor) is refused without
-/// a line, so the operator is not told where to look.
+/// (`---` twice, or anything after a closed flow mapping or an anchor) was refused without
+/// a line, so the operator was not told where to look.
 #[test]
-#[ignore = "issue 13 point 23: src/config.rs gives no line for a second YAML document"]
 fn text_after_the_first_yaml_document_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("profiles.yaml");
