@@ -115,6 +115,10 @@ pub fn compose_with(
 ) -> Result<Composed, RenderError> {
     let ordered = Ordered::new(notification);
     let total = ordered.len();
+    let closing = |omitted: usize| match omitted {
+        0 => String::new(),
+        _ => omitted_line(profile.message, omitted, cap, &notification.external_url),
+    };
     let attempt = |keep: usize| -> Result<Composed, RenderError> {
         let keep = keep.min(total);
         // The common case, everything fits: render the notification itself, no copy.
@@ -125,14 +129,7 @@ pub fn compose_with(
         };
         let mut text = rendered.text;
         let omitted = total - keep;
-        if omitted > 0 {
-            text.push_str(&omitted_line(
-                profile.message,
-                omitted,
-                cap,
-                &notification.external_url,
-            ));
-        }
+        text.push_str(&closing(omitted));
         let (title, title_cut) = message_title(rendered.title, MAX_TITLE_BYTES.min(cap / 4));
         Ok(Composed {
             kind: profile.message,
@@ -179,7 +176,11 @@ pub fn compose_with(
     match fit {
         Some((_, composed)) => Ok(composed),
         // Not even one alert fits (or there are none): cut inside the text.
-        None => Ok(cut_single(attempt(1)?, cap)),
+        None => {
+            let single = attempt(1)?;
+            let closing = closing(single.omitted);
+            Ok(cut_single(single, &closing, cap))
+        }
     }
 }
 
@@ -275,16 +276,18 @@ fn message_title(title: String, max: usize) -> (String, Option<usize>) {
 }
 
 /// One alert alone is over the cap: keep the longest prefix of its text that fits, found by
-/// bisection on the prefix length (JSON escaping makes the size not proportional).
-fn cut_single(mut composed: Composed, cap: usize) -> Composed {
+/// bisection on the prefix length (JSON escaping makes the size not proportional). The
+/// `closing` line the text ends with (how many alerts were left out) is kept whole.
+fn cut_single(mut composed: Composed, closing: &str, cap: usize) -> Composed {
     const MARK: &str = "\n\n…（内容过长，已截断）";
     let full = std::mem::take(&mut composed.text);
     composed.cut.text = Some(full.len());
+    let alert = full.strip_suffix(closing).unwrap_or(&full);
     let with_prefix = |composed: &mut Composed, len: usize| {
-        composed.text = format!("{}{MARK}", safe_prefix(&full, len));
+        composed.text = format!("{}{MARK}{closing}", safe_prefix(alert, len));
         composed.body_len() <= cap
     };
-    let (mut fits, mut over) = (0, full.len() + 1);
+    let (mut fits, mut over) = (0, alert.len() + 1);
     while fits + 1 < over {
         let mid = (fits + over) / 2;
         if with_prefix(&mut composed, mid) {
