@@ -218,7 +218,7 @@ pub fn md_escape_into(text: &str, out: &mut String) {
         out.push_str(text);
         return;
     }
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in markdown_lines(text).enumerate() {
         if index > 0 {
             out.push_str("  \n");
         }
@@ -227,6 +227,15 @@ pub fn md_escape_into(text: &str, out: &mut String) {
         let rest = escape_line_start(body, out);
         escape_inline(rest, out);
     }
+}
+
+/// The lines of `text` as markdown reads them, like `str::lines` but also ended by a lone CR,
+/// which CommonMark takes as a line break: a value must not start a line unescaped behind it.
+fn markdown_lines(text: &str) -> impl Iterator<Item = &str> {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    text.split('\n')
+        .flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
 }
 
 /// Block syntax at the start of a line: `#` headings, `-`/`+`/`1.` lists, `===` underlines.
@@ -398,6 +407,16 @@ mod tests {
         );
         assert_eq!(md_escape("~~gone~~ ~1"), "\\~\\~gone\\~\\~ ~1");
         assert_eq!(md_escape("C:\\data \\*"), "C:\\data \\\\\\*");
+    }
+
+    /// Found by the rendering property (tests/api/properties/render.rs): a lone CR was kept,
+    /// and markdown started a heading or an HTML block behind it.
+    #[test]
+    fn a_lone_carriage_return_breaks_the_line_and_the_next_line_is_escaped() {
+        assert_eq!(md_escape("a\r# b"), "a  \n\\# b");
+        assert_eq!(md_escape("a\r\r- b"), "a  \n  \n\\- b");
+        assert_eq!(md_escape("a\r\n# b\r"), "a  \n\\# b");
+        assert_eq!(md_escape("a\n\n"), "a  \n");
     }
 
     #[test]
