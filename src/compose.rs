@@ -238,20 +238,26 @@ impl<'n, 'a> Ordered<'n, 'a> {
     }
 }
 
-/// The closing line of a cut message; `limit` is the cap the message was cut to.
+/// The closing line of a cut message; `limit` is the cap the message was cut to. It is kept
+/// whole, so the link to Alertmanager is left out when it would take over a quarter of the
+/// cap (as a title may): the count must fit beside at least one alert.
 fn omitted_line(kind: MessageKind, omitted: usize, limit: usize, external_url: &str) -> String {
-    match (kind, external_url.is_empty()) {
-        (MessageKind::Markdown, false) => format!(
-            "\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限），[在 Alertmanager 中查看全部]({})",
-            crate::render::filters::md_url(external_url)
+    let link = match kind {
+        MessageKind::Markdown => crate::render::filters::md_url(external_url),
+        MessageKind::Text => external_url.to_owned(),
+    };
+    let linked = !link.is_empty() && dingtalk::json_len_bound(&link) <= limit / 4;
+    match (kind, linked) {
+        (MessageKind::Markdown, true) => format!(
+            "\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限），[在 Alertmanager 中查看全部]({link})"
         ),
-        (MessageKind::Markdown, true) => {
+        (MessageKind::Markdown, false) => {
             format!("\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限）")
         }
-        (MessageKind::Text, false) => format!(
-            "\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限），全部告警: {external_url}"
+        (MessageKind::Text, true) => format!(
+            "\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限），全部告警: {link}"
         ),
-        (MessageKind::Text, true) => {
+        (MessageKind::Text, false) => {
             format!("\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限）")
         }
     }

@@ -129,6 +129,25 @@ fn an_alert_too_large_alone_beside_others_keeps_the_line_counting_them() {
     }
 }
 
+/// Found by the rendering property: the closing line linked to Alertmanager whatever the
+/// length of its URL, so a huge `externalURL` put every cut message over the cap.
+#[test]
+fn a_huge_alertmanager_url_is_left_out_of_the_closing_line() {
+    for kind in ["markdown", "text"] {
+        let renderer = setup(kind);
+        let mut n = many(1_000, 0);
+        n.external_url = format!("http://alertmanager/{}", "(a)".repeat(10_000)).into();
+        let composed = compose_p(&renderer, &n);
+        assert!(
+            composed.body_len() <= CAP,
+            "{kind}: {}",
+            composed.body_len()
+        );
+        assert!(composed.omitted > 0, "{kind}");
+        assert!(composed.text.contains("另有"), "{kind}: {}", composed.text);
+    }
+}
+
 #[test]
 fn safe_prefixes_end_outside_characters_links_and_tags() {
     assert_eq!(safe_prefix("故障告警", 4), "故");

@@ -253,8 +253,10 @@ fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
         out.push('\\');
         return &line[digits..];
     }
-    let setext =
-        !line.is_empty() && (line.bytes().all(|b| b == b'=') || line.bytes().all(|b| b == b'-'));
+    // An underline may end in blanks.
+    let underline = line.trim_end_matches([' ', '\t']);
+    let setext = !underline.is_empty()
+        && (underline.bytes().all(|b| b == b'=') || underline.bytes().all(|b| b == b'-'));
     let marker =
         line.starts_with('#') || (line.starts_with(['-', '+']) && followed_by_space(&line[1..]));
     if setext || marker {
@@ -417,6 +419,13 @@ mod tests {
         assert_eq!(md_escape("a\r\r- b"), "a  \n  \n\\- b");
         assert_eq!(md_escape("a\r\n# b\r"), "a  \n\\# b");
         assert_eq!(md_escape("a\n\n"), "a  \n");
+    }
+
+    /// Found by the rendering property: CommonMark lets a setext underline end in blanks.
+    #[test]
+    fn an_underline_ending_in_blanks_is_escaped_too() {
+        assert_eq!(md_escape("a\n===   "), "a  \n\\===   ");
+        assert_eq!(md_escape("a\n---\t"), "a  \n\\---\t");
     }
 
     #[test]
