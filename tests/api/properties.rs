@@ -2,6 +2,10 @@
 //! (any bytes, and well-shaped payloads full of hostile text) and `profiles.yaml` (any text,
 //! and YAML built from the keys and values the loader knows). Each property runs a bounded
 //! number of cases so that all of them together stay within a few seconds in debug builds.
+//! Rendering and the cut to the cap have their own modules.
+
+mod cut;
+mod render;
 
 use alertrelay::alert::Notification;
 use alertrelay::config::{Config, ConfigError};
