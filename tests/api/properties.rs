@@ -5,7 +5,7 @@
 //! Rendering and the cut to the cap have their own modules.
 
 mod cut;
-mod render;
+pub(crate) mod render;
 
 use alertrelay::alert::Notification;
 use alertrelay::config::{Config, ConfigError};
@@ -28,40 +28,42 @@ fn config(cases: u32) -> ProptestConfig {
 
 /// Text an alert might carry to break a parser, a template or a page: quotes, escapes,
 /// NULs, controls, markup, template syntax, bidi overrides, astral characters.
+pub(crate) const HOSTILE: &[&str] = &[
+    "\"",
+    "\\",
+    "\0",
+    "\n",
+    "\r\n",
+    "\t",
+    "\u{7f}",
+    "\u{202e}",
+    "\u{feff}",
+    "\u{10ffff}",
+    "😀",
+    "故障",
+    "</script>",
+    "<font color=#f00>",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "[a](javascript:x)",
+    "![i](data:x)",
+    "&amp;",
+    "%s",
+    "${x}",
+    "'",
+    "`",
+    "|",
+    "\u{2028}",
+];
+
+/// [`HOSTILE`] pieces joined or repeated, or any string.
 fn hostile_text() -> impl Strategy<Value = String> {
-    const PIECES: &[&str] = &[
-        "\"",
-        "\\",
-        "\0",
-        "\n",
-        "\r\n",
-        "\t",
-        "\u{7f}",
-        "\u{202e}",
-        "\u{feff}",
-        "\u{10ffff}",
-        "😀",
-        "故障",
-        "</script>",
-        "<font color=#f00>",
-        "{{",
-        "}}",
-        "{%",
-        "%}",
-        "[a](javascript:x)",
-        "![i](data:x)",
-        "&amp;",
-        "%s",
-        "${x}",
-        "'",
-        "`",
-        "|",
-        "\u{2028}",
-    ];
     prop_oneof![
         any::<String>(),
-        vec(prop::sample::select(PIECES), 0..24).prop_map(|p| p.concat()),
-        (prop::sample::select(PIECES), 1usize..4096).prop_map(|(p, n)| p.repeat(n)),
+        vec(prop::sample::select(HOSTILE), 0..24).prop_map(|p| p.concat()),
+        (prop::sample::select(HOSTILE), 1usize..4096).prop_map(|(p, n)| p.repeat(n)),
     ]
 }
 
@@ -298,7 +300,7 @@ fn profiles_yaml() -> impl Strategy<Value = String> {
 }
 
 /// How many lines YAML sees: it also breaks lines at a lone CR, NEL, LS and PS.
-fn yaml_lines(text: &str) -> usize {
+pub(crate) fn yaml_lines(text: &str) -> usize {
     let breaks = text.replace("\r\n", "\n");
     1 + breaks
         .chars()

@@ -22,12 +22,12 @@ use super::{config, hostile_text};
 
 /// The shipped templates two ways: as Rust (what profiles use) and by Tera from copies that
 /// differ by a trailing comment (the reference the Rust must match byte for byte).
-pub(super) struct Renderers {
-    pub(super) native: Renderer,
+pub(crate) struct Renderers {
+    pub(crate) native: Renderer,
     tera: Renderer,
 }
 
-pub(super) static RENDERERS: LazyLock<Renderers> = LazyLock::new(|| {
+pub(crate) static RENDERERS: LazyLock<Renderers> = LazyLock::new(|| {
     let yaml = "profiles:\n  md:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n  txt:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n    message: text\n";
     let mut config = Config::from_yaml(yaml, std::path::Path::new("profiles.yaml")).unwrap();
     let native = Renderer::new(&config).unwrap();
@@ -45,7 +45,7 @@ pub(super) static RENDERERS: LazyLock<Renderers> = LazyLock::new(|| {
     Renderers { native, tera }
 });
 
-pub(super) fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     "2026-11-25T04:06:31Z".parse().unwrap()
 }
 
