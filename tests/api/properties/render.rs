@@ -1,6 +1,7 @@
 //! Property tests for rendering hostile label and annotation text through the two shipped
 //! templates (markdown and text, as Rust and as the `.tera` reference): never a panic or a
-//! fallback, a valid DingTalk body within the cap, and markdown that stays inside its line.
+//! fallback, a valid DingTalk body within the cap, and markdown that stays inside its line
+//! (line by line, and as CommonMark parses it).
 
 use std::sync::LazyLock;
 
@@ -310,6 +311,42 @@ fn check_markdown(composed: &Composed, n: &Notification) -> Result<(), TestCaseE
     Ok(())
 }
 
+/// The blocks and links CommonMark finds (parsed as the preview renders DingTalk markdown)
+/// are the template's: a heading per section and alert, no code block, a quote only for
+/// the lines that say alerts are missing, a link only where the template writes one.
+fn check_blocks(composed: &Composed, n: &Notification) -> Result<(), TestCaseError> {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let (mut headings, mut code, mut quotes, mut links) = (0, 0, 0, 0);
+    for event in Parser::new_ext(&composed.text, Options::empty()) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => headings += 1,
+            Event::Start(Tag::CodeBlock(_)) => code += 1,
+            Event::Start(Tag::BlockQuote(_)) => quotes += 1,
+            Event::Start(Tag::Link { .. } | Tag::Image { .. }) => links += 1,
+            _ => {}
+        }
+    }
+    let sections = [Status::Firing, Status::Resolved]
+        .into_iter()
+        .filter(|&status| n.alerts.iter().any(|a| a.status == status))
+        .count();
+    let expected = sections + n.alerts.len();
+    let whole = composed.omitted == 0 && composed.cut.text.is_none();
+    let text = &composed.text;
+    prop_assert!(headings <= expected, "{} headings in {:?}", headings, text);
+    prop_assert!(
+        !whole || headings == expected,
+        "{} headings in {:?}",
+        headings,
+        text
+    );
+    prop_assert_eq!(code, 0, "a code block in {:?}", text);
+    let missing = usize::from(n.truncated_alerts > 0) + usize::from(composed.omitted > 0);
+    prop_assert!(quotes <= missing, "{} quotes in {:?}", quotes, text);
+    prop_assert!(links <= n.alerts.len() + 2, "{} links in {:?}", links, text);
+    Ok(())
+}
+
 /// Text messages show values as written.
 fn check_text(composed: &Composed, n: &Notification) -> Result<(), TestCaseError> {
     if composed.omitted == 0 && composed.cut.text.is_none() {
@@ -342,6 +379,7 @@ proptest! {
             prop_assert_eq!(&native, &tera, "{} as Rust and by Tera", profile);
             if profile == "md" {
                 check_markdown(&native, &n)?;
+                check_blocks(&native, &n)?;
             } else {
                 check_text(&native, &n)?;
             }
