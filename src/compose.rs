@@ -115,6 +115,10 @@ pub fn compose_with(
 ) -> Result<Composed, RenderError> {
     let ordered = Ordered::new(notification);
     let total = ordered.len();
+    let closing = |omitted: usize| match omitted {
+        0 => String::new(),
+        _ => omitted_line(profile.message, omitted, cap, &notification.external_url),
+    };
     let attempt = |keep: usize| -> Result<Composed, RenderError> {
         let keep = keep.min(total);
         // The common case, everything fits: render the notification itself, no copy.
@@ -125,14 +129,7 @@ pub fn compose_with(
         };
         let mut text = rendered.text;
         let omitted = total - keep;
-        if omitted > 0 {
-            text.push_str(&omitted_line(
-                profile.message,
-                omitted,
-                cap,
-                &notification.external_url,
-            ));
-        }
+        text.push_str(&closing(omitted));
         let (title, title_cut) = message_title(rendered.title, MAX_TITLE_BYTES.min(cap / 4));
         Ok(Composed {
             kind: profile.message,
@@ -179,7 +176,11 @@ pub fn compose_with(
     match fit {
         Some((_, composed)) => Ok(composed),
         // Not even one alert fits (or there are none): cut inside the text.
-        None => Ok(cut_single(attempt(1)?, cap)),
+        None => {
+            let single = attempt(1)?;
+            let closing = closing(single.omitted);
+            Ok(cut_single(single, &closing, cap))
+        }
     }
 }
 
@@ -237,20 +238,26 @@ impl<'n, 'a> Ordered<'n, 'a> {
     }
 }
 
-/// The closing line of a cut message; `limit` is the cap the message was cut to.
+/// The closing line of a cut message; `limit` is the cap the message was cut to. It is kept
+/// whole, so the link to Alertmanager is left out when it would take over a quarter of the
+/// cap (as a title may): the count must fit beside at least one alert.
 fn omitted_line(kind: MessageKind, omitted: usize, limit: usize, external_url: &str) -> String {
-    match (kind, external_url.is_empty()) {
-        (MessageKind::Markdown, false) => format!(
-            "\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限），[在 Alertmanager 中查看全部]({})",
-            crate::render::filters::md_url(external_url)
+    let link = match kind {
+        MessageKind::Markdown => crate::render::filters::md_url(external_url),
+        MessageKind::Text => external_url.to_owned(),
+    };
+    let linked = !link.is_empty() && dingtalk::json_len_bound(&link) <= limit / 4;
+    match (kind, linked) {
+        (MessageKind::Markdown, true) => format!(
+            "\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限），[在 Alertmanager 中查看全部]({link})"
         ),
-        (MessageKind::Markdown, true) => {
+        (MessageKind::Markdown, false) => {
             format!("\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限）")
         }
-        (MessageKind::Text, false) => format!(
-            "\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限），全部告警: {external_url}"
+        (MessageKind::Text, true) => format!(
+            "\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限），全部告警: {link}"
         ),
-        (MessageKind::Text, true) => {
+        (MessageKind::Text, false) => {
             format!("\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限）")
         }
     }
@@ -275,16 +282,18 @@ fn message_title(title: String, max: usize) -> (String, Option<usize>) {
 }
 
 /// One alert alone is over the cap: keep the longest prefix of its text that fits, found by
-/// bisection on the prefix length (JSON escaping makes the size not proportional).
-fn cut_single(mut composed: Composed, cap: usize) -> Composed {
+/// bisection on the prefix length (JSON escaping makes the size not proportional). The
+/// `closing` line the text ends with (how many alerts were left out) is kept whole.
+fn cut_single(mut composed: Composed, closing: &str, cap: usize) -> Composed {
     const MARK: &str = "\n\n…（内容过长，已截断）";
     let full = std::mem::take(&mut composed.text);
     composed.cut.text = Some(full.len());
+    let alert = full.strip_suffix(closing).unwrap_or(&full);
     let with_prefix = |composed: &mut Composed, len: usize| {
-        composed.text = format!("{}{MARK}", safe_prefix(&full, len));
+        composed.text = format!("{}{MARK}{closing}", safe_prefix(alert, len));
         composed.body_len() <= cap
     };
-    let (mut fits, mut over) = (0, full.len() + 1);
+    let (mut fits, mut over) = (0, alert.len() + 1);
     while fits + 1 < over {
         let mid = (fits + over) / 2;
         if with_prefix(&mut composed, mid) {

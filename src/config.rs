@@ -219,6 +219,11 @@ impl Config {
     pub fn from_yaml(text: &str, file: &Path) -> Result<Self, ConfigError> {
         let name = file.display().to_string();
         let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| {
+            if e.location().is_none()
+                && let Some(line) = locate::second_document(text)
+            {
+                return config_error(&name, Some(line), SECOND_DOCUMENT.into());
+            }
             let message = strip_location(&e.to_string());
             // The parser reports either the exact spot (unknown keys, syntax) or the start of
             // the enclosing mapping (our field checks); the key path found from the message
@@ -316,6 +321,8 @@ impl Profile {
         }
     }
 }
+
+const SECOND_DOCUMENT: &str = "text after the first YAML document (a second `---`, or more after a closed `{}` or `[]`): profiles.yaml holds one document";
 
 const PROFILE_NAME_RULE: &str =
     "profile names are letters, digits, '-', '_' and '.', as they appear in the URL path";

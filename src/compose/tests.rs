@@ -100,6 +100,54 @@ fn one_alert_too_large_alone_is_cut_inside_its_text() {
     assert!(composed.text.ends_with("…（内容过长，已截断）"));
 }
 
+/// Found by the cut property (tests/api/properties/cut.rs): the cut inside the text took
+/// the "另有 N 条" line with it.
+#[test]
+fn an_alert_too_large_alone_beside_others_keeps_the_line_counting_them() {
+    for kind in ["markdown", "text"] {
+        let renderer = setup(kind);
+        let mut n = many(3, 0);
+        n.alerts[0]
+            .annotations
+            .insert("summary", "磁盘*满\n".repeat(2_000));
+        let composed = compose_p(&renderer, &n);
+        assert!(
+            composed.body_len() <= CAP,
+            "{kind}: {}",
+            composed.body_len()
+        );
+        assert_eq!(composed.omitted, 2, "{kind}");
+        assert!(composed.cut.text.is_some(), "{kind}");
+        assert!(
+            composed.text.contains("…（内容过长，已截断）"),
+            "{kind}: {}",
+            composed.text
+        );
+        let count = if kind == "markdown" { "**2**" } else { "2" };
+        let line = format!("另有 {count} 条告警未显示（消息超过钉钉 {CAP} 字节上限）");
+        assert!(composed.text.contains(&line), "{kind}: {}", composed.text);
+    }
+}
+
+/// Found by the rendering property: the closing line linked to Alertmanager whatever the
+/// length of its URL, so a huge `externalURL` put every cut message over the cap.
+#[test]
+fn a_huge_alertmanager_url_is_left_out_of_the_closing_line() {
+    for kind in ["markdown", "text"] {
+        let renderer = setup(kind);
+        let mut n = many(1_000, 0);
+        n.external_url = format!("http://alertmanager/{}", "(a)".repeat(10_000)).into();
+        let composed = compose_p(&renderer, &n);
+        assert!(
+            composed.body_len() <= CAP,
+            "{kind}: {}",
+            composed.body_len()
+        );
+        assert!(composed.omitted > 0, "{kind}");
+        assert!(composed.text.contains("另有"), "{kind}: {}", composed.text);
+    }
+}
+
 #[test]
 fn safe_prefixes_end_outside_characters_links_and_tags() {
     assert_eq!(safe_prefix("故障告警", 4), "故");

@@ -1,4 +1,7 @@
-//! Finds the line of a key path in block-style YAML, for errors found after parsing.
+//! Finds lines in YAML for errors the parser reports without one: a key path in block-style
+//! YAML (errors found after parsing), and where a second document begins.
+
+use serde::de::{Deserialize, Deserializer, Visitor};
 
 /// The 1-based line where the key path (`["profiles", "ops", "template"]`) is defined, or
 /// `None` when it cannot be found (flow style, or the key is absent).
@@ -29,6 +32,47 @@ pub fn locate(text: &str, path: &[&str]) -> Option<usize> {
         }
     }
     None
+}
+
+/// The line where a second YAML document begins, when `text` holds more than one
+/// (`---` twice, or text after a closed flow mapping): serde_yaml_ng refuses such text
+/// without a position. The line is the second document's first node, or the file's last
+/// line when that document is empty and begins at the very end.
+pub(super) fn second_document(text: &str) -> Option<usize> {
+    // `nth`, not a loop: after a parse error the iterator repeats that error for ever.
+    let second = serde_yaml_ng::Deserializer::from_str(text).nth(1)?;
+    let line = Nothing::deserialize(second).err()?.location()?.line();
+    Some(line.clamp(1, last_line(text)))
+}
+
+/// The number of the last line of `text`, counting line breaks as YAML does (LF, CRLF, a
+/// lone CR, NEL, LS and PS), a final break opening no line of its own.
+fn last_line(text: &str) -> usize {
+    let is_break = |c: char| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}');
+    let breaks = text
+        .replace("\r\n", "\n")
+        .chars()
+        .filter(|&c| is_break(c))
+        .count();
+    let open = !text.ends_with(is_break);
+    (breaks + usize::from(open)).max(1)
+}
+
+/// Accepts no YAML node at all, so deserializing a document into it fails with the
+/// position of the document's first node.
+struct Nothing;
+
+impl<'de> Deserialize<'de> for Nothing {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Refuse;
+        impl Visitor<'_> for Refuse {
+            type Value = Nothing;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("no second document")
+            }
+        }
+        deserializer.deserialize_any(Refuse)
+    }
 }
 
 fn key_of(content: &str) -> Option<&str> {
@@ -64,6 +108,18 @@ profiles:
         assert_eq!(locate(YAML, &["profiles", "ops", "template"]), Some(5));
         assert_eq!(locate(YAML, &["profiles", "db", "template"]), Some(9));
         assert_eq!(locate(YAML, &["profiles", "db"]), Some(6));
+    }
+
+    #[test]
+    fn a_second_document_is_placed_on_a_line_of_the_file() {
+        assert_eq!(second_document("a: 1\n"), None);
+        assert_eq!(second_document("a: 1\n...\n"), None);
+        assert_eq!(second_document("---\n---\n"), Some(2));
+        assert_eq!(second_document("a: 1\n\n\n---\n"), Some(4));
+        assert_eq!(second_document("a: 1\n--- x\n"), Some(2));
+        assert_eq!(second_document("{}\nx"), Some(2));
+        assert_eq!(second_document("&m]"), Some(1));
+        assert_eq!(second_document("a: 1\r---\rb: 2"), Some(3));
     }
 
     #[test]

@@ -240,3 +240,13 @@ fn the_body_budget_defaults_to_64_mib_and_zero_is_refused_with_its_line() {
     assert_eq!(line, Some(2), "{message}");
     assert!(message.contains("nonzero"), "{message}");
 }
+
+#[test]
+fn a_second_yaml_document_is_refused_at_its_line_saying_why() {
+    let (line, message) = invalid(&format!("profiles:\n  ops:\n    url: {URL}\n---\nx: 1\n"));
+    assert_eq!(line, Some(5));
+    assert!(
+        message.contains("text after the first YAML document"),
+        "{message}"
+    );
+}

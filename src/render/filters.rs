@@ -197,10 +197,11 @@ fn push_decimal(out: &mut String, value: u64) {
 }
 
 /// Escapes text so it shows as written in DingTalk markdown and cannot add headings, links,
-/// emphasis, quotes, lists or HTML (`<font>`). It escapes only where markdown would act, so a
-/// client that shows backslashes literally shows as few as possible: `node_exporter` and
-/// `192.168.0.1` stay untouched. `<` and `>` become entities; each line break becomes a
-/// markdown hard break so multi-line annotations keep their lines.
+/// emphasis, quotes, lists, code blocks or HTML (`<font>`). It escapes only where markdown
+/// would act, so a client that shows backslashes literally shows as few as possible:
+/// `node_exporter` and `192.168.0.1` stay untouched. `<` and `>` become entities; each line
+/// break (LF, CRLF or a lone CR) becomes a markdown hard break so multi-line annotations keep
+/// their lines.
 pub fn md_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     md_escape_into(text, &mut out);
@@ -211,21 +212,47 @@ pub fn md_escape(text: &str) -> String {
 pub fn md_escape_into(text: &str, out: &mut String) {
     // Most values (instances, names, severities) are one line with nothing to escape.
     let special = |b: u8| MARKDOWN_SPECIAL[usize::from(b)];
-    let block_start = text
-        .trim_start()
-        .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '#' | '-' | '+' | '='));
+    let block_start = text.starts_with([' ', '\t'])
+        || text
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '#' | '-' | '+' | '='));
     if !block_start && !text.bytes().any(special) {
         out.push_str(text);
         return;
     }
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in markdown_lines(text).enumerate() {
         if index > 0 {
             out.push_str("  \n");
         }
         let body = line.trim_start();
-        out.push_str(&line[..line.len() - body.len()]);
+        push_indent(&line[..line.len() - body.len()], out);
         let rest = escape_line_start(body, out);
         escape_inline(rest, out);
+    }
+}
+
+/// The lines of `text` as markdown reads them, like `str::lines` but also ended by a lone CR,
+/// which CommonMark takes as a line break: a value must not start a line unescaped behind it.
+fn markdown_lines(text: &str) -> impl Iterator<Item = &str> {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    text.split('\n')
+        .flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
+}
+
+/// A line's indentation, but at most three spaces of it (a tab counts as one): four would
+/// open a code block. Markdown does not show a paragraph line's indentation anyway.
+fn push_indent(indent: &str, out: &mut String) {
+    let mut spaces = 0;
+    for c in indent.chars() {
+        match c {
+            ' ' | '\t' if spaces == 3 => {}
+            ' ' | '\t' => {
+                out.push(' ');
+                spaces += 1;
+            }
+            other => out.push(other),
+        }
     }
 }
 
@@ -244,8 +271,10 @@ fn escape_line_start<'a>(line: &'a str, out: &mut String) -> &'a str {
         out.push('\\');
         return &line[digits..];
     }
-    let setext =
-        !line.is_empty() && (line.bytes().all(|b| b == b'=') || line.bytes().all(|b| b == b'-'));
+    // An underline may end in blanks.
+    let underline = line.trim_end_matches([' ', '\t']);
+    let setext = !underline.is_empty()
+        && (underline.bytes().all(|b| b == b'=') || underline.bytes().all(|b| b == b'-'));
     let marker =
         line.starts_with('#') || (line.starts_with(['-', '+']) && followed_by_space(&line[1..]));
     if setext || marker {
@@ -398,6 +427,34 @@ mod tests {
         );
         assert_eq!(md_escape("~~gone~~ ~1"), "\\~\\~gone\\~\\~ ~1");
         assert_eq!(md_escape("C:\\data \\*"), "C:\\data \\\\\\*");
+    }
+
+    /// Found by the rendering property (tests/api/properties/render.rs): a lone CR was kept,
+    /// and markdown started a heading or an HTML block behind it.
+    #[test]
+    fn a_lone_carriage_return_breaks_the_line_and_the_next_line_is_escaped() {
+        assert_eq!(md_escape("a\r# b"), "a  \n\\# b");
+        assert_eq!(md_escape("a\r\r- b"), "a  \n  \n\\- b");
+        assert_eq!(md_escape("a\r\n# b\r"), "a  \n\\# b");
+        assert_eq!(md_escape("a\n\n"), "a  \n");
+    }
+
+    /// Found by the rendering property: CommonMark lets a setext underline end in blanks.
+    #[test]
+    fn an_underline_ending_in_blanks_is_escaped_too() {
+        assert_eq!(md_escape("a\n===   "), "a  \n\\===   ");
+        assert_eq!(md_escape("a\n---\t"), "a  \n\\---\t");
+    }
+
+    /// Found by the rendering property: a line of a value indented by four spaces (or a tab)
+    /// opened a code block, after a heading or wherever a template put the value.
+    #[test]
+    fn indentation_cannot_open_a_code_block() {
+        assert_eq!(md_escape("a\n    b"), "a  \n   b");
+        assert_eq!(md_escape("a\n\t\t\t\tb"), "a  \n   b");
+        assert_eq!(md_escape("      b"), "   b");
+        assert_eq!(md_escape("a\n \u{3000}  b"), "a  \n \u{3000}  b");
+        assert_eq!(md_escape("  padded  "), "  padded  ");
     }
 
     #[test]

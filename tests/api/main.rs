@@ -5,6 +5,7 @@ mod binary;
 mod bounds;
 mod browser;
 mod delivery;
+mod fuzz;
 mod golden;
 mod helpers;
 mod limits;
