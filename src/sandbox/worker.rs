@@ -21,7 +21,7 @@ pub const NICE_ARG: &str = "--nice";
 /// Runs the worker on stdin/stdout; returns when the gateway closes its input. Only the
 /// binary's `main` calls this, with the arguments after [`ARG`].
 pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
-    die_with_parent();
+    stay_below_the_gateway();
     // A panic is answered as `Reply::Panicked`; printing it too could fill the stderr pipe
     // nobody reads while the worker lives, and block it.
     std::panic::set_hook(Box::new(|_| {}));
@@ -176,8 +176,11 @@ fn data_bytes() -> usize {
 }
 
 /// A worker must not outlive the gateway: if the gateway is killed, so is the worker, even
-/// in the middle of a render that never ends.
-fn die_with_parent() {
+/// in the middle of a render that never ends. And if the host (or the container's memory
+/// limit) runs short, the kernel's OOM killer takes a worker first, never the gateway.
+fn stay_below_the_gateway() {
+    // Raising one's own score needs no privilege; a failure only loses the preference.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and changes nothing else.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

@@ -272,6 +272,10 @@ async fn the_gateway_keeps_its_memory_and_ends_on_sigterm_while_a_render_spins()
     tokio::time::sleep(Duration::from_millis(500)).await;
     let workers = children(pid);
     assert!(!workers.is_empty(), "a render worker runs the preview");
+    for worker in &workers {
+        let score = std::fs::read_to_string(format!("/proc/{worker}/oom_score_adj")).unwrap();
+        assert_eq!(score.trim(), "1000", "the OOM killer takes a worker first");
+    }
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
