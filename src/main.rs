@@ -22,10 +22,14 @@ fn main() -> anyhow::Result<()> {
         // A render worker: no flags, no logging, no async runtime; see `sandbox`.
         return Ok(sandbox::worker::run(args)?);
     }
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(serve())
+        .build()?;
+    let served = runtime.block_on(serve());
+    // Never wait on a render still running in a worker (its conductor is a blocking task):
+    // the workers die with this process.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    served
 }
 
 async fn serve() -> anyhow::Result<()> {

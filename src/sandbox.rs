@@ -12,6 +12,7 @@
 //! CPU priority.
 
 mod pool;
+mod spawner;
 mod watchdog;
 mod wire;
 pub mod worker;
@@ -125,27 +126,34 @@ impl Sandbox {
     pub fn new(spec: &Spec) -> Result<Self, SandboxError> {
         let spec =
             Arc::new(serde_json::to_vec(spec).map_err(|e| SandboxError::Failed(e.to_string()))?);
-        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        let cpus = std::thread::available_parallelism()
+            .map_or(2, usize::from)
+            .min(MAX_WEBHOOK_WORKERS);
         Ok(Self {
             webhooks: Pool::new(program(), Arc::clone(&spec), cpus, false),
             previews: Pool::new(program(), spec, 1, true),
         })
     }
 
-    /// Parses a webhook body and composes the profile's message within `cap` bytes.
+    /// Parses a webhook body and composes the profile's message within `cap` bytes, with
+    /// the profile's templates or (`builtin`) the built-in ones. `held` (a body's share of a
+    /// budget, say) is kept until the job ends, even if the caller goes away first.
     pub async fn compose(
         &self,
         profile: &str,
         body: Bytes,
         now: DateTime<Utc>,
         cap: usize,
+        builtin: bool,
+        held: impl Send + 'static,
     ) -> Result<Message, ComposeError> {
         let job = Job::Compose {
             profile: profile.to_owned(),
             now,
             cap,
+            builtin,
         };
-        match self.webhooks.run(job, body).await? {
+        match self.webhooks.run(job, body, Box::new(held)).await? {
             Reply::Composed {
                 alerts,
                 status,
@@ -161,22 +169,24 @@ impl Sandbox {
         }
     }
 
-    /// Builds a preview from a preview request body (see [`crate::preview::Request`]).
+    /// Builds a preview from a preview request body (see [`crate::preview::Request`]);
+    /// `held` (the preview's turn) is kept until the job ends.
     pub async fn preview(
         &self,
         profile: &str,
         body: Bytes,
-        template: Option<String>,
-        sample: Option<String>,
+        query: (Option<String>, Option<String>),
         now: DateTime<Utc>,
+        held: impl Send + 'static,
     ) -> Result<Result<Preview, PreviewError>, SandboxError> {
+        let (template, sample) = query;
         let job = Job::Preview {
             profile: profile.to_owned(),
             now,
             template,
             sample,
         };
-        match self.previews.run(job, body).await? {
+        match self.previews.run(job, body, Box::new(held)).await? {
             Reply::Preview(answer) => Ok(answer.map(|preview| *preview)),
             other => Err(unexpected(&other)),
         }
@@ -204,7 +214,7 @@ impl Sandbox {
                     line: None,
                     message: format!("{error} (profile {profile:?}, sample payloads)"),
                 };
-                match self.webhooks.run(job, Bytes::new()).await {
+                match self.webhooks.run(job, Bytes::new(), Box::new(())).await {
                     Ok(Reply::SelfTest(outcome)) => outcome,
                     Ok(other) => Err(failed(&unexpected(&other))),
                     Err(error) => Err(failed(&error)),

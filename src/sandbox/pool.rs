@@ -17,11 +17,15 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::wire::{self, Job, Reply};
-use super::{SandboxError, TIME_LIMIT, memory_budget, watchdog, worker};
+use super::{SandboxError, TIME_LIMIT, memory_budget, spawner, watchdog, worker};
 use crate::render::RenderError;
 
 /// How long a new worker may take to start and compile the templates.
 const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// A worker is replaced after this many jobs: its memory cap is set from what it held when it
+/// started, and every job may leave a little more behind.
+const RECYCLE_AFTER: usize = 4096;
 
 /// Workers of one kind (webhooks or previews).
 pub(super) struct Pool {
@@ -46,12 +50,18 @@ struct State {
     conductors: usize,
 }
 
-/// A job, its body and where its answer goes.
+/// A job, its body, where its answer goes, and what the caller holds until the job is done.
 struct Task {
     job: Job,
     body: Bytes,
     answer: oneshot::Sender<Result<Reply, SandboxError>>,
+    /// Released when the job ends, not when its caller goes away: a preview's turn, a
+    /// webhook body's share of the body budget.
+    _held: Held,
 }
+
+/// Whatever a caller holds for its job (see [`Task`]).
+pub(super) type Held = Box<dyn Send>;
 
 impl Pool {
     pub(super) fn new(program: PathBuf, spec: Arc<Vec<u8>>, size: usize, nice: bool) -> Arc<Self> {
@@ -72,11 +82,17 @@ impl Pool {
         self: &Arc<Self>,
         job: Job,
         body: Bytes,
+        held: Held,
     ) -> Result<Reply, SandboxError> {
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut state = self.lock();
-            state.tasks.push_back(Task { job, body, answer });
+            state.tasks.push_back(Task {
+                job,
+                body,
+                answer,
+                _held: held,
+            });
             let start = state.conductors < self.size;
             state.conductors += usize::from(start);
             start
@@ -95,11 +111,13 @@ impl Pool {
     }
 
     /// Takes jobs until none waits, each on a live worker (a fresh one after a worker died).
+    /// A job whose caller went away (a client hung up) is dropped unrun.
     fn conduct(&self) {
         let mut worker: Option<Worker> = None;
         loop {
             let task = {
                 let mut state = self.lock();
+                state.tasks.retain(|task| !task.answer.is_closed());
                 match state.tasks.pop_front() {
                     Some(task) => {
                         worker = worker.or_else(|| state.idle.pop());
@@ -112,7 +130,9 @@ impl Pool {
                     }
                 }
             };
-            let running = match worker.take() {
+            // An idle worker that died meanwhile is replaced, not handed the job.
+            let worker_alive = worker.take().and_then(|mut w| w.alive().then_some(w));
+            let running = match worker_alive {
                 Some(worker) => Ok(worker),
                 None => Worker::start(&self.program, &self.spec, self.nice),
             };
@@ -134,10 +154,13 @@ fn run_on(
 ) -> (Option<Worker>, Result<Reply, SandboxError>) {
     let deadline = watchdog::arm(worker.child.id(), TIME_LIMIT);
     let answer = worker.call(job, body);
-    let timed_out = deadline.fired();
-    drop(deadline);
+    let timed_out = deadline.disarm();
+    worker.jobs += 1;
     match answer {
-        Ok(reply) if !timed_out => (Some(worker), Ok(reply)),
+        // A worker that took a large job may hold much of its memory still, and any worker
+        // grows a little with every job: both are replaced rather than kept.
+        Ok(reply) if !timed_out && worker.fresh_enough(body.len()) => (Some(worker), Ok(reply)),
+        Ok(reply) if !timed_out => (None, Ok(reply)),
         _ if timed_out => {
             worker.died();
             (None, Err(SandboxError::TimedOut(TIME_LIMIT)))
@@ -149,6 +172,8 @@ fn run_on(
 /// One worker process and its pipes. Killed and reaped when dropped.
 struct Worker {
     child: Child,
+    /// Jobs it answered.
+    jobs: usize,
     stdin: BufWriter<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     /// Read only after the worker died, for the reason (Rust prints allocation failures
@@ -166,12 +191,13 @@ impl Worker {
         if nice {
             command.arg(worker::NICE_ARG);
         }
-        let mut child = command
+        // Template text runs there: it gets no environment (the robots' tokens may be in it).
+        command
+            .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| failed("spawn", &e))?;
+            .stderr(Stdio::piped());
+        let mut child = spawner::spawn(command).map_err(|e| failed("spawn", &e))?;
         let (Some(stdin), Some(stdout), stderr) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -179,6 +205,7 @@ impl Worker {
         };
         let mut worker = Self {
             child,
+            jobs: 0,
             stdin: BufWriter::with_capacity(64 * 1024, stdin),
             stdout: BufReader::with_capacity(64 * 1024, stdout),
             stderr,
@@ -187,8 +214,7 @@ impl Worker {
         let ready = worker
             .send(spec)
             .and_then(|()| worker.receive::<Result<(), Vec<RenderError>>>());
-        let timed_out = deadline.fired();
-        drop(deadline);
+        let timed_out = deadline.disarm();
         match ready {
             _ if timed_out => Err(failed("handshake", &"timed out")),
             Ok(Ok(())) => Ok(worker),
@@ -198,6 +224,16 @@ impl Worker {
             ))),
             Err(e) => Err(failed("handshake", &e)),
         }
+    }
+
+    /// Still running (an idle worker can have been killed from outside).
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Whether to keep it after a job with a body of `body_len` bytes.
+    fn fresh_enough(&self, body_len: usize) -> bool {
+        memory_budget(body_len) <= 2 * super::MEMORY_BASE && self.jobs < RECYCLE_AFTER
     }
 
     /// Sends a job and its body, and reads the answer.

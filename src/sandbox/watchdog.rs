@@ -8,56 +8,46 @@
 //! load), so a deadline is kept to within a tick.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A deadline being watched; dropping it stops the watch.
+/// A deadline being watched.
 pub(super) struct Armed {
     key: Key,
-    fired: Arc<AtomicBool>,
 }
 
 impl Armed {
-    /// True when the deadline passed and the worker was killed.
-    pub(super) fn fired(&self) -> bool {
-        self.fired.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for Armed {
-    fn drop(&mut self) {
+    /// Stops the watch; true when the deadline had passed and the worker was killed. Taken
+    /// under the watchdog's lock, so a kill is never missed between the two.
+    pub(super) fn disarm(self) -> bool {
         let watchdog = watchdog();
         let mut deadlines = watchdog.deadlines.lock().unwrap_or_else(|e| e.into_inner());
-        deadlines.remove(&self.key);
+        deadlines.remove(&self.key).is_none()
     }
 }
 
-/// Kills process `pid` unless the returned guard is dropped within `limit`.
+/// Kills process `pid` unless the returned guard is disarmed within `limit`.
 pub(super) fn arm(pid: u32, limit: Duration) -> Armed {
     let watchdog = watchdog();
-    let fired = Arc::new(AtomicBool::new(false));
     let key = (
         Instant::now() + limit,
         watchdog.next.fetch_add(1, Ordering::Relaxed),
     );
     let mut deadlines = watchdog.deadlines.lock().unwrap_or_else(|e| e.into_inner());
-    deadlines.insert(key, (pid, Arc::clone(&fired)));
-    Armed { key, fired }
+    deadlines.insert(key, pid);
+    Armed { key }
 }
 
 /// When, and a number that keeps equal instants apart.
 type Key = (Instant, u64);
-
-/// The process to kill, and the flag to raise when it is killed.
-type Target = (u32, Arc<AtomicBool>);
 
 /// How often the watchdog looks for deadlines that passed.
 const TICK: Duration = Duration::from_millis(50);
 
 struct Watchdog {
     /// Deadlines in order.
-    deadlines: Mutex<BTreeMap<Key, Target>>,
+    deadlines: Mutex<BTreeMap<Key, u32>>,
     next: std::sync::atomic::AtomicU64,
 }
 
@@ -86,10 +76,9 @@ impl Watchdog {
                 if entry.key().0 > now {
                     break;
                 }
-                let (pid, fired) = entry.remove();
-                fired.store(true, Ordering::Release);
+                let pid = entry.remove();
                 // SAFETY: kill only sends a signal. The pid is a worker still owned by a
-                // job (its guard is alive), so it has not been reaped and cannot be reused.
+                // job (not yet disarmed), so it has not been reaped and cannot be reused.
                 unsafe {
                     libc::kill(pid as libc::pid_t, libc::SIGKILL);
                 }

@@ -18,11 +18,13 @@ pub(crate) const MAX_FRAME: usize = 1 << 30;
 /// One piece of work for a worker; a frame of raw bytes (the body, possibly empty) follows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Job {
-    /// Parse a webhook body and compose the profile's message within `cap` bytes.
+    /// Parse a webhook body and compose the profile's message within `cap` bytes, with the
+    /// built-in templates when `builtin` (the profile's passed a bound).
     Compose {
         profile: String,
         now: DateTime<Utc>,
         cap: usize,
+        builtin: bool,
     },
     /// Build a preview from a preview request body; `template` and `sample` come from the
     /// query string and count when the body names none.

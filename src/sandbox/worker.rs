@@ -6,7 +6,7 @@
 use std::io::{self, BufReader, BufWriter, Write};
 
 use crate::alert::Notification;
-use crate::compose::compose;
+use crate::compose::{compose, compose_with};
 use crate::preview::{self, PreviewError, Request};
 use crate::render::{Renderer, Spec};
 
@@ -43,7 +43,7 @@ pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
     let Ok(renderer) = renderer else {
         return Ok(());
     };
-    let mut memory = Memory::default();
+    let mut memory = Memory::new();
     while let Some(job) = read_frame(&mut input)? {
         let job: Job = serde_json::from_slice(&job).map_err(io::Error::other)?;
         let len =
@@ -69,15 +69,22 @@ fn send(output: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()
 
 fn handle(renderer: &Renderer, job: Job, body: &[u8]) -> Reply {
     match job {
-        Job::Compose { profile, now, cap } => match Notification::from_json(body) {
-            Ok(notification) => match compose(renderer, &profile, &notification, now, cap) {
-                Ok(composed) => Reply::Composed {
-                    alerts: notification.alerts.len(),
-                    status: notification.status,
-                    composed,
-                },
-                Err(error) => Reply::Render(error),
-            },
+        Job::Compose {
+            profile,
+            now,
+            cap,
+            builtin,
+        } => match Notification::from_json(body) {
+            Ok(notification) => {
+                match compose_as(renderer, &profile, &notification, now, cap, builtin) {
+                    Ok(composed) => Reply::Composed {
+                        alerts: notification.alerts.len(),
+                        status: notification.status,
+                        composed,
+                    },
+                    Err(error) => Reply::Render(error),
+                }
+            }
             Err(error) => Reply::BadPayload(error),
         },
         Job::Preview {
@@ -99,6 +106,26 @@ fn handle(renderer: &Renderer, job: Job, body: &[u8]) -> Reply {
     }
 }
 
+/// Composes with the profile's templates, or with the built-in ones.
+fn compose_as(
+    renderer: &Renderer,
+    profile: &str,
+    notification: &Notification,
+    now: chrono::DateTime<chrono::Utc>,
+    cap: usize,
+    builtin: bool,
+) -> Result<crate::compose::Composed, crate::render::RenderError> {
+    if !builtin {
+        return compose(renderer, profile, notification, now, cap);
+    }
+    let look = renderer
+        .look(profile)
+        .ok_or_else(|| crate::render::RenderError::unknown_profile(profile))?;
+    compose_with(look, notification, cap, |subset| {
+        renderer.render_builtin(profile, subset, now)
+    })
+}
+
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
@@ -108,34 +135,28 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// The cap on this process's data memory (heap and anonymous mappings) while it works: what
-/// it holds plus the job's budget. An allocation past the cap fails and the worker aborts:
-/// the gateway sees it die and reports the job as over its memory bound. What it holds is
-/// read from `/proc` every [`Memory::REMEASURE`] jobs and after any job with a large budget
-/// (a read costs more than a small job's render; a large job may leave memory held); the cap
-/// is set again only when it changes.
-#[derive(Default)]
+/// it held when it was ready, plus the job's budget. An allocation past the cap fails and the
+/// worker aborts: the gateway sees it die and reports the job as over its memory bound. The
+/// baseline is measured once, so no job can raise it for the next; the gateway replaces a
+/// worker after a large job, and after many (see `pool`), so what jobs leave behind stays
+/// small. The cap is set again only when it changes.
 struct Memory {
-    /// What the process held when last measured.
-    held: usize,
-    /// Jobs since then.
-    jobs: usize,
+    /// What the process held when it was ready.
+    baseline: usize,
     /// The cap in force, to skip setting it again.
     cap: Option<usize>,
-    /// The last job's budget.
-    last_budget: usize,
 }
 
 impl Memory {
-    const REMEASURE: usize = 64;
+    fn new() -> Self {
+        Self {
+            baseline: data_bytes(),
+            cap: None,
+        }
+    }
 
     fn limit(&mut self, budget: usize) {
-        if self.jobs.is_multiple_of(Self::REMEASURE) || self.last_budget > 2 * super::MEMORY_BASE {
-            self.held = data_bytes();
-            self.jobs = 0;
-        }
-        self.jobs += 1;
-        self.last_budget = budget;
-        let cap = self.held.saturating_add(budget);
+        let cap = self.baseline.saturating_add(budget);
         if self.cap != Some(cap) {
             set_data_limit(cap);
             self.cap = Some(cap);

@@ -86,8 +86,13 @@ struct Limits {
     in_flight: usize,
 }
 
+/// What a body takes of the budget before its first bytes arrive.
+const FIRST_SHARE: usize = 64 * 1024;
+
 /// Reads a webhook body into one buffer whose every byte of capacity is taken from `budget`
-/// before it is allocated: up front for the declared `Content-Length`, as it grows otherwise.
+/// before it is allocated, as the bytes arrive: the first [`FIRST_SHARE`] at once, then
+/// doubling up to the declared `Content-Length`. A client that declares 32 MB and sends one
+/// byte holds a small share, so idle connections cannot spend the budget for everyone.
 /// 413 past the per-body limit, 503 when the budget is spent.
 pub(super) async fn read(
     headers: &HeaderMap,
@@ -110,7 +115,8 @@ pub(super) async fn read(
         bytes: Vec::new(),
         share: budget.share(),
     };
-    held.reserve(declared.unwrap_or(0), limits)?;
+    let most = declared.unwrap_or(limits.body).min(limits.body);
+    held.reserve(most.min(FIRST_SHARE), limits)?;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| AppError::ReadBody(e.to_string()))?;
         let Ok(data) = frame.into_data() else {
@@ -121,8 +127,8 @@ pub(super) async fn read(
             return Err(AppError::BodyTooLarge { limit: limits.body });
         }
         if len > held.share.bytes {
-            // Doubling, as a Vec grows, but within the per-body limit.
-            held.reserve(len.max(held.share.bytes * 2).min(limits.body), limits)?;
+            // Doubling, as a Vec grows, but within what was declared and the per-body limit.
+            held.reserve(len.max(held.share.bytes * 2).min(most.max(len)), limits)?;
         }
         held.bytes.extend_from_slice(&data);
     }

@@ -22,6 +22,7 @@ use crate::dingtalk::{Retry, SendError};
 use crate::preview::PreviewError;
 use crate::render::RenderError;
 use crate::runtime::BuildError;
+use crate::sandbox::SandboxError;
 
 /// What the client is told when the failure is alertrelay's own.
 pub const INTERNAL_MESSAGE: &str = "internal error; the cause is in alertrelay's log";
@@ -59,6 +60,14 @@ pub enum AppError {
     /// Neither the profile's template nor the built-in one rendered.
     #[error("cannot render the message: {0}")]
     Render(#[from] RenderError),
+    /// Even the built-in template could not render the notification within a render
+    /// worker's bounds (a payload no Alertmanager sends: millions of alerts): retrying the
+    /// same body cannot help.
+    #[error("the notification cannot be rendered within alertrelay's bounds: {0}")]
+    Unrenderable(SandboxError),
+    /// No render worker could take the job (it could not start, or crashed): worth a retry.
+    #[error("no render worker could take the message; try again")]
+    WorkersUnavailable(SandboxError),
     /// `/-/reload` without `--web.enable-lifecycle`.
     #[error("Lifecycle API is not enabled (start with --web.enable-lifecycle)")]
     LifecycleDisabled,
@@ -91,7 +100,7 @@ impl AppError {
             Self::BodyTooLarge { .. } => "too_large",
             Self::BodyBudgetSpent { .. } => "overloaded",
             Self::BadPayload(_) | Self::ReadBody(_) => "bad_request",
-            Self::Render(_) => "render",
+            Self::Render(_) | Self::Unrenderable(_) | Self::WorkersUnavailable(_) => "render",
             Self::LifecycleDisabled | Self::Reload(_) | Self::Preview(_) | Self::PreviewBusy => "",
             Self::ShuttingDown => "shutdown",
             Self::Delivery(error) => error.reason(),
@@ -102,7 +111,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::UnknownProfile(_) => StatusCode::NOT_FOUND,
-            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTooLarge { .. } | Self::Unrenderable(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadPayload(_) | Self::ReadBody(_) => StatusCode::BAD_REQUEST,
             Self::LifecycleDisabled => StatusCode::FORBIDDEN,
             Self::Preview(PreviewError::UnknownProfile(_) | PreviewError::UnknownSample(_)) => {
@@ -110,9 +119,10 @@ impl AppError {
             }
             Self::Preview(PreviewError::Render(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Preview(_) => StatusCode::BAD_REQUEST,
-            Self::PreviewBusy | Self::BodyBudgetSpent { .. } | Self::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::PreviewBusy
+            | Self::BodyBudgetSpent { .. }
+            | Self::ShuttingDown
+            | Self::WorkersUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Delivery(DeliveryError::Send(SendError::Timeout { .. })) => {
                 StatusCode::GATEWAY_TIMEOUT

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{AppError, AppState};
 use crate::preview::{Preview, PreviewError};
 use crate::render::{Part, RenderError, UNSAVED_NAME};
+use crate::sandbox::SandboxError;
 
 /// The page, embedded so running the gateway needs no web build.
 const PAGE: &str = include_str!("../preview/page.html");
@@ -108,7 +109,7 @@ async fn render(
     Query(query): Query<PreviewQuery>,
     request: axum::extract::Request,
 ) -> Result<Json<Preview>, AppError> {
-    let _turn = tokio::time::timeout(SLOT_WAIT, state.preview_slots.clone().acquire_owned())
+    let turn = tokio::time::timeout(SLOT_WAIT, state.preview_slots.clone().acquire_owned())
         .await
         .map_err(|_| AppError::PreviewBusy)?
         .map_err(|_| AppError::PreviewBusy)?;
@@ -122,13 +123,17 @@ async fn render(
         .preview(
             &profile,
             body,
-            query.template,
-            query.sample,
+            (query.template, query.sample),
             chrono::Utc::now(),
+            turn, // the next preview's turn comes when this render ends, not its request
         )
         .await;
     match answer {
         Ok(preview) => Ok(Json(preview?)),
+        Err(error @ SandboxError::Failed(_)) => {
+            tracing::error!(profile, %error, "no render worker could take the preview");
+            Err(AppError::WorkersUnavailable(error))
+        }
         Err(error) => {
             let template = match unsaved {
                 true => UNSAVED_NAME,

@@ -9,13 +9,12 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 
 use super::{AppError, AppState, body};
-use crate::alert::Notification;
-use crate::compose::compose_with;
 use crate::dingtalk::MAX_BODY_BYTES;
 use crate::metrics::{Metrics, UNKNOWN_PROFILE};
 use crate::render::{Part, RenderError};
 use crate::runtime::Runtime;
-use crate::sandbox::{ComposeError, Message};
+use crate::sandbox::{ComposeError, Message, SandboxError};
+use std::sync::Arc;
 
 /// The answer to a delivered notification.
 #[derive(Debug, Serialize)]
@@ -74,9 +73,9 @@ async fn deliver(
     state.metrics.received.get_or_create(&label).inc();
     let body = body::read(headers, body, &runtime.config, &state.body_budget).await?;
     let (bytes, share) = body.into_parts();
-    let message = compose_message(&runtime, profile, bytes).await?;
-    // Rendered: the body's share of the budget is given back before waiting on the robot.
-    drop(share);
+    // Rendered: the body's share of the budget is given back before waiting on the robot
+    // (or when the render ends, if Alertmanager went away first).
+    let message = compose_message(&runtime, profile, bytes, Arc::new(share)).await?;
     let composed = message.composed;
     if let Some(error) = &composed.fallback {
         tracing::error!(profile, %error, "template failed; sent with the built-in template instead");
@@ -120,17 +119,27 @@ async fn deliver(
 }
 
 /// Composes the message in a render worker. When the worker gives no answer (the profile's
-/// template ran out of time or memory, or the worker died), the message is composed here
-/// with the built-in templates, so the alert still goes out, and the failure is reported.
+/// template ran out of time or memory, or the worker died), it is composed again, in a worker
+/// too, with the built-in templates, so the alert still goes out and the failure is reported.
+/// The gateway never renders or parses the body itself: its memory stays its own. `share` (the
+/// body's part of the body budget) is held by each job until it ends.
 async fn compose_message(
     runtime: &Runtime,
     profile: &str,
     bytes: axum::body::Bytes,
+    share: Arc<body::Share>,
 ) -> Result<Message, AppError> {
     let now = chrono::Utc::now();
-    let failure = match runtime
-        .sandbox
-        .compose(profile, bytes.clone(), now, MAX_BODY_BYTES)
+    let sandbox = &runtime.sandbox;
+    let failure = match sandbox
+        .compose(
+            profile,
+            bytes.clone(),
+            now,
+            MAX_BODY_BYTES,
+            false,
+            Arc::clone(&share),
+        )
         .await
     {
         Ok(message) => return Ok(message),
@@ -138,25 +147,28 @@ async fn compose_message(
         Err(ComposeError::Render(error)) => return Err(error.into()),
         Err(ComposeError::Sandbox(error)) => error,
     };
-    let renderer = &runtime.renderer;
-    let notification = Notification::from_json(&bytes)?;
-    let look = renderer
-        .look(profile)
-        .ok_or_else(|| AppError::UnknownProfile(profile.to_owned()))?;
-    let mut composed = compose_with(look, &notification, MAX_BODY_BYTES, |subset| {
-        renderer.render_builtin(profile, subset, now)
-    })?;
-    composed.fallback = Some(RenderError {
-        template: renderer
-            .template_of(profile, Part::Body)
-            .unwrap_or_default()
-            .to_owned(),
-        line: None,
-        message: failure.to_string(),
-    });
-    Ok(Message {
-        alerts: notification.alerts.len(),
-        status: notification.status,
-        composed,
-    })
+    let builtin = sandbox
+        .compose(profile, bytes, now, MAX_BODY_BYTES, true, share)
+        .await;
+    match builtin {
+        Ok(mut message) => {
+            message.composed.fallback = Some(RenderError {
+                template: runtime
+                    .renderer
+                    .template_of(profile, Part::Body)
+                    .unwrap_or_default()
+                    .to_owned(),
+                line: None,
+                message: failure.to_string(),
+            });
+            Ok(message)
+        }
+        Err(ComposeError::BadPayload(error)) => Err(error.into()),
+        Err(ComposeError::Render(error)) => Err(error.into()),
+        Err(ComposeError::Sandbox(error @ SandboxError::Failed(_))) => {
+            tracing::error!(profile, %error, "no render worker could take the message");
+            Err(AppError::WorkersUnavailable(error))
+        }
+        Err(ComposeError::Sandbox(error)) => Err(AppError::Unrenderable(error)),
+    }
 }

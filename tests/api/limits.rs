@@ -133,10 +133,11 @@ async fn start_slow_webhook(addr: SocketAddr, body: &str, sent: usize) -> tokio:
 async fn webhooks_past_the_in_flight_budget_are_answered_503_with_retry_after() {
     let app = spawn_app(&budget_yaml(1_000_000, 1_500_000), &[]).await;
     let body = padded(900_000);
-    let mut slow = start_slow_webhook(app.addr, &body, 1000).await;
+    let sent = body.len() - 1000;
+    let mut slow = start_slow_webhook(app.addr, &body, sent).await;
 
-    // The slow webhook holds its 900 kB from its first byte; once its handler runs, a second
-    // one does not fit.
+    // The slow webhook holds the 900 kB it sent (its share grows as bytes arrive, up to what
+    // it declared); once its handler has read them, a second one does not fit.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let refused = loop {
         let response = app.post("ops", body.clone()).await;
@@ -151,11 +152,27 @@ async fn webhooks_past_the_in_flight_budget_are_answered_503_with_retry_after() 
     assert_eq!(refused.headers()["retry-after"], "1");
     let error = refused.text().await.unwrap();
     assert!(error.contains("max_body_bytes_in_flight"), "{error}");
-    slow.write_all(&body.as_bytes()[1000..]).await.unwrap();
+    slow.write_all(&body.as_bytes()[sent..]).await.unwrap();
     let mut answer = String::new();
     slow.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(app.post("ops", body).await.status(), 200);
+}
+
+#[tokio::test]
+async fn connections_that_declare_large_bodies_and_send_one_byte_do_not_spend_the_budget() {
+    let app = spawn_app(&budget_yaml(1_000_000, 1_500_000), &[]).await;
+    let body = padded(900_000);
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(start_slow_webhook(app.addr, &body, 1).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let response = app.post("ops", body).await;
+
+    assert_eq!(response.status(), 200, "two idle uploads held the budget");
+    drop(idle);
 }
 
 #[tokio::test]
