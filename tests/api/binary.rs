@@ -34,7 +34,13 @@ pub(crate) fn command(args: &[&str]) -> Command {
 pub(crate) fn start(args: &[&str]) -> Running {
     let mut all = vec!["--web.listen-address=127.0.0.1:0"];
     all.extend_from_slice(args);
-    let mut child = command(&all)
+    start_command(command(&all))
+}
+
+/// Starts a prepared command of the binary and waits for its "listening" line.
+#[allow(clippy::zombie_processes)] // `Process` kills and waits on drop.
+pub(crate) fn start_command(mut command: Command) -> Running {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -208,13 +208,7 @@ async fn previews_do_not_take_the_capacity_webhooks_render_with() {
 
 /// Peak resident memory of a process, in bytes.
 fn peak_rss(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib * 1024
+    status_kib(pid, "VmHWM:") * 1024
 }
 
 /// The process ids of a process's children.
@@ -299,5 +293,128 @@ async fn the_gateway_keeps_its_memory_and_ends_on_sigterm_while_a_render_spins()
             "a render worker outlived the gateway"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_worker_idle_longer_than_tokios_blocking_threads_still_renders() {
+    // tokio ends a blocking thread idle for 10 s; a worker must not die with it.
+    let app = spawn_app(YAML, &[]).await;
+    assert_eq!(preview(&app, "first").await.0, 200);
+    assert_eq!(
+        app.post("ops", payload("firing_single.json"))
+            .await
+            .status(),
+        200
+    );
+
+    tokio::time::sleep(Duration::from_secs(12)).await;
+
+    let (status, answer) = preview(&app, "second").await;
+    assert_eq!(status, 200, "{answer}");
+    let response = app.post("ops", payload("firing_single.json")).await;
+    assert_eq!(response.status(), 200);
+    let received = app.robot.received();
+    let text = received.last().unwrap().text();
+    assert!(!text.is_empty());
+    assert!(
+        !app.metrics().await.contains("reason=\"render\""),
+        "no render failed"
+    );
+}
+
+#[tokio::test]
+async fn previews_abandoned_by_their_clients_do_not_hold_up_the_next_one() {
+    let app = spawn_app(YAML, &[]).await;
+    let body = json!({ "template": SPINNING }).to_string();
+    for _ in 0..5 {
+        let hasty = reqwest::Client::builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let _ = hasty
+            .post(app.url("/preview/ops"))
+            .body(body.clone())
+            .send()
+            .await;
+    }
+
+    // The one spinning when the clients left ends within its 2 s; the others never run.
+    let started = Instant::now();
+    let (status, answer) = preview(&app, "fine").await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited {:?} behind abandoned previews",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_payload_too_large_to_render_is_refused_without_the_gateway_parsing_it() {
+    // 2.5 million empty alerts in 7.5 MB: the worker's bound stops it, and the gateway must
+    // not parse it itself to render a fallback.
+    let mut body = String::from("{\"receiver\":\"x\",\"status\":\"firing\",\"alerts\":[{}");
+    body.push_str(&",{}".repeat(2_500_000));
+    body.push_str("]}");
+    let yaml = format!("max_body_bytes_in_flight: 67108864\n{YAML}");
+    let app = spawn_app(&yaml, &[]).await;
+    let before = current_rss();
+
+    let response = app.post("ops", body).await;
+
+    assert_eq!(response.status(), 413, "{}", response.text().await.unwrap());
+    let grown = current_rss().saturating_sub(before);
+    assert!(
+        grown < 200 * 1024 * 1024,
+        "the gateway grew by {grown} bytes"
+    );
+    assert_eq!(app.robot.requests(), 0);
+    assert_eq!(
+        app.post("ops", payload("firing_single.json"))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Resident memory of this test process now, in bytes.
+fn current_rss() -> usize {
+    status_kib(std::process::id(), "VmRSS:") * 1024
+}
+
+fn status_kib(pid: u32, field: &str) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn render_workers_get_none_of_the_gateways_environment() {
+    let mut command = crate::binary::command(&[
+        "--web.listen-address=127.0.0.1:0",
+        "--ding.profile=ops=http://127.0.0.1:1/robot/send?access_token=t",
+    ]);
+    command.env("DINGTALK_OPS_TOKEN", "tok-SECRET-env");
+    let app = crate::binary::start_command(command);
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!("http://{}/preview/ops", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let workers = children(app.child.id());
+    assert!(!workers.is_empty());
+    for worker in workers {
+        let environ = std::fs::read(format!("/proc/{worker}/environ")).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&environ).contains("tok-SECRET-env"),
+            "a worker sees the token"
+        );
     }
 }
