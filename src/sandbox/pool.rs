@@ -25,7 +25,7 @@ const START_LIMIT: Duration = Duration::from_secs(30);
 
 /// A worker is replaced after this many jobs: its memory cap is set from what it held when it
 /// started, and every job may leave a little more behind.
-const RECYCLE_AFTER: usize = 4096;
+const RECYCLE_AFTER: usize = 100_000;
 
 /// Workers of one kind (webhooks or previews).
 pub(super) struct Pool {
