@@ -147,6 +147,8 @@ async fn a_person_edits_a_template_and_sees_the_dingtalk_render_change() {
     select(&client, "sample", "group").await;
     wait_for(&client, "raw", false, "【恢复】1 条告警").await;
     let png = client.screenshot().await.unwrap();
+    // `target/` is missing when cargo builds elsewhere (CARGO_TARGET_DIR).
+    std::fs::create_dir_all(screenshot_at.parent().unwrap()).unwrap();
     std::fs::write(&screenshot_at, &png).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
 
