@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::config::Profile;
 use crate::secret::RobotUrl;
 
 const FIXTURE: &str = include_str!("../../tests/data/mixed_firing_resolved.json");
