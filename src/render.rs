@@ -215,9 +215,9 @@ impl Renderer {
         })
     }
 
-    /// What is sent when the profile's own templates cannot be used at all (a render worker
-    /// ran out of time or memory): the built-in body and title, rendered here. They are ours
-    /// and take time linear in the notification.
+    /// What is sent when the profile's own templates cannot be used at all (their job ran out
+    /// of time or memory): the built-in body and title, rendered in a worker by a job of
+    /// their own. They are ours and take time linear in the notification.
     pub fn render_builtin(
         &self,
         profile: &str,

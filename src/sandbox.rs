@@ -85,8 +85,8 @@ pub enum ComposeError {
     /// Neither the profile's template nor the built-in one rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// The worker gave no answer (time, memory, crash): the caller falls back to the
-    /// built-in template, rendered in the gateway.
+    /// The worker gave no answer (time, memory, crash): the caller composes again with the
+    /// built-in templates (`builtin`), in a worker too.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
 }
