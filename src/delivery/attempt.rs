@@ -21,7 +21,18 @@ pub(super) trait Gate {
     async fn acquire(&mut self, deadline: Instant) -> Result<(), DeliveryError>;
 
     /// The attempt that [`Gate::acquire`] let through is over: answered, or given up on.
-    fn settle(&mut self);
+    /// `late` is how much later than now the robot may still count it (see [`late_by`]).
+    fn settle(&mut self, late: Duration);
+}
+
+/// How long after an attempt ended the robot may still count it: an attempt given up on
+/// without an answer may still be sitting in the robot's queue, so it stays counted for one
+/// more `timeout`; an answered one (or one never sent) is counted from now.
+pub(super) fn late_by(result: &Result<(), SendError>, timeout: Duration) -> Duration {
+    match result {
+        Err(SendError::Timeout { .. } | SendError::Transport(_)) => timeout,
+        _ => Duration::ZERO,
+    }
 }
 
 /// No budget: every attempt may go at once.
@@ -32,7 +43,7 @@ impl Gate for Open {
         Ok(())
     }
 
-    fn settle(&mut self) {}
+    fn settle(&mut self, _late: Duration) {}
 }
 
 /// Who is sending what, for requests and metrics.
@@ -86,7 +97,7 @@ impl<'a> Context<'a> {
                     crate::dingtalk::Patience::new(timeout, remaining),
                 )
                 .await;
-            gate.settle();
+            gate.settle(late_by(&result, timeout));
             self.count(&result);
             let error = match result {
                 Ok(()) => return Ok(()),
@@ -140,4 +151,30 @@ impl<'a> Context<'a> {
 /// A pause between half and all of `backoff`, so retries from many notifications spread out.
 fn jitter(backoff: Duration) -> Duration {
     backoff.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_given_up_without_an_answer_stays_counted_one_more_timeout() {
+        let timeout = Duration::from_secs(5);
+        let timed_out = Err(SendError::Timeout {
+            timeout,
+            wait_ran_out: false,
+        });
+        let cut = Err(SendError::Transport("reset".into()));
+        let refused = Err(SendError::Connect("refused".into()));
+        let answered = Err(SendError::Api {
+            errcode: 310_000,
+            errmsg: "sign not match".into(),
+        });
+
+        assert_eq!(late_by(&timed_out, timeout), timeout);
+        assert_eq!(late_by(&cut, timeout), timeout);
+        assert_eq!(late_by(&refused, timeout), Duration::ZERO, "never sent");
+        assert_eq!(late_by(&answered, timeout), Duration::ZERO);
+        assert_eq!(late_by(&Ok(()), timeout), Duration::ZERO);
+    }
 }

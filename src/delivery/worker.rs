@@ -50,8 +50,8 @@ impl Gate for BudgetGate<'_> {
         Ok(())
     }
 
-    fn settle(&mut self) {
-        self.budget.settle(Instant::now(), self.margin);
+    fn settle(&mut self, late: Duration) {
+        self.budget.settle(Instant::now() + late, self.margin);
     }
 }
 
