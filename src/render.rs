@@ -171,6 +171,14 @@ impl Renderer {
         Ok(())
     }
 
+    /// Whether a profile renders both parts with the embedded built-in templates.
+    pub fn uses_builtins(&self, profile: &str) -> bool {
+        [Part::Title, Part::Body].into_iter().all(|part| {
+            self.template_of(profile, part)
+                .is_some_and(|name| name.starts_with(BUILTIN_PREFIX))
+        })
+    }
+
     /// The name of the template a profile renders a part with, as errors name it.
     pub fn template_of(&self, profile: &str, part: Part) -> Option<&str> {
         let templates = self.profiles.get(profile)?;

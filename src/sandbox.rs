@@ -118,7 +118,15 @@ fn program() -> PathBuf {
 pub struct Sandbox {
     webhooks: Arc<Pool>,
     previews: Arc<Pool>,
+    /// Profiles whose template ran out of time, and until when their webhooks skip it: a
+    /// template that spins on a storm's payloads would otherwise take 2 s of a worker for
+    /// each of them, ahead of every other profile's webhooks.
+    tripped: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// How long a profile whose template ran out of time is composed with the built-in
+/// templates straight away.
+pub const TRIP_FOR: Duration = Duration::from_secs(60);
 
 impl Sandbox {
     /// Workers for `spec`, started when first needed: as many for webhooks as there are
@@ -132,6 +140,7 @@ impl Sandbox {
         Ok(Self {
             webhooks: Pool::new(program(), Arc::clone(&spec), cpus, false),
             previews: Pool::new(program(), spec, 1, true),
+            tripped: std::sync::Mutex::default(),
         })
     }
 
@@ -147,13 +156,20 @@ impl Sandbox {
         builtin: bool,
         held: impl Send + 'static,
     ) -> Result<Message, ComposeError> {
+        if !builtin && self.is_tripped(profile) {
+            return Err(SandboxError::TimedOut(TIME_LIMIT).into());
+        }
         let job = Job::Compose {
             profile: profile.to_owned(),
             now,
             cap,
             builtin,
         };
-        match self.webhooks.run(job, body, Box::new(held)).await? {
+        let reply = self.webhooks.run(job, body, Box::new(held)).await;
+        if !builtin && matches!(reply, Err(SandboxError::TimedOut(_))) {
+            self.trip(profile);
+        }
+        match reply? {
             Reply::Composed {
                 alerts,
                 status,
@@ -167,6 +183,19 @@ impl Sandbox {
             Reply::Render(error) => Err(error.into()),
             other => Err(unexpected(&other).into()),
         }
+    }
+
+    fn is_tripped(&self, profile: &str) -> bool {
+        let tripped = self.tripped.lock().unwrap_or_else(|e| e.into_inner());
+        tripped
+            .get(profile)
+            .is_some_and(|until| std::time::Instant::now() < *until)
+    }
+
+    fn trip(&self, profile: &str) {
+        let until = std::time::Instant::now() + TRIP_FOR;
+        let mut tripped = self.tripped.lock().unwrap_or_else(|e| e.into_inner());
+        tripped.insert(profile.to_owned(), until);
     }
 
     /// Builds a preview from a preview request body (see [`crate::preview::Request`]);

@@ -85,14 +85,21 @@ impl Pool {
         held: Held,
     ) -> Result<Reply, SandboxError> {
         let (answer, answered) = oneshot::channel();
+        // A fallback to the built-in templates goes first: its webhook already waited once.
+        let first = matches!(job, Job::Compose { builtin: true, .. });
         let start = {
             let mut state = self.lock();
-            state.tasks.push_back(Task {
+            let task = Task {
                 job,
                 body,
                 answer,
                 _held: held,
-            });
+            };
+            if first {
+                state.tasks.push_front(task);
+            } else {
+                state.tasks.push_back(task);
+            }
             let start = state.conductors < self.size;
             state.conductors += usize::from(start);
             start

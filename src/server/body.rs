@@ -86,6 +86,10 @@ struct Limits {
     in_flight: usize,
 }
 
+/// How long a body may take to arrive, whole. Alertmanager sends a 10,000-alert body in well
+/// under a second; an upload that stalls is refused (400) and its share given back.
+pub(super) const READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// What a body takes of the budget before its first bytes arrive.
 const FIRST_SHARE: usize = 64 * 1024;
 
@@ -117,21 +121,29 @@ pub(super) async fn read(
     };
     let most = declared.unwrap_or(limits.body).min(limits.body);
     held.reserve(most.min(FIRST_SHARE), limits)?;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| AppError::ReadBody(e.to_string()))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let len = held.bytes.len() + data.len();
-        if len > limits.body {
-            return Err(AppError::BodyTooLarge { limit: limits.body });
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| AppError::ReadBody(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let len = held.bytes.len() + data.len();
+            if len > limits.body {
+                return Err(AppError::BodyTooLarge { limit: limits.body });
+            }
+            if len > held.share.bytes {
+                // Doubling, as a Vec grows, but within what was declared and the per-body
+                // limit.
+                held.reserve(len.max(held.share.bytes * 2).min(most.max(len)), limits)?;
+            }
+            held.bytes.extend_from_slice(&data);
         }
-        if len > held.share.bytes {
-            // Doubling, as a Vec grows, but within what was declared and the per-body limit.
-            held.reserve(len.max(held.share.bytes * 2).min(most.max(len)), limits)?;
-        }
-        held.bytes.extend_from_slice(&data);
-    }
+        Ok(())
+    };
+    // A stalled upload must not hold its share for ever.
+    tokio::time::timeout(READ_LIMIT, read).await.map_err(|_| {
+        AppError::ReadBody(format!("the body did not arrive within {READ_LIMIT:?}"))
+    })??;
     Ok(held)
 }
 

@@ -65,8 +65,9 @@ pub enum AppError {
     /// same body cannot help.
     #[error("the notification cannot be rendered within alertrelay's bounds: {0}")]
     Unrenderable(SandboxError),
-    /// No render worker could take the job (it could not start, or crashed): worth a retry.
-    #[error("no render worker could take the message; try again")]
+    /// No render worker could compose the message (none could start, one crashed, or even
+    /// the built-in templates ran out of time on a busy machine): worth a retry.
+    #[error("no render worker could compose the message; try again")]
     WorkersUnavailable(SandboxError),
     /// `/-/reload` without `--web.enable-lifecycle`.
     #[error("Lifecycle API is not enabled (start with --web.enable-lifecycle)")]

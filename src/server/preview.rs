@@ -28,6 +28,9 @@ const STYLE: &str = include_str!("../preview/page.css");
 /// How long a preview waits for the one before it to finish.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a preview's body may take to arrive once its turn came.
+const BODY_READ_LIMIT: Duration = Duration::from_secs(5);
+
 /// Previews take pasted payloads as large as webhooks.
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
@@ -113,9 +116,18 @@ async fn render(
         .await
         .map_err(|_| AppError::PreviewBusy)?
         .map_err(|_| AppError::PreviewBusy)?;
-    let body = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
-        .await
-        .map_err(|e| AppError::Preview(PreviewError::BadRequest(e.to_string())))?;
+    // The turn is held while the body arrives: a stalled upload must not keep it.
+    let body = tokio::time::timeout(
+        BODY_READ_LIMIT,
+        axum::body::to_bytes(request.into_body(), BODY_LIMIT),
+    )
+    .await
+    .map_err(|_| {
+        AppError::Preview(PreviewError::BadRequest(format!(
+            "the body did not arrive within {BODY_READ_LIMIT:?}"
+        )))
+    })?
+    .map_err(|e| AppError::Preview(PreviewError::BadRequest(e.to_string())))?;
     let runtime = state.runtime.load_full();
     let unsaved = query.template.is_some() || names_a_template(&body);
     let answer = runtime

@@ -89,9 +89,13 @@ async fn deliver(
         );
     }
     let (alerts, status) = (message.alerts, message.status);
+    // Composed: the snapshot (and with it, after a reload, its render workers) need not live
+    // while the robot is waited on.
+    let robot = robot.clone();
+    drop(runtime);
     match state
         .dispatcher
-        .deliver(profile, robot, composed, policy)
+        .deliver(profile, &robot, composed, policy)
         .await
     {
         Ok(delivered) => {
@@ -147,6 +151,13 @@ async fn compose_message(
         Err(ComposeError::Render(error)) => return Err(error.into()),
         Err(ComposeError::Sandbox(error)) => error,
     };
+    if runtime.renderer.uses_builtins(profile) {
+        // The same render again would fail the same way.
+        return Err(match failure {
+            SandboxError::OutOfMemory(_) => AppError::Unrenderable(failure),
+            _ => AppError::WorkersUnavailable(failure),
+        });
+    }
     let builtin = sandbox
         .compose(profile, bytes, now, MAX_BODY_BYTES, true, share)
         .await;
@@ -165,10 +176,14 @@ async fn compose_message(
         }
         Err(ComposeError::BadPayload(error)) => Err(error.into()),
         Err(ComposeError::Render(error)) => Err(error.into()),
-        Err(ComposeError::Sandbox(error @ SandboxError::Failed(_))) => {
-            tracing::error!(profile, %error, "no render worker could take the message");
+        Err(ComposeError::Sandbox(error @ SandboxError::OutOfMemory(_))) => {
+            Err(AppError::Unrenderable(error))
+        }
+        // Out of time (a busy machine can make even the built-in render slow) or no worker:
+        // worth a retry.
+        Err(ComposeError::Sandbox(error)) => {
+            tracing::error!(profile, %error, "no render worker could compose the message");
             Err(AppError::WorkersUnavailable(error))
         }
-        Err(ComposeError::Sandbox(error)) => Err(AppError::Unrenderable(error)),
     }
 }

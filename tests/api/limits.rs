@@ -176,6 +176,58 @@ async fn connections_that_declare_large_bodies_and_send_one_byte_do_not_spend_th
 }
 
 #[tokio::test]
+async fn stalled_uploads_give_their_share_back_when_their_read_limit_passes() {
+    let app = spawn_app(&budget_yaml(1_000_000, 1_500_000), &[]).await;
+    let body = padded(900_000);
+    // Two uploads that send most of their body, then stall: together past the budget.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        stalled.push(start_slow_webhook(app.addr, &body, 800_000).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.post("ops", body.clone()).await.status(), 503);
+
+    // The read limit (15 s) ends them; the budget is free again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = app.post("ops", body.clone()).await.status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled uploads kept the budget"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn a_preview_upload_that_stalls_does_not_keep_the_preview_turn() {
+    let app = spawn_app(&ops_yaml(""), &[]).await;
+    let mut stalled = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /preview/ops HTTP/1.1\r\nhost: alertrelay\r\ncontent-length: 100\r\n\r\n{";
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = app.http.post(app.url("/preview/ops")).send().await.unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled upload kept the turn"
+        );
+    }
+    drop(stalled);
+}
+
+#[tokio::test]
 async fn a_body_larger_than_the_whole_budget_is_refused_413() {
     let app = spawn_app(&budget_yaml(2_000_000, 1_000_000), &[]).await;
 
