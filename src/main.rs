@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use alertrelay::cli::{Cli, Command};
 use alertrelay::reload::{Reloader, watch};
@@ -49,14 +50,20 @@ async fn serve() -> anyhow::Result<()> {
         .with_preview(cli.enable_preview);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     watch::spawn(state.reloader.clone(), stopped(stop_rx));
-    tokio::spawn(reload_on_sighup(state.reloader.clone()));
+    // Signals are listened for before "listening" is logged: one sent right after it must
+    // not find the default action (SIGHUP and SIGTERM end the process).
+    let (hangup, terminate) = (
+        listen(SignalKind::hangup()),
+        listen(SignalKind::terminate()),
+    );
+    tokio::spawn(reload_on_sighup(state.reloader.clone(), hangup));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     let dispatcher = state.dispatcher.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        shutdown_signal(terminate).await;
         let _ = stop_tx.send(true);
         // Waiting notifications get a truthful 503 now; requests in flight finish.
         dispatcher.shut_down();
@@ -76,40 +83,36 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
+/// Listens for a signal; `None` (logged) when that cannot be set up.
+fn listen(kind: SignalKind) -> Option<Signal> {
+    signal(kind)
+        .inspect_err(|error| tracing::error!(%error, ?kind, "cannot listen for the signal"))
+        .ok()
+}
+
 /// Reloads on every SIGHUP.
-async fn reload_on_sighup(reloader: Arc<Reloader>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-            tracing::error!("cannot listen for SIGHUP");
-            return;
-        };
-        while hangup.recv().await.is_some() {
-            let _ = reloader.reload("SIGHUP").await;
-        }
+async fn reload_on_sighup(reloader: Arc<Reloader>, hangup: Option<Signal>) {
+    let Some(mut hangup) = hangup else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        let _ = reloader.reload("SIGHUP").await;
     }
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+async fn shutdown_signal(terminate: Option<Signal>) {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    #[cfg(unix)]
     let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
+        match terminate {
+            Some(mut signal) => {
                 signal.recv().await;
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+            None => std::future::pending::<()>().await,
         }
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
     tokio::select! {
         () = interrupt => tracing::info!("received SIGINT"),
         () = terminate => tracing::info!("received SIGTERM"),
