@@ -49,10 +49,11 @@ pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
         let len =
             read_len(&mut input)?.ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
         // The body is read within the job's cap, which always leaves room for it.
-        memory.limit(super::memory_budget(len));
+        memory.limit(len);
         let body = read_body(&mut input, len)?;
+        memory.read(len);
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handle(&renderer, job, &body)
+            handle(&renderer, job, &body, &mut memory)
         }))
         .unwrap_or_else(|panic| Reply::Panicked(panic_message(&*panic)));
         drop(body);
@@ -67,7 +68,7 @@ fn send(output: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()
     output.flush()
 }
 
-fn handle(renderer: &Renderer, job: Job, body: &[u8]) -> Reply {
+fn handle(renderer: &Renderer, job: Job, body: &[u8], memory: &mut Memory) -> Reply {
     match job {
         Job::Compose {
             profile,
@@ -76,6 +77,7 @@ fn handle(renderer: &Renderer, job: Job, body: &[u8]) -> Reply {
             builtin,
         } => match Notification::from_json(body) {
             Ok(notification) => {
+                memory.parsed();
                 match compose_as(renderer, &profile, &notification, now, cap, builtin) {
                     Ok(composed) => Reply::Composed {
                         alerts: notification.alerts.len(),
@@ -94,6 +96,7 @@ fn handle(renderer: &Renderer, job: Job, body: &[u8]) -> Reply {
             sample,
         } => {
             let answer = Request::from_body(body).and_then(|mut request| {
+                memory.parsed();
                 request.template = request.template.or(template);
                 request.sample = request.sample.or(sample);
                 preview::preview(renderer, &profile, request, now)
@@ -135,28 +138,66 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// The cap on this process's data memory (heap and anonymous mappings) while it works: what
-/// it held when it was ready, plus the job's budget. An allocation past the cap fails and the
-/// worker aborts: the gateway sees it die and reports the job as over its memory bound. The
-/// baseline is measured once, so no job can raise it for the next; the gateway replaces a
-/// worker after a large job, and after many (see `pool`), so what jobs leave behind stays
-/// small. The cap is set again only when it changes.
+/// it held when it was ready, plus the job's budget ([`super::memory_budget`]). An allocation
+/// past the cap fails and the worker aborts: the gateway sees it die and reports the job as
+/// over its memory bound. The baseline is measured once, so no job can raise it for the next;
+/// the gateway replaces a worker after a large job, and after many (see `pool`). The cap is
+/// set again only when it changes.
+///
+/// A large body gets a second, tighter cap once it is parsed: what the parse really took,
+/// times [`CONTEXT_PER_PARSED`] for the template contexts built from it, plus
+/// [`super::MEMORY_BASE`] for the template. Padding (whitespace, fields nobody reads) parses
+/// to nothing, so it buys a template no room.
 struct Memory {
     /// What the process held when it was ready.
     baseline: usize,
     /// The cap in force, to skip setting it again.
     cap: Option<usize>,
+    /// For a large body: what the process held before it was parsed.
+    before_parse: Option<usize>,
 }
+
+/// Bodies from this size on get the second cap (it costs two reads of `/proc`).
+const LARGE_BODY: usize = 1024 * 1024;
+
+/// Room for the template contexts of a parsed payload, per byte the parse took.
+const CONTEXT_PER_PARSED: usize = 4;
 
 impl Memory {
     fn new() -> Self {
         Self {
             baseline: data_bytes(),
             cap: None,
+            before_parse: None,
         }
     }
 
-    fn limit(&mut self, budget: usize) {
-        let cap = self.baseline.saturating_add(budget);
+    /// The cap for a job whose body is `body_len` bytes, set before the body is read.
+    fn limit(&mut self, body_len: usize) {
+        self.set(self.baseline.saturating_add(super::memory_budget(body_len)));
+    }
+
+    /// The body is read: for a large one, what the process holds before parsing it.
+    fn read(&mut self, body_len: usize) {
+        self.before_parse = (body_len >= LARGE_BODY).then(data_bytes);
+    }
+
+    /// The body is parsed: a large one's cap is tightened to what its payload needs.
+    fn parsed(&mut self) {
+        let Some(before) = self.before_parse.take() else {
+            return;
+        };
+        let now = data_bytes();
+        let took = now.saturating_sub(before);
+        let cap = now
+            .saturating_add(took.saturating_mul(CONTEXT_PER_PARSED))
+            .saturating_add(super::MEMORY_BASE);
+        if self.cap.is_some_and(|current| cap < current) {
+            self.set(cap);
+        }
+    }
+
+    fn set(&mut self, cap: usize) {
         if self.cap != Some(cap) {
             set_data_limit(cap);
             self.cap = Some(cap);

@@ -58,6 +58,33 @@ async fn a_preview_that_doubles_a_string_24_times_is_refused_over_its_memory_bou
 }
 
 #[tokio::test]
+async fn padding_a_preview_body_buys_its_template_no_memory() {
+    let app = spawn_app(YAML, &[]).await;
+    // 21 doublings: a 32 MiB string, past the 16 MiB a template gets; 30 MiB of whitespace
+    // would have bought it room when the bound grew with the body's size.
+    let mut template = String::from("{% set s = \"xxxxxxxxxxxxxxxx\" %}");
+    for _ in 0..21 {
+        template.push_str("{% set s = s ~ s %}");
+    }
+    template.push_str("{{ s | length }}");
+    let mut body = json!({ "template": template }).to_string();
+    body.insert_str(1, &" ".repeat(30 * 1024 * 1024));
+
+    let response = app
+        .http
+        .post(app.url("/preview/ops"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 422, "{answer}");
+    assert!(message(&answer).contains("MiB of memory"), "{answer}");
+}
+
+#[tokio::test]
 async fn a_preview_that_never_finishes_is_stopped_and_the_next_preview_is_served() {
     let app = spawn_app(YAML, &[]).await;
 
