@@ -42,6 +42,11 @@ pub const MEMORY_BASE: usize = 16 * 1024 * 1024;
 /// context built from it).
 pub const MEMORY_PER_BODY_BYTE: usize = 12;
 
+/// Bodies from this size on are large: capped a second time once parsed (see `worker`), and
+/// their worker is replaced after the job (see `pool`), since it may hold much of what the
+/// job took.
+pub(crate) const LARGE_BODY: usize = 1024 * 1024;
+
 /// The memory bound of a job whose body is `body_len` bytes.
 pub fn memory_budget(body_len: usize) -> usize {
     MEMORY_BASE.saturating_add(body_len.saturating_mul(MEMORY_PER_BODY_BYTE))
@@ -57,6 +62,10 @@ pub enum SandboxError {
     /// The render ran past [`TIME_LIMIT`] and was stopped.
     #[error("did not finish within {}s; stopped", .0.as_secs_f64())]
     TimedOut(Duration),
+    /// The template nests deeper than the worker's stack (macros or includes calling each
+    /// other), and was stopped.
+    #[error("nests too deep (stack overflow); stopped")]
+    TooDeep,
     /// The render needed more memory than its bound and was stopped.
     #[error("needed more than {} MiB of memory; stopped", .0 / (1024 * 1024))]
     OutOfMemory(usize),

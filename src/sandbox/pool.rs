@@ -240,7 +240,7 @@ impl Worker {
 
     /// Whether to keep it after a job with a body of `body_len` bytes.
     fn fresh_enough(&self, body_len: usize) -> bool {
-        memory_budget(body_len) <= 2 * super::MEMORY_BASE && self.jobs < RECYCLE_AFTER
+        body_len < super::LARGE_BODY && self.jobs < RECYCLE_AFTER
     }
 
     /// Sends a job and its body, and reads the answer.
@@ -296,7 +296,7 @@ impl Said {
         if self.stderr.contains("memory allocation of") {
             SandboxError::OutOfMemory(budget)
         } else if self.stderr.contains("overflowed its stack") {
-            SandboxError::Failed("the template nests too deep (stack overflow)".into())
+            SandboxError::TooDeep
         } else {
             SandboxError::Failed(match &self.status {
                 Some(status) => format!("the worker exited ({status})"),

@@ -1,7 +1,7 @@
 //! The render worker: the child side of [`crate::sandbox`]. It reads a [`Spec`], compiles it,
 //! then answers jobs one at a time until its input ends. Before each job it caps its own
-//! data memory a little above what it holds, so a template that builds a huge string dies
-//! here, in a process the gateway replaces, and nowhere else.
+//! data memory at what it held when it was ready plus the job's budget, so a template that
+//! builds a huge string dies here, in a process the gateway replaces, and nowhere else.
 
 use std::io::{self, BufReader, BufWriter, Write};
 
@@ -157,9 +157,6 @@ struct Memory {
     before_parse: Option<usize>,
 }
 
-/// Bodies from this size on get the second cap (it costs two reads of `/proc`).
-const LARGE_BODY: usize = 1024 * 1024;
-
 /// Room for the template contexts of a parsed payload, per byte the parse took.
 const CONTEXT_PER_PARSED: usize = 4;
 
@@ -179,7 +176,7 @@ impl Memory {
 
     /// The body is read: for a large one, what the process holds before parsing it.
     fn read(&mut self, body_len: usize) {
-        self.before_parse = (body_len >= LARGE_BODY).then(data_bytes);
+        self.before_parse = (body_len >= super::LARGE_BODY).then(data_bytes);
     }
 
     /// The body is parsed: a large one's cap is tightened to what its payload needs.

@@ -129,12 +129,12 @@ async fn render(
     })?
     .map_err(|e| AppError::Preview(PreviewError::BadRequest(e.to_string())))?;
     let runtime = state.runtime.load_full();
-    let unsaved = query.template.is_some() || names_a_template(&body);
+    let unsaved_in_query = query.template.is_some();
     let answer = runtime
         .sandbox
         .preview(
             &profile,
-            body,
+            body.clone(),
             (query.template, query.sample),
             chrono::Utc::now(),
             turn, // the next preview's turn comes when this render ends, not its request
@@ -147,7 +147,8 @@ async fn render(
             Err(AppError::WorkersUnavailable(error))
         }
         Err(error) => {
-            let template = match unsaved {
+            // Only a render that passed its bound pays for finding which template it was.
+            let template = match unsaved_in_query || names_a_template(&body) {
                 true => UNSAVED_NAME,
                 false => runtime
                     .renderer

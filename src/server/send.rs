@@ -154,7 +154,7 @@ async fn compose_message(
     if runtime.renderer.uses_builtins(profile) {
         // The same render again would fail the same way.
         return Err(match failure {
-            SandboxError::OutOfMemory(_) => AppError::Unrenderable(failure),
+            SandboxError::OutOfMemory(_) | SandboxError::TooDeep => AppError::Unrenderable(failure),
             _ => AppError::WorkersUnavailable(failure),
         });
     }
@@ -176,9 +176,9 @@ async fn compose_message(
         }
         Err(ComposeError::BadPayload(error)) => Err(error.into()),
         Err(ComposeError::Render(error)) => Err(error.into()),
-        Err(ComposeError::Sandbox(error @ SandboxError::OutOfMemory(_))) => {
-            Err(AppError::Unrenderable(error))
-        }
+        Err(ComposeError::Sandbox(
+            error @ (SandboxError::OutOfMemory(_) | SandboxError::TooDeep),
+        )) => Err(AppError::Unrenderable(error)),
         // Out of time (a busy machine can make even the built-in render slow) or no worker:
         // worth a retry.
         Err(ComposeError::Sandbox(error)) => {
