@@ -1,7 +1,7 @@
 # What the bench scripts share, sourced by bench/load.sh and bench/instructions.sh: the
 # Debian packages they need, a scratch directory cleaned up on exit, ports, the nginx robot
 # double and the 1- and 10-alert payloads. Sets `work`, `pids` and, after start_robot, `robot`
-# and "$work/profiles.yaml".
+# and "$work/profiles.yaml" (profiles `bench` and `edited`).
 
 # install_missing COMMAND:PACKAGE ... — apt-get installs the packages of missing commands.
 install_missing() {
@@ -57,7 +57,12 @@ CONF
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
   wait_port "$port"
   robot="http://127.0.0.1:$port/robot/send?access_token=bench"
-  printf 'profiles:\n  bench:\n    url: %s\n    rate_limit: 0\n' "$robot" > "$work/profiles.yaml"
+  # Profile `bench` uses the shipped template; `edited` an operator's copy of it, one comment
+  # line added, which must render as fast (issue 14: one template path).
+  mkdir -p "$work/templates"
+  { echo '{# edited by an operator #}'; cat templates/default.md.tera; } > "$work/templates/edited.md.tera"
+  printf 'templates: templates\nprofiles:\n  bench:\n    url: %s\n    rate_limit: 0\n  edited:\n    url: %s\n    rate_limit: 0\n    template: edited.md.tera\n' \
+    "$robot" "$robot" > "$work/profiles.yaml"
 }
 
 # write_payloads — $work/1.json (a captured single-alert webhook) and $work/10.json (ten

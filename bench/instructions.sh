@@ -17,17 +17,17 @@ cargo build --profile profiling --quiet --bin alertrelay --example forwarder
 start_robot
 write_payloads
 
-# count NAME PAYLOAD COMMAND... -> instructions per delivery after a warm-up
+# count NAME PAYLOAD PROFILE COMMAND... -> instructions per delivery after a warm-up
 count() {
-  local name=$1 payload=$2 port vg requests instructions
-  shift 2
+  local name=$1 payload=$2 profile=$3 port vg requests instructions
+  shift 3
   port=$(free_port)
   local cmd=("$@")
   cmd=("${cmd[@]//PORT/$port}")
   valgrind --tool=callgrind --callgrind-out-file="$work/$name.out" "${cmd[@]}" > "$work/$name.log" 2>&1 &
   vg=$!; pids+=($vg)
   wait_port "$port"
-  local url="http://127.0.0.1:$port/dingtalk/bench/send"
+  local url="http://127.0.0.1:$port/dingtalk/$profile/send"
   PAYLOAD="$payload" timeout 60 wrk -t1 -c4 -d2s -s bench/post.lua "$url" > /dev/null
   callgrind_control -z "$vg" > /dev/null 2>&1
   PAYLOAD="$payload" timeout 60 wrk -t1 -c4 -d"${SECONDS_MEASURED}s" -s bench/post.lua "$url" > "$work/$name.wrk"
@@ -40,7 +40,10 @@ count() {
 }
 
 echo "user-space instructions per delivery, callgrind; annotate with: callgrind_annotate --inclusive=yes target/callgrind.<run>.out"
-count forwarder "$work/1.json" ./target/profiling/examples/forwarder 127.0.0.1:PORT "$robot"
-for n in 1 10; do
-  count "alertrelay-$n" "$work/$n.json" ./target/profiling/alertrelay --config.file="$work/profiles.yaml" --web.listen-address=127.0.0.1:PORT
+count forwarder "$work/1.json" bench ./target/profiling/examples/forwarder 127.0.0.1:PORT "$robot"
+# The shipped template (profile `bench`) and an operator's edited copy (`edited`).
+for profile in bench edited; do
+  for n in 1 10; do
+    count "alertrelay-$profile-$n" "$work/$n.json" "$profile" ./target/profiling/alertrelay --config.file="$work/profiles.yaml" --web.listen-address=127.0.0.1:PORT
+  done
 done

@@ -2,8 +2,10 @@
 # Load benchmark: alertrelay against the do-nothing forwarder, both posting to nginx playing
 # a DingTalk robot that always answers {"errcode":0,"errmsg":"ok"}, driven by wrk with
 # 8 connections on 127.0.0.1. Prints deliveries/s, p50/p99 latency, idle and peak RSS and
-# CPU seconds per 1,000 deliveries (alertrelay's with its render workers') for a 1-alert and a 10-alert payload, and the ratio to
-# the forwarder, measured in ROUNDS (default 3) rounds and summarised by the median. Every
+# CPU seconds per 1,000 deliveries (alertrelay's with its render workers') for a 1-alert and
+# a 10-alert payload, each through the shipped template and through an operator's edited
+# copy of it, and the ratio to the forwarder, measured in ROUNDS (default 3) rounds and
+# summarised by the median. Every
 # run is bounded: DURATION (default 10s) per load, 60 s for startup.
 #   bash bench/load.sh            # ROUNDS=5 DURATION=20s bash bench/load.sh for steadier figures
 #   PROFILE=dist bash bench/load.sh   # both built with link-time optimisation
@@ -47,11 +49,11 @@ ticks_per_s=$(getconf CLK_TCK)
 idle_rss=$(rss_kb "$relay_pid" VmRSS)
 forwarder_idle_rss=$(rss_kb "$forwarder_pid" VmRSS)
 
-# run NAME PID PORT PAYLOAD -> "deliveries/s p50_ms p99_ms cpu_s_per_1000 non2xx"
+# run NAME PID PORT PAYLOAD [PROFILE] -> "deliveries/s p50_ms p99_ms cpu_s_per_1000 non2xx"
 run() {
-  local pid=$2 port=$3 payload=$4 before after out
+  local pid=$2 port=$3 payload=$4 profile=${5:-bench} before after out
   before=$(cpu_ticks "$pid")
-  out=$(PAYLOAD="$payload" timeout 120 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$port/dingtalk/bench/send")
+  out=$(PAYLOAD="$payload" timeout 120 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$port/dingtalk/$profile/send")
   after=$(cpu_ticks "$pid")
   echo "$out" > "$work/wrk-$1.txt"
   python3 - "$before" "$after" "$ticks_per_s" <<PY
@@ -78,20 +80,24 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 for target in "$forwarder_port" "$relay_port"; do
   PAYLOAD="$work/10.json" timeout 30 wrk -t2 -c"$CONNECTIONS" -d3s -s bench/post.lua "http://127.0.0.1:$target/dingtalk/bench/send" >/dev/null
 done
-printf '%-28s %12s %8s %8s %14s %8s\n' "" "deliveries/s" "p50 ms" "p99 ms" "CPU s/1000" "non-2xx"
+label() { [ "$1" = bench ] && echo "shipped" || echo "edited"; }
+printf '%-34s %12s %8s %8s %14s %8s\n' "" "deliveries/s" "p50 ms" "p99 ms" "CPU s/1000" "non-2xx"
 # Rounds of forwarder, alertrelay 1 alert, alertrelay 10 alerts back to back: each ratio
 # compares runs seconds apart, so a machine whose speed drifts (shared hosts do) moves both
 # sides of it. The summary is the median of the rounds.
 : > "$work/rounds.txt"
 for round in $(seq "$ROUNDS"); do
   read -r f_rate f_p50 f_p99 f_cpu f_bad <<<"$(run forwarder "$forwarder_pid" "$forwarder_port" "$work/1.json")"
-  printf '%-28s %12s %8s %8s %14s %8s\n' "[$round] forwarder, 1 alert" "$f_rate" "$f_p50" "$f_p99" "$f_cpu" "$f_bad"
+  printf '%-34s %12s %8s %8s %14s %8s\n' "[$round] forwarder, 1 alert" "$f_rate" "$f_p50" "$f_p99" "$f_cpu" "$f_bad"
   echo "forwarder $f_rate $f_p50 $f_p99 $f_cpu $f_bad 1" >> "$work/rounds.txt"
-  for n in 1 10; do
-    read -r rate p50 p99 cpu bad <<<"$(run "relay$n" "$relay_pid" "$relay_port" "$work/$n.json")"
-    ratio=$(python3 -c "print(f'{$rate / $f_rate:.2f}')")
-    printf '%-28s %12s %8s %8s %14s %8s   ratio %s\n' "[$round] alertrelay, $n alert(s)" "$rate" "$p50" "$p99" "$cpu" "$bad" "$ratio"
-    echo "relay$n $rate $p50 $p99 $cpu $bad $ratio" >> "$work/rounds.txt"
+  # The shipped template and an operator's edited copy (profile `edited`), in the same round.
+  for profile in bench edited; do
+    for n in 1 10; do
+      read -r rate p50 p99 cpu bad <<<"$(run "$profile$n" "$relay_pid" "$relay_port" "$work/$n.json" "$profile")"
+      ratio=$(python3 -c "print(f'{$rate / $f_rate:.2f}')")
+      printf '%-34s %12s %8s %8s %14s %8s   ratio %s\n' "[$round] alertrelay, $(label "$profile"), $n" "$rate" "$p50" "$p99" "$cpu" "$bad" "$ratio"
+      echo "$profile$n $rate $p50 $p99 $cpu $bad $ratio" >> "$work/rounds.txt"
+    done
   done
 done
 forwarder_peak=$(rss_kb "$forwarder_pid" VmHWM)
@@ -102,12 +108,14 @@ rows = {}
 for line in open(sys.argv[1]):
     name, *values = line.split()
     rows.setdefault(name, []).append([float(v) for v in values])
-labels = {"forwarder": "forwarder, 1 alert", "relay1": "alertrelay, 1 alert(s)", "relay10": "alertrelay, 10 alert(s)"}
+labels = {"forwarder": "forwarder, 1 alert",
+          "bench1": "alertrelay, shipped, 1 alert", "bench10": "alertrelay, shipped, 10 alerts",
+          "edited1": "alertrelay, edited, 1 alert", "edited10": "alertrelay, edited, 10 alerts"}
 for name, label in labels.items():
     rate, p50, p99, cpu, _, ratio = (statistics.median(column) for column in zip(*rows[name]))
     worst_p99 = max(r[2] for r in rows[name])
     bad = sum(r[4] for r in rows[name])  # every failed answer counts, in any round
     tail = "" if name == "forwarder" else f"   ratio {ratio:.2f}"
-    print(f"{label:<28} {rate:>12.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>14.3f} {bad:>8.0f}{tail}   (worst p99 {worst_p99:.2f} ms)")
+    print(f"{label:<34} {rate:>12.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>14.3f} {bad:>8.0f}{tail}   (worst p99 {worst_p99:.2f} ms)")
 PY
 echo "alertrelay RSS: idle $((idle_rss / 1024)) MB, peak under load $(( $(rss_kb "$relay_pid" VmHWM) / 1024 )) MB, its render workers' peaks together $(( $(children_peak_kb "$relay_pid") / 1024 )) MB (forwarder: idle $((forwarder_idle_rss / 1024)) MB, peak $((forwarder_peak / 1024)) MB)"
