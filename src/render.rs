@@ -7,7 +7,6 @@
 //! alert; the failure is returned alongside for logging and previews.
 
 pub mod filters;
-mod native;
 mod spec;
 mod unsaved;
 
@@ -39,6 +38,10 @@ pub const TEXT_FILE: &str = "default.txt.tera";
 pub const TITLE_FILE: &str = "title.tera";
 
 const BUILTIN_PREFIX: &str = "builtin:";
+/// The names the embedded templates are compiled under (each [`BUILTIN_PREFIX`] and a file).
+const BUILTIN_MARKDOWN_NAME: &str = "builtin:default.md.tera";
+const BUILTIN_TEXT_NAME: &str = "builtin:default.txt.tera";
+const BUILTIN_TITLE_NAME: &str = "builtin:title.tera";
 
 /// A failure to load, compile or render a template, with where it happened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -81,11 +84,7 @@ struct ProfileTemplates {
     body: String,
     title: String,
     /// The built-in body of the profile's message kind, for the fallback.
-    builtin_body: native::Body,
-    /// Set while `body` is exactly a shipped template: rendered as Rust, not by Tera.
-    native_body: Option<native::Body>,
-    /// Set while `title` is exactly the shipped title template.
-    native_title: bool,
+    builtin_body: &'static str,
 }
 
 impl Renderer {
@@ -102,12 +101,12 @@ impl Renderer {
         tera.tera.autoescape_on(Vec::<&str>::new());
         filters::register(&mut tera.tera, spec.timezone);
         let mut errors = Vec::new();
-        for (file, text) in [
-            (MARKDOWN_FILE, BUILTIN_MARKDOWN),
-            (TEXT_FILE, BUILTIN_TEXT),
-            (TITLE_FILE, BUILTIN_TITLE),
+        for (name, text) in [
+            (BUILTIN_MARKDOWN_NAME, BUILTIN_MARKDOWN),
+            (BUILTIN_TEXT_NAME, BUILTIN_TEXT),
+            (BUILTIN_TITLE_NAME, BUILTIN_TITLE),
         ] {
-            errors.extend(tera.add(&builtin(file), text).err());
+            errors.extend(tera.add(name, text).err());
         }
         for (name, text) in &spec.files {
             errors.extend(tera.add(name, text).err());
@@ -198,28 +197,15 @@ impl Renderer {
         now: DateTime<Utc>,
     ) -> Result<Rendered, RenderError> {
         let templates = self.templates(profile)?;
-        let n = notification;
-        if let (Some(body), true) = (templates.native_body, templates.native_title) {
-            // The shipped templates, as most profiles use them: no Tera context at all.
-            return Ok(Rendered {
-                title: native::title(n),
-                text: body.render(n, self.timezone, now),
-                fallback: None,
-            });
-        }
-        let context = self.context(profile, templates, n, now)?;
-        let (title, title_failure) = self.title(templates, n, &context);
-        let (text, fallback) = match templates.native_body {
-            Some(body) => (body.render(n, self.timezone, now), None),
-            None => match self.render_one(&templates.body, &context) {
-                Ok(text) => (text, None),
-                Err(error) => (self.builtin_body(templates, n, now), Some(error)),
-            },
-        };
+        let context = self.context(profile, templates, notification, now)?;
+        let (title, title_failure) =
+            self.with_fallback(&templates.title, BUILTIN_TITLE_NAME, &context)?;
+        let (text, body_failure) =
+            self.with_fallback(&templates.body, templates.builtin_body, &context)?;
         Ok(Rendered {
             title,
             text,
-            fallback: fallback.or(title_failure),
+            fallback: body_failure.or(title_failure),
         })
     }
 
@@ -233,35 +219,27 @@ impl Renderer {
         now: DateTime<Utc>,
     ) -> Result<Rendered, RenderError> {
         let templates = self.templates(profile)?;
+        let context = self.context(profile, templates, notification, now)?;
         Ok(Rendered {
-            title: native::title(notification),
-            text: self.builtin_body(templates, notification, now),
+            title: self.render_one(BUILTIN_TITLE_NAME, &context)?,
+            text: self.render_one(templates.builtin_body, &context)?,
             fallback: None,
         })
     }
 
-    fn builtin_body(
+    /// Renders `template`, or `builtin` (and why) when `template` fails.
+    fn with_fallback(
         &self,
-        templates: &ProfileTemplates,
-        n: &Notification,
-        now: DateTime<Utc>,
-    ) -> String {
-        templates.builtin_body.render(n, self.timezone, now)
-    }
-
-    /// The profile's title, or the built-in one (and why) when the profile's fails.
-    fn title(
-        &self,
-        templates: &ProfileTemplates,
-        n: &Notification,
+        template: &str,
+        builtin: &str,
         context: &Context,
-    ) -> (String, Option<RenderError>) {
-        if templates.native_title {
-            return (native::title(n), None);
-        }
-        match self.render_one(&templates.title, context) {
-            Ok(title) => (title, None),
-            Err(error) => (native::title(n), Some(error)),
+    ) -> Result<(String, Option<RenderError>), RenderError> {
+        match self.render_one(template, context) {
+            Ok(text) => Ok((text, None)),
+            Err(error) if template != builtin => {
+                Ok((self.render_one(builtin, context)?, Some(error)))
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -303,12 +281,12 @@ impl Templates {
 impl ProfileTemplates {
     fn choose(tera: &mut Templates, name: &str, profile: &Look) -> Result<Self, RenderError> {
         let (builtin_file, builtin_body) = match profile.message {
-            MessageKind::Markdown => (MARKDOWN_FILE, native::Body::Markdown),
-            MessageKind::Text => (TEXT_FILE, native::Body::Text),
+            MessageKind::Markdown => (MARKDOWN_FILE, BUILTIN_MARKDOWN_NAME),
+            MessageKind::Text => (TEXT_FILE, BUILTIN_TEXT_NAME),
         };
         let body = match &profile.template {
             Some(file) => file.clone(),
-            None => user_or_builtin(&tera.tera, builtin_file),
+            None => user_or_builtin(&tera.tera, builtin_file, builtin_body),
         };
         let title = match &profile.title {
             Some(text) => {
@@ -316,13 +294,10 @@ impl ProfileTemplates {
                 tera.add(&title_name, text)?;
                 title_name
             }
-            None => user_or_builtin(&tera.tera, TITLE_FILE),
+            None => user_or_builtin(&tera.tera, TITLE_FILE, BUILTIN_TITLE_NAME),
         };
-        let source = |name: &str| tera.sources.get(name).map(String::as_str);
         Ok(Self {
             look: profile.clone(),
-            native_body: source(&body).and_then(native::Body::of),
-            native_title: source(&title).is_some_and(native::is_title),
             body,
             title,
             builtin_body,
@@ -330,16 +305,14 @@ impl ProfileTemplates {
     }
 }
 
-fn builtin(file: &str) -> String {
-    format!("{BUILTIN_PREFIX}{file}")
-}
-
-fn user_or_builtin(tera: &Tera, file: &str) -> String {
+/// The templates directory's `file` if it has one, else the embedded template `builtin`.
+fn user_or_builtin(tera: &Tera, file: &str, builtin: &str) -> String {
     if tera.contains_template(file) {
-        file.to_owned()
+        file
     } else {
-        builtin(file)
+        builtin
     }
+    .to_owned()
 }
 
 impl Renderer {

@@ -76,7 +76,8 @@ impl Renderer {
             })?;
         let body = String::from_utf8_lossy(&output.bytes).trim().to_owned();
         // Only the title: rendering the saved body too would be wasted, and could fail.
-        let (title, title_failure) = self.title(templates, notification, &context);
+        let (title, title_failure) =
+            self.with_fallback(&templates.title, super::BUILTIN_TITLE_NAME, &context)?;
         Ok(Rendered {
             title,
             text: body,

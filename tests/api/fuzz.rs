@@ -12,7 +12,7 @@ use arbtest::arbtest;
 use serde_json::{Value, json};
 
 use crate::helpers::payload;
-use crate::properties::render::{RENDERERS, now};
+use crate::properties::render::{RENDERER, now};
 use crate::properties::{HOSTILE, yaml_lines};
 
 /// Time each fuzz target runs for: the two together stay well within the test script's
@@ -159,7 +159,7 @@ fn payload_bytes(u: &mut Unstructured, sample: &[u8]) -> Result<Vec<u8>> {
 #[test]
 fn fuzzed_payloads_are_refused_or_composed_under_the_cap_without_a_panic() {
     let sample = payload("firing_single.json").into_bytes();
-    let renderer = &RENDERERS.native;
+    let renderer = &RENDERER;
     arbtest(|u| {
         let bytes = payload_bytes(u, &sample)?;
         let Ok(notification) = Notification::from_json(&bytes) else {

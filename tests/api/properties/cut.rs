@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use super::config;
-use super::render::{RENDERERS, now};
+use super::render::{RENDERER, now};
 
 /// Per alert: firing or not, and the size of its summary in bytes (mostly small, sometimes
 /// past the cap on its own).
@@ -104,7 +104,7 @@ proptest! {
         let firing = alerts.iter().filter(|(f, _)| *f).count();
         let resolved = total - firing;
 
-        let composed = compose(&RENDERERS.native, profile, &n, now(), MAX_BODY_BYTES)
+        let composed = compose(&RENDERER, profile, &n, now(), MAX_BODY_BYTES)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
 
         let size = composed.body_len();
