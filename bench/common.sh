@@ -57,12 +57,17 @@ CONF
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
   wait_port "$port"
   robot="http://127.0.0.1:$port/robot/send?access_token=bench"
-  # Profile `bench` uses the shipped template; `edited` an operator's copy of it, one comment
-  # line added, which must render as fast (issue 14: one template path).
-  mkdir -p "$work/templates"
-  { echo '{# edited by an operator #}'; cat templates/default.md.tera; } > "$work/templates/edited.md.tera"
+  # Profile `bench` uses the shipped template; `edited` an operator's copy of it.
+  write_templates
   printf 'templates: templates\nprofiles:\n  bench:\n    url: %s\n    rate_limit: 0\n  edited:\n    url: %s\n    rate_limit: 0\n    template: edited.md.tera\n' \
     "$robot" "$robot" > "$work/profiles.yaml"
+}
+
+# write_templates — $work/templates/edited.md.tera: the shipped markdown template as an
+# operator's edit starts, one comment line added; it must render as fast (one template path).
+write_templates() {
+  mkdir -p "$work/templates"
+  { echo '{# edited by an operator #}'; cat templates/default.md.tera; } > "$work/templates/edited.md.tera"
 }
 
 # write_payloads — $work/1.json (a captured single-alert webhook) and $work/10.json (ten

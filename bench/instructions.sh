@@ -13,7 +13,7 @@ SECONDS_MEASURED=${SECONDS_MEASURED:-6}
 source bench/common.sh
 install_missing wrk:wrk nginx:nginx-light valgrind:valgrind
 # Release speed with line tables, so `callgrind_annotate` on the kept output names functions.
-cargo build --profile profiling --quiet --bin alertrelay --example forwarder
+cargo build --profile profiling --quiet --bin alertrelay --example forwarder --example render_count
 start_robot
 write_payloads
 
@@ -45,5 +45,21 @@ count forwarder "$work/1.json" bench ./target/profiling/examples/forwarder 127.0
 for profile in bench edited; do
   for n in 1 10; do
     count "alertrelay-$profile-$n" "$work/$n.json" "$profile" ./target/profiling/alertrelay --config.file="$work/profiles.yaml" --web.listen-address=127.0.0.1:PORT
+  done
+done
+
+# What a render worker spends composing one message (render and fit to the cap), without the
+# round trip: callgrind's count for 200 composes minus that for none, over 200.
+echo "user-space instructions per compose in a render worker (the shipped template, and an edited copy)"
+write_templates
+compose_count() {
+  valgrind --tool=callgrind --callgrind-out-file="$work/compose.out" ./target/profiling/examples/render_count "$@" > /dev/null 2>&1
+  awk '/^summary:/ { print $2 }' "$work/compose.out"
+}
+for template in - edited.md.tera; do
+  for n in 1 10; do
+    none=$(compose_count "$work/$n.json" "$work/templates" "$template" 0)
+    many=$(compose_count "$work/$n.json" "$work/templates" "$template" 200)
+    printf '%-28s %10d instructions per compose\n' "$([ "$template" = - ] && echo shipped || echo edited), $n alert(s)" $(((many - none) / 200))
   done
 done

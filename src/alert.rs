@@ -17,7 +17,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod labels;
-mod time;
+pub(crate) mod time;
 
 pub use labels::KeyValues;
 
@@ -30,6 +30,16 @@ pub enum Status {
     Firing,
     /// Every alert of the notification has ended.
     Resolved,
+}
+
+impl Status {
+    /// `firing` or `resolved`, as the payload writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Firing => "firing",
+            Self::Resolved => "resolved",
+        }
+    }
 }
 
 /// One notification, as Alertmanager posts it to a webhook receiver.

@@ -6,6 +6,7 @@
 //! again with the built-in template of its message kind, so a template bug never loses an
 //! alert; the failure is returned alongside for logging and previews.
 
+mod context;
 pub mod filters;
 mod spec;
 mod unsaved;
@@ -15,10 +16,10 @@ pub use unsaved::{TemplateInfo, UNSAVED_NAME, UNSAVED_OUTPUT_LIMIT};
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use tera::{Context, Tera, Value};
+use chrono::{DateTime, Utc};
+use tera::{Context, Tera};
 
-use crate::alert::{Notification, Status};
+use crate::alert::Notification;
 use crate::config::{Config, MessageKind};
 
 /// The built-in templates, embedded so the binary works without a templates directory. The
@@ -158,7 +159,7 @@ impl Renderer {
             Part::Body => &templates.body,
         };
         for (sample, notification) in crate::samples::all() {
-            let context = self.context(profile, templates, &notification, now)?;
+            let context = self.context(profile, templates, &notification, now);
             if let Err(mut error) = self.render_one(template, &context) {
                 error.message = format!(
                     "{} (profile {profile:?}, sample payload {sample:?})",
@@ -197,7 +198,7 @@ impl Renderer {
         now: DateTime<Utc>,
     ) -> Result<Rendered, RenderError> {
         let templates = self.templates(profile)?;
-        let context = self.context(profile, templates, notification, now)?;
+        let context = self.context(profile, templates, notification, now);
         let (title, title_failure) =
             self.with_fallback(&templates.title, BUILTIN_TITLE_NAME, &context)?;
         let (text, body_failure) =
@@ -219,7 +220,7 @@ impl Renderer {
         now: DateTime<Utc>,
     ) -> Result<Rendered, RenderError> {
         let templates = self.templates(profile)?;
-        let context = self.context(profile, templates, notification, now)?;
+        let context = self.context(profile, templates, notification, now);
         Ok(Rendered {
             title: self.render_one(BUILTIN_TITLE_NAME, &context)?,
             text: self.render_one(templates.builtin_body, &context)?,
@@ -322,50 +323,14 @@ impl Renderer {
         templates: &ProfileTemplates,
         notification: &Notification,
         now: DateTime<Utc>,
-    ) -> Result<Context, RenderError> {
-        // What templates see: the payload under Alertmanager's own field names, plus
-        // helpers. Each alert is converted once; `firing` and `resolved` share those values
-        // (Tera's arrays and maps are reference-counted).
-        let n = notification;
-        let alerts = n
-            .alerts
-            .iter()
-            .map(Value::try_from_serializable)
-            .collect::<Result<Vec<Value>, _>>()
-            .map_err(|e| RenderError {
-                template: String::new(),
-                line: None,
-                message: format!("cannot build the template context: {e}"),
-            })?;
-        let with_status = |status: Status| -> Vec<Value> {
-            n.alerts
-                .iter()
-                .zip(&alerts)
-                .filter(|(alert, _)| alert.status == status)
-                .map(|(_, value)| value.clone())
-                .collect()
-        };
-        let mut context = Context::new();
-        context.insert_value("firing", Value::from(with_status(Status::Firing)));
-        context.insert_value("resolved", Value::from(with_status(Status::Resolved)));
-        context.insert_value("alerts", Value::from(alerts));
-        context.insert("receiver", &n.receiver);
-        context.insert("status", &n.status);
-        context.insert("groupLabels", &n.group_labels);
-        context.insert("commonLabels", &n.common_labels);
-        context.insert("commonAnnotations", &n.common_annotations);
-        context.insert("externalURL", &n.external_url);
-        context.insert("version", &n.version);
-        context.insert("groupKey", &n.group_key);
-        context.insert("truncatedAlerts", &n.truncated_alerts);
-        // Every alert of the notification, also those a message cut to the cap left out.
-        context.insert("total_firing", &n.total(Status::Firing));
-        context.insert("total_resolved", &n.total(Status::Resolved));
-        context.insert("profile", profile);
-        context.insert("now", &now.to_rfc3339_opts(SecondsFormat::Secs, true));
-        context.insert("timezone", self.timezone.name());
-        context.insert("mention", &templates.look.mention);
-        Ok(context)
+    ) -> Context {
+        context::build(
+            profile,
+            notification,
+            now,
+            self.timezone,
+            &templates.look.mention,
+        )
     }
 }
 

@@ -1,11 +1,16 @@
 //! The filters alertrelay adds to Tera: local times, durations, and markdown-safe text.
 //! Each is documented for template authors in `docs/templates.md`.
+//!
+//! A message calls them a dozen times per alert, so they are written for Tera's values: a
+//! value with nothing to change is handed back as it came (a reference count, not a copy),
+//! short results (times, durations) are built on the stack, and times are read by the
+//! payload's own RFC 3339 reader.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use tera::{Error, Kwargs, State, Tera, TeraResult};
+use tera::{Error, Kwargs, State, StringInput, Tera, TeraResult, Value};
 
-use crate::alert::is_zero_time;
+use crate::alert::{is_zero_time, time};
 
 /// The format `localtime` uses when none is given.
 pub const DEFAULT_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -17,24 +22,34 @@ pub fn register(tera: &mut Tera, timezone: Tz) {
     });
     tera.register_filter("since", since);
     tera.register_filter("human_duration", human_duration_filter);
-    tera.register_filter("md_escape", |text: &str, _: Kwargs, _: &State| {
-        md_escape(text)
+    tera.register_filter("md_escape", |text: StringInput, _: Kwargs, _: &State| {
+        let mut out = String::new();
+        match md_escape_changes(text.as_str(), &mut out) {
+            true => Value::from(out),
+            false => text.into_value(),
+        }
     });
-    tera.register_filter("md_url", |url: &str, _: Kwargs, _: &State| md_url(url));
+    tera.register_filter("md_url", |url: StringInput, _: Kwargs, _: &State| {
+        let mut out = String::new();
+        match md_url_changes(url.as_str(), &mut out) {
+            true => Value::from(out),
+            false => url.into_value(),
+        }
+    });
 }
 
 fn parse_time(text: &str) -> TeraResult<Option<DateTime<FixedOffset>>> {
     if text.is_empty() {
         return Ok(None);
     }
-    let time = DateTime::parse_from_rfc3339(text)
+    let time = time::parse(text)
         .map_err(|e| Error::message(format!("not an RFC 3339 time {text:?}: {e}")))?;
     Ok((!is_zero_time(&time)).then_some(time))
 }
 
 /// `{{ alert.startsAt | localtime }}`: the time in the configured zone (or `tz=`), formatted
 /// with `format=` (strftime, default `%Y-%m-%d %H:%M:%S`). Go's zero time gives "".
-fn localtime(text: &str, kwargs: &Kwargs, timezone: Tz) -> TeraResult<String> {
+fn localtime(text: &str, kwargs: &Kwargs, timezone: Tz) -> TeraResult<Value> {
     let format = kwargs.get::<&str>("format")?.unwrap_or(DEFAULT_TIME_FORMAT);
     let zone = match kwargs.get::<&str>("tz")? {
         Some(name) => name
@@ -43,17 +58,18 @@ fn localtime(text: &str, kwargs: &Kwargs, timezone: Tz) -> TeraResult<String> {
         None => timezone,
     };
     let Some(time) = parse_time(text)? else {
-        return Ok(String::new());
+        return Ok(Value::from(""));
     };
-    let mut out = String::with_capacity(19);
-    if format == DEFAULT_TIME_FORMAT {
-        local_time_into(&time, zone, &mut out);
-        return Ok(out);
+    if format == DEFAULT_TIME_FORMAT
+        && let Some(local) = local_time(&time, zone)
+    {
+        return Ok(Value::from(local.as_str()));
     }
     use std::fmt::Write;
+    let mut out = String::with_capacity(32);
     write!(out, "{}", in_zone(&time, zone).format(format))
         .map_err(|_| Error::message(format!("invalid time format {format:?}")))?;
-    Ok(out)
+    Ok(Value::from(out))
 }
 
 /// `time` in `zone`, but never past the zone's last second of year 9999. RFC 3339 stops at
@@ -71,21 +87,24 @@ fn in_zone(time: &DateTime<FixedOffset>, zone: Tz) -> DateTime<Tz> {
         .unwrap_or(local)
 }
 
-/// `time` in `zone` as [`DEFAULT_TIME_FORMAT`] (`2026-11-25 11:56:31`), appended to `out`,
-/// without interpreting the format string each time.
-pub fn local_time_into(time: &DateTime<FixedOffset>, zone: Tz, out: &mut String) {
+/// A [`DEFAULT_TIME_FORMAT`] time: `2026-11-25 11:56:31`.
+pub(crate) struct LocalTime([u8; 19]);
+
+impl LocalTime {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// `time` in `zone` as [`DEFAULT_TIME_FORMAT`], without interpreting the format string;
+/// `None` for leap seconds and years chrono must write (it knows how `%Y` and `%S` show them).
+fn local_time(time: &DateTime<FixedOffset>, zone: Tz) -> Option<LocalTime> {
     use chrono::{Datelike, Timelike};
-    use std::fmt::Write;
     // The local wall time once: each accessor of a zoned time would add the offset again.
     let local = in_zone(time, zone).naive_local();
-    let plain = (0..=9999).contains(&local.year()) && local.nanosecond() < 1_000_000_000;
-    if !plain {
-        // Leap seconds (and years before 0, which RFC 3339 cannot name): chrono knows how
-        // %Y and %S show them.
-        let _ = write!(out, "{}", local.format(DEFAULT_TIME_FORMAT));
-        return;
+    if !(0..=9999).contains(&local.year()) || local.nanosecond() >= 1_000_000_000 {
+        return None;
     }
-    let year = local.year() as u32;
     let mut text = *b"0000-00-00 00:00:00";
     let digits = |text: &mut [u8], at: usize, value: u32, width: usize| {
         let mut value = value;
@@ -94,13 +113,13 @@ pub fn local_time_into(time: &DateTime<FixedOffset>, zone: Tz, out: &mut String)
             value /= 10;
         }
     };
-    digits(&mut text, 0, year, 4);
+    digits(&mut text, 0, local.year().unsigned_abs(), 4);
     digits(&mut text, 5, local.month(), 2);
     digits(&mut text, 8, local.day(), 2);
     digits(&mut text, 11, local.hour(), 2);
     digits(&mut text, 14, local.minute(), 2);
     digits(&mut text, 17, local.second(), 2);
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+    Some(LocalTime(text))
 }
 
 /// `{{ alert.startsAt | since }}`: whole seconds from the time to `until=` (when given and
@@ -117,8 +136,14 @@ fn since(text: &str, kwargs: Kwargs, state: &State) -> TeraResult<i64> {
     {
         Some(end) => end,
         None => {
-            let now: Option<String> = state.get("now")?;
-            match now.as_deref().map(parse_time).transpose()?.flatten() {
+            let now: Option<Value> = state.get("now")?;
+            match now
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(parse_time)
+                .transpose()?
+                .flatten()
+            {
                 Some(now) => now,
                 None => Utc::now().fixed_offset(),
             }
@@ -127,7 +152,7 @@ fn since(text: &str, kwargs: Kwargs, state: &State) -> TeraResult<i64> {
     Ok((end - start).num_seconds().max(0))
 }
 
-fn human_duration_filter(seconds: f64, kwargs: Kwargs, _: &State) -> TeraResult<String> {
+fn human_duration_filter(seconds: f64, kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let english = match kwargs.get::<&str>("lang")? {
         None | Some("zh") => false,
         Some("en") => true,
@@ -137,7 +162,9 @@ fn human_duration_filter(seconds: f64, kwargs: Kwargs, _: &State) -> TeraResult<
             )));
         }
     };
-    Ok(human_duration(seconds.max(0.0).round() as u64, english))
+    let mut out = String::with_capacity(24);
+    human_duration_into(seconds.max(0.0).round() as u64, english, &mut out);
+    Ok(Value::from(out.as_str()))
 }
 
 /// Seconds as the two largest units: `2小时5分钟`, `3分12秒`, `1天4小时` (or `2h 5m`).
@@ -210,15 +237,22 @@ pub fn md_escape(text: &str) -> String {
 
 /// [`md_escape`], appending to `out`.
 pub fn md_escape_into(text: &str, out: &mut String) {
-    // Most values (instances, names, severities) are one line with nothing to escape.
+    if !md_escape_changes(text, out) {
+        out.push_str(text);
+    }
+}
+
+/// Appends `text` escaped to `out` and returns true, or returns false and appends nothing
+/// when escaping would leave it as it is (most values: instances, names, severities). A
+/// false answer only ever means "unchanged"; a true one may still give the same text.
+fn md_escape_changes(text: &str, out: &mut String) -> bool {
     let special = |b: u8| MARKDOWN_SPECIAL[usize::from(b)];
     let block_start = text.starts_with([' ', '\t'])
         || text
             .trim_start()
             .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '#' | '-' | '+' | '='));
     if !block_start && !text.bytes().any(special) {
-        out.push_str(text);
-        return;
+        return false;
     }
     for (index, line) in markdown_lines(text).enumerate() {
         if index > 0 {
@@ -229,6 +263,7 @@ pub fn md_escape_into(text: &str, out: &mut String) {
         let rest = escape_line_start(body, out);
         escape_inline(rest, out);
     }
+    true
 }
 
 /// The lines of `text` as markdown reads them, like `str::lines` but also ended by a lone CR,
@@ -342,13 +377,25 @@ pub fn md_url(url: &str) -> String {
 
 /// [`md_url`], appending to `out`.
 pub fn md_url_into(url: &str, out: &mut String) {
-    let url = url.trim();
+    if !md_url_changes(url, out) {
+        out.push_str(url);
+    }
+}
+
+/// Appends the link target made of `url` to `out` and returns true, or returns false and
+/// appends nothing when it is `url` itself (most links).
+fn md_url_changes(url: &str, out: &mut String) -> bool {
+    let trimmed = url.trim();
     // Prometheus links are long and rarely hold any of these.
     const SPECIAL: [bool; 256] = byte_set(b" ()<>\n\r");
-    if !url.bytes().any(|b| SPECIAL[usize::from(b)]) {
-        out.push_str(url);
-        return;
+    if !trimmed.bytes().any(|b| SPECIAL[usize::from(b)]) {
+        if trimmed.len() == url.len() {
+            return false;
+        }
+        out.push_str(trimmed);
+        return true;
     }
+    let url = trimmed;
     for c in url.chars() {
         match c {
             ' ' => out.push_str("%20"),
@@ -360,6 +407,7 @@ pub fn md_url_into(url: &str, out: &mut String) {
             _ => out.push(c),
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -392,9 +440,8 @@ mod tests {
             "9999-12-31 23:00:00"
         );
         let west = DateTime::parse_from_rfc3339("9999-12-31T23:00:00-05:00").unwrap();
-        let mut out = String::new();
-        local_time_into(&west, chrono_tz::UTC, &mut out);
-        assert_eq!(out, "9999-12-31 23:59:59");
+        let local = local_time(&west, chrono_tz::UTC).unwrap();
+        assert_eq!(local.as_str(), "9999-12-31 23:59:59");
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl Renderer {
         let mut tera: Tera = self.tera.clone();
         tera.add_raw_template(UNSAVED_NAME, text)
             .map_err(|e| RenderError::from_tera(UNSAVED_NAME, &e))?;
-        let context = self.context(profile, templates, notification, now)?;
+        let context = self.context(profile, templates, notification, now);
         let mut output = Capped::default();
         tera.render_to(UNSAVED_NAME, &context, &mut output)
             .map_err(|e| match output.over {
