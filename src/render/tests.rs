@@ -163,3 +163,41 @@ fn the_builtin_templates_pass_the_self_test() {
         }
     }
 }
+
+#[test]
+fn missing_or_empty_labels_show_the_shipped_templates_defaults() {
+    let config = config(
+        &[
+            ("md", profile(MessageKind::Markdown)),
+            ("txt", profile(MessageKind::Text)),
+        ],
+        None,
+    );
+    let renderer = Renderer::new(&config).unwrap();
+    let mut n: Notification = serde_json::from_str(FIXTURE).unwrap();
+    n.group_labels = crate::alert::KeyValues::new();
+    n.common_labels = crate::alert::KeyValues::new();
+    for (i, alert) in n.alerts.iter_mut().enumerate() {
+        // Missing on the first alert, empty on the others.
+        alert.labels = crate::alert::KeyValues::new();
+        if i > 0 {
+            for key in ["alertname", "severity", "instance"] {
+                alert.labels.insert(key, "");
+            }
+        }
+    }
+    for profile in ["md", "txt"] {
+        let out = renderer.render(profile, &n, now()).unwrap();
+        assert!(out.fallback.is_none(), "{:?}", out.fallback);
+        assert_eq!(out.title, "[故障:2 恢复:1] 告警通知");
+        assert_eq!(out.text.matches("未命名告警").count(), 3, "{}", out.text);
+        assert_eq!(out.text.matches("级别: 未设置").count(), 3, "{}", out.text);
+        // Markdown escapes a lone "-" (it would start a list item).
+        let host = if profile == "md" {
+            "主机: \\-"
+        } else {
+            "主机: -"
+        };
+        assert_eq!(out.text.matches(host).count(), 3, "{}", out.text);
+    }
+}
