@@ -65,11 +65,7 @@ pub(crate) enum Reply {
 
 /// Writes one frame.
 pub(crate) fn write_frame(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(bytes.len())
-        .ok()
-        .filter(|&len| len as usize <= MAX_FRAME)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too long"))?;
-    out.write_all(&len.to_le_bytes())?;
+    out.write_all(&frame_len(bytes.len())?)?;
     out.write_all(bytes)
 }
 
@@ -104,6 +100,43 @@ pub(crate) fn read_body(input: &mut impl Read, len: usize) -> io::Result<Vec<u8>
     Ok(bytes)
 }
 
+/// Appends a job's frame and its body's length, so the body's bytes can follow in the same
+/// write.
+pub(crate) fn put_job(out: &mut Vec<u8>, job: &Job, body_len: usize) -> io::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    serde_json::to_writer(&mut *out, job).map_err(io::Error::other)?;
+    let len = frame_len(out.len() - start - 4)?;
+    out[start..start + 4].copy_from_slice(&len);
+    out.extend_from_slice(&frame_len(body_len)?);
+    Ok(())
+}
+
+fn frame_len(len: usize) -> io::Result<[u8; 4]> {
+    u32::try_from(len)
+        .ok()
+        .filter(|&len| len as usize <= MAX_FRAME)
+        .map(u32::to_le_bytes)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too long"))
+}
+
+/// Reads a worker's answer to a job from its nonblocking stdout. The end of input is an
+/// error: the worker died.
+pub(crate) async fn read_reply(
+    input: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> io::Result<Reply> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len).await?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
+    }
+    let mut bytes = vec![0; len];
+    input.read_exact(&mut bytes).await?;
+    serde_json::from_slice(&bytes).map_err(io::Error::other)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +158,21 @@ mod tests {
         write_frame(&mut buf, b"hello").unwrap();
         buf.truncate(6);
         assert!(read_frame(&mut buf.as_slice()).is_err());
+    }
+
+    #[test]
+    fn a_job_put_for_one_write_reads_back_as_a_job_and_its_body() {
+        let job = Job::SelfTest {
+            profile: "p".into(),
+            part: Part::Body,
+            now: DateTime::UNIX_EPOCH,
+        };
+        let mut out = Vec::new();
+        put_job(&mut out, &job, 3).unwrap();
+        out.extend_from_slice(b"abc");
+        let mut input = out.as_slice();
+        let read: Job = serde_json::from_slice(&read_frame(&mut input).unwrap().unwrap()).unwrap();
+        assert!(matches!(read, Job::SelfTest { profile, .. } if profile == "p"));
+        assert_eq!(read_frame(&mut input).unwrap().unwrap(), b"abc");
     }
 }
