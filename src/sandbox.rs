@@ -11,7 +11,9 @@
 //! can never take the capacity webhooks render with, and the preview worker runs at a lower
 //! CPU priority.
 
+mod busy;
 mod pool;
+mod process;
 mod spawner;
 mod watchdog;
 mod wire;

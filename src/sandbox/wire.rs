@@ -1,6 +1,8 @@
 //! What the gateway and a render worker say to each other over the worker's stdin and
 //! stdout: length-prefixed frames, JSON for the small structured parts and raw bytes for
-//! bodies (a webhook body goes to the worker exactly as it arrived).
+//! bodies (a webhook body goes to the worker exactly as it arrived) and for a composed
+//! message's title and text, the bulk of every answer: as JSON strings they were escaped by
+//! the worker and unescaped by the gateway, a seventh of the gateway's share of a job.
 
 use std::io::{self, Read, Write};
 
@@ -8,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{PayloadError, Status};
-use crate::compose::Composed;
+use crate::compose::{Composed, Cut};
+use crate::config::{Mention, MessageKind};
 use crate::preview::{Preview, PreviewError};
 use crate::render::{Part, RenderError};
 
@@ -22,6 +25,7 @@ pub(crate) enum Job {
     /// built-in templates when `builtin` (the profile's passed a bound).
     Compose {
         profile: String,
+        #[serde(with = "chrono::serde::ts_nanoseconds")]
         now: DateTime<Utc>,
         cap: usize,
         builtin: bool,
@@ -30,6 +34,7 @@ pub(crate) enum Job {
     /// query string and count when the body names none.
     Preview {
         profile: String,
+        #[serde(with = "chrono::serde::ts_nanoseconds")]
         now: DateTime<Utc>,
         template: Option<String>,
         sample: Option<String>,
@@ -38,11 +43,13 @@ pub(crate) enum Job {
     SelfTest {
         profile: String,
         part: Part,
+        #[serde(with = "chrono::serde::ts_nanoseconds")]
         now: DateTime<Utc>,
     },
 }
 
-/// A worker's answer to one [`Job`].
+/// A worker's answer to one [`Job`]. On the wire (see [`write_reply`]) a composed message is
+/// a small JSON head and its title and text as raw frames; any other answer is JSON.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Reply {
     /// The composed message, and what the webhook answer reports of the payload.
@@ -65,11 +72,7 @@ pub(crate) enum Reply {
 
 /// Writes one frame.
 pub(crate) fn write_frame(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(bytes.len())
-        .ok()
-        .filter(|&len| len as usize <= MAX_FRAME)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too long"))?;
-    out.write_all(&len.to_le_bytes())?;
+    out.write_all(&frame_len(bytes.len())?)?;
     out.write_all(bytes)
 }
 
@@ -104,6 +107,150 @@ pub(crate) fn read_body(input: &mut impl Read, len: usize) -> io::Result<Vec<u8>
     Ok(bytes)
 }
 
+/// Appends a job's frame and its body's length, so the body's bytes can follow in the same
+/// write.
+pub(crate) fn put_job(out: &mut Vec<u8>, job: &Job, body_len: usize) -> io::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    serde_json::to_writer(&mut *out, job).map_err(io::Error::other)?;
+    let len = frame_len(out.len() - start - 4)?;
+    out[start..start + 4].copy_from_slice(&len);
+    out.extend_from_slice(&frame_len(body_len)?);
+    Ok(())
+}
+
+fn frame_len(len: usize) -> io::Result<[u8; 4]> {
+    u32::try_from(len)
+        .ok()
+        .filter(|&len| len as usize <= MAX_FRAME)
+        .map(u32::to_le_bytes)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too long"))
+}
+
+/// The first byte of a reply's first frame: a composed message's head, two raw frames
+/// (title, text) following.
+const COMPOSED: u8 = b'C';
+/// The first byte of a reply's only frame: the rest is the [`Reply`] as JSON.
+const JSON: u8 = b'J';
+
+/// A composed message but for its title and text, as the worker sends it.
+#[derive(Serialize)]
+struct HeadOut<'a> {
+    alerts: usize,
+    status: Status,
+    kind: &'a MessageKind,
+    mention: &'a Mention,
+    omitted: usize,
+    cut: Cut,
+    fallback: &'a Option<RenderError>,
+}
+
+/// The same, as the gateway reads it.
+#[derive(Deserialize)]
+struct HeadIn {
+    alerts: usize,
+    status: Status,
+    kind: MessageKind,
+    mention: Mention,
+    omitted: usize,
+    cut: Cut,
+    fallback: Option<RenderError>,
+}
+
+/// Writes a worker's answer (the worker flushes it as one write).
+pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()> {
+    let mut head = Vec::with_capacity(256);
+    match reply {
+        Reply::Composed {
+            alerts,
+            status,
+            // Every field named: one added to `Composed` must be added to the head too.
+            composed:
+                Composed {
+                    kind,
+                    title,
+                    text,
+                    mention,
+                    omitted,
+                    cut,
+                    fallback,
+                },
+        } => {
+            head.push(COMPOSED);
+            let fields = HeadOut {
+                alerts: *alerts,
+                status: *status,
+                kind,
+                mention,
+                omitted: *omitted,
+                cut: *cut,
+                fallback,
+            };
+            serde_json::to_writer(&mut head, &fields).map_err(io::Error::other)?;
+            write_frame(out, &head)?;
+            write_frame(out, title.as_bytes())?;
+            write_frame(out, text.as_bytes())
+        }
+        other => {
+            head.push(JSON);
+            serde_json::to_writer(&mut head, other).map_err(io::Error::other)?;
+            write_frame(out, &head)
+        }
+    }
+}
+
+/// Reads a worker's answer to a job from its nonblocking stdout. The end of input is an
+/// error: the worker died.
+pub(crate) async fn read_reply(
+    input: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> io::Result<Reply> {
+    let head = read_frame_async(input).await?;
+    match head.split_first() {
+        Some((&COMPOSED, head)) => {
+            let head: HeadIn = serde_json::from_slice(head).map_err(io::Error::other)?;
+            let title = read_text(input).await?;
+            let text = read_text(input).await?;
+            Ok(Reply::Composed {
+                alerts: head.alerts,
+                status: head.status,
+                composed: Composed {
+                    kind: head.kind,
+                    title,
+                    text,
+                    mention: head.mention,
+                    omitted: head.omitted,
+                    cut: head.cut,
+                    fallback: head.fallback,
+                },
+            })
+        }
+        Some((&JSON, json)) => serde_json::from_slice(json).map_err(io::Error::other),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a worker's answer",
+        )),
+    }
+}
+
+async fn read_text(input: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<String> {
+    String::from_utf8(read_frame_async(input).await?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Reads one frame; the end of input is an error.
+async fn read_frame_async(input: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len).await?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
+    }
+    let mut bytes = vec![0; len];
+    input.read_exact(&mut bytes).await?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +272,63 @@ mod tests {
         write_frame(&mut buf, b"hello").unwrap();
         buf.truncate(6);
         assert!(read_frame(&mut buf.as_slice()).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_composed_message_and_any_other_answer_read_back_as_written() {
+        let composed = Composed {
+            kind: MessageKind::Markdown,
+            title: "[FIRING:1] \"quoted\" ✓".into(),
+            text: "line\nnext \\ <font color=\"red\">x</font>".into(),
+            mention: Mention {
+                all: true,
+                ..Mention::default()
+            },
+            omitted: 2,
+            cut: Cut {
+                title: Some(600),
+                text: None,
+            },
+            fallback: None,
+        };
+        let replies = [
+            Reply::Composed {
+                alerts: 3,
+                status: Status::Resolved,
+                composed: composed.clone(),
+            },
+            Reply::Panicked("boom".into()),
+        ];
+        let mut out = Vec::new();
+        for reply in &replies {
+            write_reply(&mut out, reply).unwrap();
+        }
+        let mut input = out.as_slice();
+        match read_reply(&mut input).await.unwrap() {
+            Reply::Composed {
+                alerts: 3,
+                status: Status::Resolved,
+                composed: read,
+            } => assert_eq!(read, composed),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(read_reply(&mut input).await.unwrap(), Reply::Panicked(m) if m == "boom"));
+        assert!(read_reply(&mut input).await.is_err());
+    }
+
+    #[test]
+    fn a_job_put_for_one_write_reads_back_as_a_job_and_its_body() {
+        let job = Job::SelfTest {
+            profile: "p".into(),
+            part: Part::Body,
+            now: DateTime::UNIX_EPOCH,
+        };
+        let mut out = Vec::new();
+        put_job(&mut out, &job, 3).unwrap();
+        out.extend_from_slice(b"abc");
+        let mut input = out.as_slice();
+        let read: Job = serde_json::from_slice(&read_frame(&mut input).unwrap().unwrap()).unwrap();
+        assert!(matches!(read, Job::SelfTest { profile, .. } if profile == "p"));
+        assert_eq!(read_frame(&mut input).unwrap().unwrap(), b"abc");
     }
 }

@@ -10,7 +10,7 @@ use crate::compose::{compose, compose_with};
 use crate::preview::{self, PreviewError, Request};
 use crate::render::{Renderer, Spec};
 
-use super::wire::{Job, Reply, read_body, read_frame, read_len, write_frame};
+use super::wire::{Job, Reply, read_body, read_frame, read_len, write_frame, write_reply};
 
 /// The first argument that makes the binary a render worker.
 pub const ARG: &str = "render-worker";
@@ -57,7 +57,8 @@ pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
         }))
         .unwrap_or_else(|panic| Reply::Panicked(panic_message(&*panic)));
         drop(body);
-        send(&mut output, &reply)?;
+        write_reply(&mut output, &reply)?;
+        output.flush()?;
     }
     Ok(())
 }
