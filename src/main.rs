@@ -27,8 +27,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let served = runtime.block_on(serve());
-    // Never wait on a render still running in a worker (its conductor is a blocking task):
-    // the workers die with this process.
+    // Never wait on a render still running in a worker (or on the pool's busy guard, a
+    // blocking task that lingers 20 ms): the workers die with this process.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     served
 }

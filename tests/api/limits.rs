@@ -81,7 +81,7 @@ async fn start_oversized_robot(size: usize) -> SocketAddr {
 async fn a_robot_answering_200_mb_is_not_counted_delivered_and_memory_stays_small() {
     let robot = start_oversized_robot(200 * MIB).await;
     let yaml = format!(
-        "timeout: 20s\nmax_wait: 2s\nprofiles:\n  ops:\n    url: http://{robot}/robot/send?access_token=t\n    rate_limit: 0\n"
+        "timeout: 20s\nmax_wait: 10s\nprofiles:\n  ops:\n    url: http://{robot}/robot/send?access_token=t\n    rate_limit: 0\n"
     );
     let app = spawn_app(&yaml, &[]).await;
     let before = rss();
