@@ -11,9 +11,7 @@
 //! can never take the capacity webhooks render with, and the preview worker runs at a lower
 //! CPU priority.
 
-mod busy;
 mod pool;
-mod process;
 mod spawner;
 mod watchdog;
 mod wire;

@@ -1,22 +1,31 @@
 //! A pool of render worker processes for one snapshot: started on demand, reused while they
 //! answer, killed and replaced when a job passes its time or memory bound.
 //!
-//! Jobs are run by conductors: async tasks, at most one per worker, that speak to their
-//! worker through its nonblocking pipes (see `process`) and run jobs one after another for as
-//! long as any wait. While any job is queued or running, the pool's busy guard (see `busy`)
-//! makes the runtime, a paused test clock included, see the workers' work as work.
+//! A conversation with a worker is plain blocking I/O on a blocking thread: the same frame
+//! code as the worker's side, and the async runtime (a paused test clock included) sees a
+//! blocking task at work rather than an idle wait.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::busy::{Busy, Working};
-use super::process::Worker;
-use super::wire::{Job, Reply};
-use super::{SandboxError, TIME_LIMIT};
+use super::wire::{self, Job, Reply};
+use super::{SandboxError, TIME_LIMIT, memory_budget, spawner, watchdog, worker};
+use crate::render::RenderError;
+
+/// How long a new worker may take to start and compile the templates.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// A worker is replaced after this many jobs: its memory cap is set from what it held when it
+/// started, and every job may leave a little more behind.
+const RECYCLE_AFTER: usize = 100_000;
 
 /// Workers of one kind (webhooks or previews).
 pub(super) struct Pool {
@@ -29,8 +38,6 @@ pub(super) struct Pool {
     size: usize,
     /// Jobs waiting, workers waiting, and how many conductors run.
     state: Mutex<State>,
-    /// Jobs in flight, for the runtime's sake.
-    busy: Arc<Busy>,
 }
 
 #[derive(Default)]
@@ -51,7 +58,6 @@ struct Task {
     /// Released when the job ends, not when its caller goes away: a preview's turn, a
     /// webhook body's share of the body budget.
     _held: Held,
-    _working: Working,
 }
 
 /// Whatever a caller holds for its job (see [`Task`]).
@@ -65,13 +71,13 @@ impl Pool {
             nice,
             size: size.max(1),
             state: Mutex::new(State::default()),
-            busy: Arc::default(),
         })
     }
 
-    /// Runs a job on a worker, waiting for one when all are busy; a conductor is started
-    /// when fewer run than there may be workers. A caller that goes away does not stop its
-    /// job.
+    /// Runs a job on a worker, waiting for one when all are busy. Jobs are taken by
+    /// conductors: blocking tasks, at most one per worker, that run jobs one after another
+    /// for as long as any wait (under load, one hand-off per job instead of a blocking task
+    /// each) and end when none is left. A caller that goes away does not stop its job.
     pub(super) async fn run(
         self: &Arc<Self>,
         job: Job,
@@ -81,15 +87,14 @@ impl Pool {
         let (answer, answered) = oneshot::channel();
         // A fallback to the built-in templates goes first: its webhook already waited once.
         let first = matches!(job, Job::Compose { builtin: true, .. });
-        let task = Task {
-            job,
-            body,
-            answer,
-            _held: held,
-            _working: self.busy.working(),
-        };
         let start = {
             let mut state = self.lock();
+            let task = Task {
+                job,
+                body,
+                answer,
+                _held: held,
+            };
             if first {
                 state.tasks.push_front(task);
             } else {
@@ -100,11 +105,8 @@ impl Pool {
             start
         };
         if start {
-            let conductor = Conductor {
-                pool: Arc::clone(self),
-                ended: false,
-            };
-            tokio::spawn(conductor.conduct());
+            let pool = Arc::clone(self);
+            tokio::task::spawn_blocking(move || pool.conduct());
         }
         answered
             .await
@@ -114,73 +116,197 @@ impl Pool {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-/// One conductor of a pool; counted out when it ends, however it ends (a runtime shutting
-/// down drops it mid-job: its worker is killed with it, and the pool can start another).
-struct Conductor {
-    pool: Arc<Pool>,
-    /// It counted itself out, under the same lock that found the queue empty (a job queued
-    /// after that starts a conductor of its own).
-    ended: bool,
-}
-
-impl Conductor {
     /// Takes jobs until none waits, each on a live worker (a fresh one after a worker died).
     /// A job whose caller went away (a client hung up) is dropped unrun.
-    async fn conduct(mut self) {
-        let pool = Arc::clone(&self.pool);
+    fn conduct(&self) {
         let mut worker: Option<Worker> = None;
         loop {
-            let (task, idle) = {
-                let mut state = pool.lock();
+            let task = {
+                let mut state = self.lock();
                 state.tasks.retain(|task| !task.answer.is_closed());
                 match state.tasks.pop_front() {
                     Some(task) => {
-                        let idle = if worker.is_none() {
-                            state.idle.pop()
-                        } else {
-                            None
-                        };
-                        (task, idle)
+                        worker = worker.or_else(|| state.idle.pop());
+                        task
                     }
                     None => {
-                        state.idle.extend(worker);
                         state.conductors -= 1;
-                        self.ended = true;
+                        state.idle.extend(worker);
                         return;
                     }
                 }
             };
-            // An idle worker that died meanwhile is replaced, not handed the job. The worker
-            // of the job before is not asked (a `wait4` per job under load): it answered just
-            // now, and if it was killed since, the job fails and is composed again.
-            let kept = worker
-                .take()
-                .or_else(|| idle.and_then(|mut w| w.alive().then_some(w)));
-            let running = match kept {
+            // An idle worker that died meanwhile is replaced, not handed the job.
+            let worker_alive = worker.take().and_then(|mut w| w.alive().then_some(w));
+            let running = match worker_alive {
                 Some(worker) => Ok(worker),
-                None => {
-                    Worker::start(pool.program.clone(), Arc::clone(&pool.spec), pool.nice).await
-                }
+                None => Worker::start(&self.program, &self.spec, self.nice),
             };
-            let outcome = match running {
-                Ok(running) => {
-                    let (kept, outcome) = running.run(&task.job, &task.body, TIME_LIMIT).await;
-                    worker = kept;
-                    outcome
-                }
-                Err(error) => Err(error),
-            };
+            let outcome = running.and_then(|running| {
+                let (kept, outcome) = run_on(running, &task.job, &task.body);
+                worker = kept;
+                outcome
+            });
             let _ = task.answer.send(outcome);
         }
     }
 }
 
-impl Drop for Conductor {
+/// Runs one job on `worker` within [`TIME_LIMIT`]; gives the worker back if it is still good.
+fn run_on(
+    mut worker: Worker,
+    job: &Job,
+    body: &[u8],
+) -> (Option<Worker>, Result<Reply, SandboxError>) {
+    let deadline = watchdog::arm(worker.child.id(), TIME_LIMIT);
+    let answer = worker.call(job, body);
+    let timed_out = deadline.disarm();
+    worker.jobs += 1;
+    match answer {
+        // A worker that took a large job may hold much of its memory still, and any worker
+        // grows a little with every job: both are replaced rather than kept.
+        Ok(reply) if !timed_out && worker.fresh_enough(body.len()) => (Some(worker), Ok(reply)),
+        Ok(reply) if !timed_out => (None, Ok(reply)),
+        _ if timed_out => {
+            worker.died();
+            (None, Err(SandboxError::TimedOut(TIME_LIMIT)))
+        }
+        _ => (None, Err(worker.died().reason(memory_budget(body.len())))),
+    }
+}
+
+/// One worker process and its pipes. Killed and reaped when dropped.
+struct Worker {
+    child: Child,
+    /// Jobs it answered.
+    jobs: usize,
+    stdin: BufWriter<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// Read only after the worker died, for the reason (Rust prints allocation failures
+    /// and stack overflows there before aborting).
+    stderr: Option<ChildStderr>,
+    /// The next job's header, kept between jobs.
+    out: Vec<u8>,
+}
+
+impl Worker {
+    fn start(program: &Path, spec: &[u8], nice: bool) -> Result<Self, SandboxError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            SandboxError::Failed(format!("cannot start {}: {what}: {e}", program.display()))
+        };
+        let mut command = Command::new(program);
+        command.arg(worker::ARG);
+        if nice {
+            command.arg(worker::NICE_ARG);
+        }
+        // Template text runs there: it gets no environment (the robots' tokens may be in it).
+        command
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = spawner::spawn(command).map_err(|e| failed("spawn", &e))?;
+        let (Some(stdin), Some(stdout), stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(SandboxError::Failed("worker pipes missing".into()));
+        };
+        let mut worker = Self {
+            child,
+            jobs: 0,
+            stdin: BufWriter::with_capacity(64 * 1024, stdin),
+            stdout: BufReader::with_capacity(64 * 1024, stdout),
+            stderr,
+            out: Vec::with_capacity(256),
+        };
+        let deadline = watchdog::arm(worker.child.id(), START_LIMIT);
+        let ready = worker
+            .send(spec)
+            .and_then(|()| worker.receive::<Result<(), Vec<RenderError>>>());
+        let timed_out = deadline.disarm();
+        match ready {
+            _ if timed_out => Err(failed("handshake", &"timed out")),
+            Ok(Ok(())) => Ok(worker),
+            Ok(Err(errors)) => Err(SandboxError::Failed(format!(
+                "the worker could not compile the templates: {}",
+                errors.first().map(ToString::to_string).unwrap_or_default()
+            ))),
+            Err(e) => Err(failed("handshake", &e)),
+        }
+    }
+
+    /// Still running (an idle worker can have been killed from outside).
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Whether to keep it after a job with a body of `body_len` bytes.
+    fn fresh_enough(&self, body_len: usize) -> bool {
+        body_len < super::LARGE_BODY && self.jobs < RECYCLE_AFTER
+    }
+
+    /// Sends a job and its body (one write while they fit the buffer), and reads the answer.
+    fn call(&mut self, job: &Job, body: &[u8]) -> std::io::Result<Reply> {
+        self.out.clear();
+        wire::put_job(&mut self.out, job, body.len())?;
+        self.stdin.write_all(&self.out)?;
+        self.stdin.write_all(body)?;
+        self.stdin.flush()?;
+        wire::read_reply(&mut self.stdout)
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        wire::write_frame(&mut self.stdin, bytes)?;
+        self.stdin.flush()
+    }
+
+    fn receive<T: serde::de::DeserializeOwned>(&mut self) -> std::io::Result<T> {
+        let frame = wire::read_frame(&mut self.stdout)?
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        serde_json::from_slice(&frame).map_err(std::io::Error::other)
+    }
+
+    /// The worker stopped talking: make sure it is gone, and keep what it said last.
+    fn died(mut self) -> Said {
+        let _ = self.child.kill();
+        let mut said = Vec::new();
+        if let Some(stderr) = self.stderr.take() {
+            let _ = stderr.take(4096).read_to_end(&mut said);
+        }
+        let status = self.child.wait().ok();
+        Said {
+            stderr: String::from_utf8_lossy(&said).into_owned(),
+            status: status.map(|s| s.to_string()),
+        }
+    }
+}
+
+impl Drop for Worker {
     fn drop(&mut self) {
-        if !self.ended {
-            self.pool.lock().conductors -= 1;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a dead worker left behind.
+struct Said {
+    stderr: String,
+    status: Option<String>,
+}
+
+impl Said {
+    /// Why the worker died, as the job's error.
+    fn reason(&self, budget: usize) -> SandboxError {
+        if self.stderr.contains("memory allocation of") {
+            SandboxError::OutOfMemory(budget)
+        } else if self.stderr.contains("overflowed its stack") {
+            SandboxError::TooDeep
+        } else {
+            SandboxError::Failed(match &self.status {
+                Some(status) => format!("the worker exited ({status})"),
+                None => "the worker stopped answering".into(),
+            })
         }
     }
 }

@@ -199,17 +199,15 @@ pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()>
     }
 }
 
-/// Reads a worker's answer to a job from its nonblocking stdout. The end of input is an
-/// error: the worker died.
-pub(crate) async fn read_reply(
-    input: &mut (impl tokio::io::AsyncRead + Unpin),
-) -> io::Result<Reply> {
-    let head = read_frame_async(input).await?;
+/// Reads a worker's answer to a job from its stdout. The end of input is an error: the
+/// worker died.
+pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
+    let head = read_whole_frame(input)?;
     match head.split_first() {
         Some((&COMPOSED, head)) => {
             let head: HeadIn = serde_json::from_slice(head).map_err(io::Error::other)?;
-            let title = read_text(input).await?;
-            let text = read_text(input).await?;
+            let title = read_text(input)?;
+            let text = read_text(input)?;
             Ok(Reply::Composed {
                 alerts: head.alerts,
                 status: head.status,
@@ -232,23 +230,14 @@ pub(crate) async fn read_reply(
     }
 }
 
-async fn read_text(input: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<String> {
-    String::from_utf8(read_frame_async(input).await?)
+fn read_text(input: &mut impl Read) -> io::Result<String> {
+    String::from_utf8(read_whole_frame(input)?)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Reads one frame; the end of input is an error.
-async fn read_frame_async(input: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let mut len = [0u8; 4];
-    input.read_exact(&mut len).await?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
-    }
-    let mut bytes = vec![0; len];
-    input.read_exact(&mut bytes).await?;
-    Ok(bytes)
+fn read_whole_frame(input: &mut impl Read) -> io::Result<Vec<u8>> {
+    read_frame(input)?.ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
 }
 
 #[cfg(test)]
@@ -274,8 +263,8 @@ mod tests {
         assert!(read_frame(&mut buf.as_slice()).is_err());
     }
 
-    #[tokio::test]
-    async fn a_composed_message_and_any_other_answer_read_back_as_written() {
+    #[test]
+    fn a_composed_message_and_any_other_answer_read_back_as_written() {
         let composed = Composed {
             kind: MessageKind::Markdown,
             title: "[FIRING:1] \"quoted\" ✓".into(),
@@ -304,7 +293,7 @@ mod tests {
             write_reply(&mut out, reply).unwrap();
         }
         let mut input = out.as_slice();
-        match read_reply(&mut input).await.unwrap() {
+        match read_reply(&mut input).unwrap() {
             Reply::Composed {
                 alerts: 3,
                 status: Status::Resolved,
@@ -312,8 +301,8 @@ mod tests {
             } => assert_eq!(read, composed),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(read_reply(&mut input).await.unwrap(), Reply::Panicked(m) if m == "boom"));
-        assert!(read_reply(&mut input).await.is_err());
+        assert!(matches!(read_reply(&mut input).unwrap(), Reply::Panicked(m) if m == "boom"));
+        assert!(read_reply(&mut input).is_err());
     }
 
     #[test]
