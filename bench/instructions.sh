@@ -44,7 +44,9 @@ count forwarder "$work/1.json" bench ./target/profiling/examples/forwarder 127.0
 # The shipped template (profile `bench`) and an operator's edited copy (`edited`).
 for profile in bench edited; do
   for n in 1 10; do
-    count "alertrelay-$profile-$n" "$work/$n.json" "$profile" ./target/profiling/alertrelay --config.file="$work/profiles.yaml" --web.listen-address=127.0.0.1:PORT
+    # Under valgrind /proc/self/exe is valgrind's tool: name the binary workers start from.
+    ALERTRELAY_RENDER_WORKER=./target/profiling/alertrelay \
+      count "alertrelay-$profile-$n" "$work/$n.json" "$profile" ./target/profiling/alertrelay --config.file="$work/profiles.yaml" --web.listen-address=127.0.0.1:PORT
   done
 done
 

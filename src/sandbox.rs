@@ -109,9 +109,16 @@ pub fn use_program(program: impl Into<PathBuf>) {
     let _ = PROGRAM.set(program.into());
 }
 
+/// Names the binary to start workers from when the running one is not alertrelay itself: a
+/// process run under valgrind sees valgrind's tool as `/proc/self/exe`.
+pub const PROGRAM_ENV: &str = "ALERTRELAY_RENDER_WORKER";
+
 fn program() -> PathBuf {
     PROGRAM
         .get_or_init(|| {
+            if let Some(program) = std::env::var_os(PROGRAM_ENV) {
+                return program.into();
+            }
             // The running binary itself, even if a package upgrade replaced its file.
             let own = PathBuf::from("/proc/self/exe");
             if own.exists() {
