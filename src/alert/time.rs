@@ -13,8 +13,8 @@ use serde::{Deserialize, Deserializer, Serializer};
 
 use super::Text;
 
-/// Written back as RFC 3339 with the offset it came with, so templates see what
-/// Alertmanager sent.
+/// Written back as RFC 3339 with the offset it came with: the instant and offset
+/// Alertmanager sent, its fraction in 0, 3, 6 or 9 digits (`.5Z` comes back as `.500Z`).
 pub fn serialize<S: Serializer>(t: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
     let mut text = TimeText::default();
     write(t, &mut text);
@@ -108,8 +108,9 @@ pub fn write(t: &DateTime<FixedOffset>, out: &mut TimeText) {
     out.push(&zone);
 }
 
-/// `value` in decimal, right-aligned and zero-padded to fill `into`.
-fn put_digits(into: &mut [u8], value: u32) {
+/// `value` in decimal, right-aligned and zero-padded to fill `into` (its lowest digits when
+/// it has more).
+pub(crate) fn put_digits(into: &mut [u8], value: u32) {
     let mut value = value;
     for at in into.iter_mut().rev() {
         *at = b'0' + (value % 10) as u8;

@@ -134,11 +134,7 @@ impl Serialize for Pairs<'_, '_> {
 /// them are built with `&'static str` keys. Bounded: a hostile payload may send a million
 /// names; past [`Names::MAX`] names (or for a name longer than [`Names::LONGEST`]) maps are
 /// built the ordinary way. At most 256 KiB, in a render worker that is replaced anyway.
-static NAMES: Mutex<Names> = Mutex::new(Names {
-    known: None,
-    recent: [Vec::new(), Vec::new()],
-    older: 0,
-});
+static NAMES: Mutex<Names> = Mutex::new(Names::new());
 
 struct Names {
     known: Option<HashSet<&'static str>>,
@@ -153,6 +149,14 @@ struct Names {
 impl Names {
     const MAX: usize = 2048;
     const LONGEST: usize = 128;
+
+    const fn new() -> Self {
+        Self {
+            known: None,
+            recent: [Vec::new(), Vec::new()],
+            older: 0,
+        }
+    }
 
     fn intern(&mut self, name: &str) -> Option<&'static str> {
         let known = self.known.get_or_insert_with(HashSet::new);
@@ -234,22 +238,14 @@ mod tests {
         );
         // Past the bound (and for a name too long to keep) a name is not interned; a local
         // set, so the process-wide one other tests render with is left alone.
-        let mut names = Names {
-            known: None,
-            recent: [Vec::new(), Vec::new()],
-            older: 0,
-        };
+        let mut names = Names::new();
         for i in 0..Names::MAX {
             assert!(names.intern(&format!("name{i:05}")).is_some());
         }
         assert_eq!(names.intern("name00007"), Some("name00007"));
         assert_eq!(names.intern("one more"), None);
         let long = "x".repeat(Names::LONGEST + 1);
-        let mut fresh = Names {
-            known: None,
-            recent: [Vec::new(), Vec::new()],
-            older: 0,
-        };
+        let mut fresh = Names::new();
         assert_eq!(fresh.intern(&long), None);
         // A map whose name is not interned reads the same.
         let mut one = KeyValues::new();

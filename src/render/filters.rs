@@ -3,8 +3,8 @@
 //!
 //! A message calls them a dozen times per alert, so they are written for Tera's values: a
 //! value with nothing to change is handed back as it came (a reference count, not a copy),
-//! short results (times, durations) are built on the stack, and times are read by the
-//! payload's own RFC 3339 reader.
+//! a local time is built on the stack, and times are read and written by the payload's own
+//! RFC 3339 code (`alert::time`).
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
@@ -23,19 +23,31 @@ pub fn register(tera: &mut Tera, timezone: Tz) {
     tera.register_filter("since", since);
     tera.register_filter("human_duration", human_duration_filter);
     tera.register_filter("md_escape", |text: StringInput, _: Kwargs, _: &State| {
-        let mut out = String::new();
-        match md_escape_changes(text.as_str(), &mut out) {
-            true => Value::from(out),
-            false => text.into_value(),
-        }
+        changed_or_same(text, md_escape_changes)
     });
     tera.register_filter("md_url", |url: StringInput, _: Kwargs, _: &State| {
-        let mut out = String::new();
-        match md_url_changes(url.as_str(), &mut out) {
-            true => Value::from(out),
-            false => url.into_value(),
-        }
+        changed_or_same(url, md_url_changes)
     });
+}
+
+/// What `change` writes for `input`, or `input` itself (a reference count, not a copy) when
+/// `change` says it would leave it as it is.
+fn changed_or_same(input: StringInput, change: fn(&str, &mut String) -> bool) -> Value {
+    let mut out = String::new();
+    if change(input.as_str(), &mut out) {
+        Value::from(out)
+    } else {
+        input.into_value()
+    }
+}
+
+/// `text` through `change`, as a new string.
+fn changed(text: &str, change: fn(&str, &mut String) -> bool) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    if !change(text, &mut out) {
+        out.push_str(text);
+    }
+    out
 }
 
 fn parse_time(text: &str) -> TeraResult<Option<DateTime<FixedOffset>>> {
@@ -88,7 +100,7 @@ fn in_zone(time: &DateTime<FixedOffset>, zone: Tz) -> DateTime<Tz> {
 }
 
 /// A [`DEFAULT_TIME_FORMAT`] time: `2026-11-25 11:56:31`.
-pub(crate) struct LocalTime([u8; 19]);
+struct LocalTime([u8; 19]);
 
 impl LocalTime {
     fn as_str(&self) -> &str {
@@ -106,19 +118,12 @@ fn local_time(time: &DateTime<FixedOffset>, zone: Tz) -> Option<LocalTime> {
         return None;
     }
     let mut text = *b"0000-00-00 00:00:00";
-    let digits = |text: &mut [u8], at: usize, value: u32, width: usize| {
-        let mut value = value;
-        for i in (0..width).rev() {
-            text[at + i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    digits(&mut text, 0, local.year().unsigned_abs(), 4);
-    digits(&mut text, 5, local.month(), 2);
-    digits(&mut text, 8, local.day(), 2);
-    digits(&mut text, 11, local.hour(), 2);
-    digits(&mut text, 14, local.minute(), 2);
-    digits(&mut text, 17, local.second(), 2);
+    time::put_digits(&mut text[0..4], local.year().unsigned_abs());
+    time::put_digits(&mut text[5..7], local.month());
+    time::put_digits(&mut text[8..10], local.day());
+    time::put_digits(&mut text[11..13], local.hour());
+    time::put_digits(&mut text[14..16], local.minute());
+    time::put_digits(&mut text[17..19], local.second());
     Some(LocalTime(text))
 }
 
@@ -162,20 +167,15 @@ fn human_duration_filter(seconds: f64, kwargs: Kwargs, _: &State) -> TeraResult<
             )));
         }
     };
-    let mut out = String::with_capacity(24);
-    human_duration_into(seconds.max(0.0).round() as u64, english, &mut out);
-    Ok(Value::from(out.as_str()))
+    Ok(Value::from(human_duration(
+        seconds.max(0.0).round() as u64,
+        english,
+    )))
 }
 
 /// Seconds as the two largest units: `2小时5分钟`, `3分12秒`, `1天4小时` (or `2h 5m`).
 pub fn human_duration(seconds: u64, english: bool) -> String {
     let mut out = String::with_capacity(16);
-    human_duration_into(seconds, english, &mut out);
-    out
-}
-
-/// [`human_duration`], appending to `out`.
-pub fn human_duration_into(seconds: u64, english: bool, out: &mut String) {
     const UNITS: [(u64, &str, &str); 4] = [
         (86_400, "天", "d"),
         (3600, "小时", "h"),
@@ -191,7 +191,7 @@ pub fn human_duration_into(seconds: u64, english: bool, out: &mut String) {
             if english && parts > 0 {
                 out.push(' ');
             }
-            push_decimal(out, count);
+            push_decimal(&mut out, count);
             out.push_str(if english { en } else { zh });
             parts += 1;
         } else if parts > 0 {
@@ -204,6 +204,7 @@ pub fn human_duration_into(seconds: u64, english: bool, out: &mut String) {
     if parts == 0 {
         out.push_str(if english { "0s" } else { "0秒" });
     }
+    out
 }
 
 /// Appends `value` in decimal, without the formatting machinery (a message shows one or two
@@ -230,16 +231,7 @@ fn push_decimal(out: &mut String, value: u64) {
 /// break (LF, CRLF or a lone CR) becomes a markdown hard break so multi-line annotations keep
 /// their lines.
 pub fn md_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    md_escape_into(text, &mut out);
-    out
-}
-
-/// [`md_escape`], appending to `out`.
-pub fn md_escape_into(text: &str, out: &mut String) {
-    if !md_escape_changes(text, out) {
-        out.push_str(text);
-    }
+    changed(text, md_escape_changes)
 }
 
 /// Appends `text` escaped to `out` and returns true, or returns false and appends nothing
@@ -385,16 +377,7 @@ fn escape_inline(text: &str, out: &mut String) {
 /// Makes a URL safe as the target of a markdown link `[text](url)`: characters that would end
 /// the link or the markdown (space, parentheses, angle brackets) are percent-encoded.
 pub fn md_url(url: &str) -> String {
-    let mut out = String::with_capacity(url.len());
-    md_url_into(url, &mut out);
-    out
-}
-
-/// [`md_url`], appending to `out`.
-pub fn md_url_into(url: &str, out: &mut String) {
-    if !md_url_changes(url, out) {
-        out.push_str(url);
-    }
+    changed(url, md_url_changes)
 }
 
 /// Appends the link target made of `url` to `out` and returns true, or returns false and
