@@ -258,7 +258,12 @@ fn escape_lines(text: &str, out: &mut String) {
             out.push_str("  \n");
         }
         let body = line.trim_start();
-        push_indent(&line[..line.len() - body.len()], out);
+        // A line of blanks is a blank line however many it has; written out, they would
+        // run on into what the template writes after the value (` (name)`), and four of
+        // them open a code block.
+        if index == 0 || !body.is_empty() {
+            push_indent(&line[..line.len() - body.len()], out);
+        }
         let rest = escape_line_start(body, out);
         escape_inline(rest, out);
     }
@@ -500,6 +505,16 @@ mod tests {
         assert_eq!(md_escape("      b"), "   b");
         assert_eq!(md_escape("a\n \u{3000}  b"), "a  \n \u{3000}  b");
         assert_eq!(md_escape("  padded  "), "  padded  ");
+    }
+
+    /// Found by the rendering property: an instance label ending in a line of blanks, then
+    /// the template's ` (name)`, made a four-space line after a blank one: a code block.
+    #[test]
+    fn a_line_of_blanks_in_a_value_adds_no_indentation_to_what_follows() {
+        assert_eq!(md_escape("a\n    "), "a  \n");
+        // The first line follows the template's text on its line; the others are blank.
+        assert_eq!(md_escape("  \n\n\u{85}\n\n    "), "    \n  \n  \n  \n");
+        assert_eq!(md_escape("a\n   b"), "a  \n   b");
     }
 
     #[test]
