@@ -27,6 +27,12 @@ pub async fn check(sources: &Sources, out: &mut impl Write) -> std::io::Result<b
                     .collect::<Vec<_>>()
                     .join(", ")
             )?;
+            for (name, profile) in &config.profiles {
+                let channel = profile.channel;
+                for warning in channel.unsupported_mentions(profile.message, &profile.mention) {
+                    writeln!(out, "  WARNING: profile {name:?}: {warning}")?;
+                }
+            }
             Ok(true)
         }
         Err(error) => {

@@ -32,7 +32,12 @@ pub struct Cli {
     #[arg(long = "config.file", value_name = "FILE", global = true)]
     pub config_file: Option<PathBuf>,
 
-    /// A robot as NAME=URL, served at /dingtalk/NAME/send; repeatable, merged with the file.
+    /// A robot as NAME=URL, served at /send/NAME and /<channel>/NAME/send, its channel
+    /// (dingtalk, wecom, feishu) read from the URL; repeatable, merged with the file.
+    #[arg(long = "profile", value_name = "NAME=URL", value_parser = parse_profile_flag, global = true)]
+    pub neutral_profiles: Vec<(String, String)>,
+
+    /// The same as --profile, as prometheus-webhook-dingtalk spells it.
     #[arg(long = "ding.profile", value_name = "NAME=URL", value_parser = parse_profile_flag, global = true)]
     pub profiles: Vec<(String, String)>,
 
@@ -97,7 +102,12 @@ impl Cli {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
             file_required: self.config_file.is_some(),
-            flag_profiles: self.profiles.clone(),
+            flag_profiles: self
+                .profiles
+                .iter()
+                .chain(&self.neutral_profiles)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -175,6 +185,23 @@ mod tests {
         assert!(Cli::try_parse_from(["alertrelay"]).unwrap().enable_preview);
         let off = Cli::try_parse_from(["alertrelay", "--web.enable-preview=false"]).unwrap();
         assert!(!off.enable_preview);
+    }
+
+    #[test]
+    fn neutral_profile_flags_join_the_dingtalk_ones() {
+        let cli = Cli::try_parse_from([
+            "alertrelay",
+            "--profile=wx=https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+            "--ding.profile=ops=https://oapi.dingtalk.com/robot/send?access_token=a",
+        ])
+        .unwrap();
+        let names: Vec<String> = cli
+            .sources()
+            .flag_profiles
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(names, ["ops", "wx"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! From a notification to a message that DingTalk will take: rendered through the profile's
-//! templates and, when the body would pass DingTalk's 20000-byte cap, cut at an alert
-//! boundary with a closing line saying how many alerts were left out.
+//! From a notification to a message that its robot will take: rendered through the profile's
+//! templates and, when the message would pass the channel's size cap (DingTalk's 20000-byte
+//! body, WeCom's 2048/4096-byte content, Feishu's 20 KB body), cut at an alert boundary with
+//! a closing line saying how many alerts were left out.
 //!
 //! The cut renders the notification again with fewer alerts (firing ones kept first) rather
 //! than chopping the text, so it never splits a UTF-8 character, a markdown link or a
@@ -12,29 +13,34 @@
 use chrono::{DateTime, Utc};
 
 use crate::alert::{LeftOut, Notification, Status};
-use crate::config::{Mention, MessageKind};
-use crate::dingtalk::{self, Body, Message};
+use crate::channel::{Channel, Mention, Message, MessageKind, json_len_bound};
 use crate::render::{Look, RenderError, Rendered, Renderer};
 
 /// The first render tries at most this many alerts; more are added only while they fit.
 const FIRST_TRY: usize = 64;
 
-/// A longer title is cut to this many bytes, "…" included. DingTalk shows a few dozen
-/// characters of it (banner, chat list), and the title counts against the same 20000-byte
-/// body as the alerts: a title made from a huge label must not crowd them out.
+/// A longer title is cut to this many bytes, "…" included. Clients show a few dozen
+/// characters of it (banner, chat list, card header), and the title counts against the same
+/// cap as the alerts: a title made from a huge label must not crowd them out.
 pub const MAX_TITLE_BYTES: usize = 512;
 
 /// A message ready to send, within the size cap.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Composed {
-    /// Text or markdown.
+    /// The robot protocol it is for.
+    pub channel: Channel,
+    /// Text, markdown or card.
     pub kind: MessageKind,
-    /// Markdown title.
+    /// The title (DingTalk's markdown title, a Feishu card's header).
     pub title: String,
     /// The body text, with the closing line when alerts were left out.
     pub text: String,
     /// Who to mention.
     pub mention: Mention,
+    /// Firing when any of its alerts fires (a Feishu card's header is red), else resolved.
+    pub status: Status,
+    /// Alertmanager's external URL (a Feishu card's button).
+    pub link: String,
     /// Alerts left out to stay under the cap.
     pub omitted: usize,
     /// What was cut short inside the title or text to stay under the cap.
@@ -54,39 +60,56 @@ pub struct Cut {
 }
 
 impl Composed {
-    /// The DingTalk body.
-    pub fn body(&self) -> Body<'_> {
-        Body::new(&Message {
+    /// The channel-neutral message.
+    pub fn message(&self) -> Message<'_> {
+        Message {
             kind: self.kind,
             title: &self.title,
             text: &self.text,
             mention: &self.mention,
-        })
+            status: self.status,
+            link: &self.link,
+        }
     }
 
-    /// Size of the body as posted.
-    pub fn body_len(&self) -> usize {
-        self.body().to_bytes().len()
+    /// The body as posted, before signing.
+    pub fn body(&self) -> Vec<u8> {
+        self.channel.body(&self.message())
     }
 
-    /// Whether the body is within `cap`, without serializing it when it obviously is: an upper
-    /// bound on the body's size is the escaped title and text, each mention twice (in the
-    /// `at` lists and as `@` text) and the keys around them.
+    /// What counts against the channel's cap ([`Channel::measure`]).
+    pub fn size(&self) -> usize {
+        self.channel.measure(&self.message())
+    }
+
+    /// Whether the message is within `cap`, without encoding it when it obviously is: an
+    /// upper bound on any channel's measure is the escaped title, text and link, each mention
+    /// twice (in a list and as text) and the keys around them (a Feishu card's, with its
+    /// signature, being the most).
     pub fn fits(&self, cap: usize) -> bool {
         let mention = &self.mention;
         let mentions: usize = mention
             .mobiles
             .iter()
             .chain(&mention.user_ids)
-            .map(|m| 2 * dingtalk::json_len_bound(m) + 8)
+            .map(|m| 2 * json_len_bound(m) + MENTION_BYTES)
             .sum();
-        let bound = dingtalk::json_len_bound(&self.text)
-            + dingtalk::json_len_bound(&self.title)
+        let bound = json_len_bound(&self.text)
+            + json_len_bound(&self.title)
+            + json_len_bound(&self.link)
             + mentions
-            + 256;
-        bound <= cap || self.body_len() <= cap
+            + usize::from(mention.all) * MENTION_BYTES
+            + FRAME_BYTES;
+        bound <= cap || self.size() <= cap
     }
 }
+
+/// At least what a mention adds to a message beyond twice its escaped length, in any
+/// channel (Feishu's `<at user_id=\"…\">所有人</at>` being the longest).
+pub(crate) const MENTION_BYTES: usize = 48;
+
+/// At least what any channel's JSON adds around the title, text and link.
+const FRAME_BYTES: usize = 640;
 
 /// Renders `notification` for a profile so that its body stays within `cap` bytes.
 pub fn compose(
@@ -117,7 +140,13 @@ pub fn compose_with(
     let total = ordered.len();
     let closing = |omitted: usize| match omitted {
         0 => String::new(),
-        _ => omitted_line(profile.message, omitted, cap, &notification.external_url),
+        _ => omitted_line(
+            profile.channel,
+            profile.message,
+            omitted,
+            cap,
+            &notification.external_url,
+        ),
     };
     let attempt = |keep: usize| -> Result<Composed, RenderError> {
         let keep = keep.min(total);
@@ -132,10 +161,13 @@ pub fn compose_with(
         text.push_str(&closing(omitted));
         let (title, title_cut) = message_title(rendered.title, MAX_TITLE_BYTES.min(cap / 4));
         Ok(Composed {
+            channel: profile.channel,
             kind: profile.message,
             title,
             text,
             mention: profile.mention.clone(),
+            status: notification.status,
+            link: notification.external_url.to_string(),
             omitted,
             cut: Cut {
                 title: title_cut,
@@ -159,7 +191,7 @@ pub fn compose_with(
             if over <= total {
                 (keep + over) / 2
             } else {
-                let size = fit.as_ref().map_or(1, |(_, c)| c.body_len());
+                let size = fit.as_ref().map_or(1, |(_, c)| c.size());
                 let estimate = keep.saturating_mul(cap) / size.max(1);
                 estimate.clamp(keep + 1, total)
             }
@@ -240,30 +272,42 @@ impl<'n, 'a> Ordered<'n, 'a> {
 
 /// The closing line of a cut message; `limit` is the cap the message was cut to. It is kept
 /// whole, so the link to Alertmanager is left out when it would take over a quarter of the
-/// cap (as a title may): the count must fit beside at least one alert.
-fn omitted_line(kind: MessageKind, omitted: usize, limit: usize, external_url: &str) -> String {
+/// cap (as a title may): the count must fit beside at least one alert. Each kind of
+/// markdown gets the marks its client shows (DingTalk a rule and a quote, WeCom a quote,
+/// a Feishu card's `lark_md` neither).
+fn omitted_line(
+    channel: Channel,
+    kind: MessageKind,
+    omitted: usize,
+    limit: usize,
+    external_url: &str,
+) -> String {
     let link = match kind {
-        MessageKind::Markdown => crate::render::filters::md_url(external_url),
+        MessageKind::Markdown | MessageKind::Card => crate::render::filters::md_url(external_url),
         MessageKind::Text => external_url.to_owned(),
     };
-    let linked = !link.is_empty() && dingtalk::json_len_bound(&link) <= limit / 4;
-    match (kind, linked) {
-        (MessageKind::Markdown, true) => format!(
-            "\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限），[在 Alertmanager 中查看全部]({link})"
-        ),
-        (MessageKind::Markdown, false) => {
-            format!("\n\n---\n\n> 另有 **{omitted}** 条告警未显示（消息超过钉钉 {limit} 字节上限）")
-        }
-        (MessageKind::Text, true) => format!(
-            "\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限），全部告警: {link}"
-        ),
-        (MessageKind::Text, false) => {
-            format!("\n\n另有 {omitted} 条告警未显示（消息超过钉钉 {limit} 字节上限）")
-        }
+    let linked = !link.is_empty() && json_len_bound(&link) <= limit / 4;
+    let name = channel.chinese_name();
+    if kind == MessageKind::Text {
+        let count = format!("\n\n另有 {omitted} 条告警未显示（消息超过{name} {limit} 字节上限）");
+        return match linked {
+            true => format!("{count}，全部告警: {link}"),
+            false => count,
+        };
+    }
+    let lead = match (channel, kind) {
+        (Channel::DingTalk, _) => "\n\n---\n\n> ",
+        (_, MessageKind::Markdown) => "\n\n> ",
+        _ => "\n\n",
+    };
+    let count = format!("{lead}另有 **{omitted}** 条告警未显示（消息超过{name} {limit} 字节上限）");
+    match linked {
+        true => format!("{count}，[在 Alertmanager 中查看全部]({link})"),
+        false => count,
     }
 }
 
-/// The title as a message carries it, whatever template made it: one line (DingTalk shows
+/// The title as a message carries it, whatever template made it: one line (clients show
 /// one; each line break or other control character becomes a space) and at most `max` bytes,
 /// cut on a character boundary with "…". Also returns the length before a cut, if any.
 fn message_title(title: String, max: usize) -> (String, Option<usize>) {
@@ -291,7 +335,7 @@ fn cut_single(mut composed: Composed, closing: &str, cap: usize) -> Composed {
     let alert = full.strip_suffix(closing).unwrap_or(&full);
     let with_prefix = |composed: &mut Composed, len: usize| {
         composed.text = format!("{}{MARK}{closing}", safe_prefix(alert, len));
-        composed.body_len() <= cap
+        composed.size() <= cap
     };
     let (mut fits, mut over) = (0, alert.len() + 1);
     while fits + 1 < over {

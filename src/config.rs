@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use serde::Deserialize;
 
-use crate::secret::{RobotUrl, Secret};
+use crate::channel::RobotUrl;
+pub use crate::channel::{Channel, Mention, MessageKind};
+use crate::secret::Secret;
 pub use duration::parse as parse_duration;
 pub use locate::locate;
 pub use raw::expand_env;
@@ -54,25 +55,28 @@ pub struct Config {
     /// (Alertmanager then retries). Keep it under Alertmanager's notification timeout,
     /// which is max(group_interval, 10s).
     pub max_wait: Duration,
-    /// How long a robot is left alone after DingTalk answered 130101 or 410100.
+    /// How long a robot is left alone after DingTalk answered 130101 or 410100 (WeCom and
+    /// Feishu robots, which count per minute, for at most a minute).
     pub throttle_penalty: Duration,
     /// How long past a minute after the robot's answer a message stays counted in its
     /// robot's budget: DingTalk counts by its own clock, which the answer only bounds.
     pub rate_limit_margin: Duration,
-    /// Profiles by name: the `<profile>` of `/dingtalk/<profile>/send`.
+    /// Profiles by name: the `<profile>` of `/send/<profile>` and `/<channel>/<profile>/send`.
     pub profiles: BTreeMap<String, Profile>,
 }
 
 /// One robot and how to talk to it.
 #[derive(Debug, Clone)]
 pub struct Profile {
-    /// The robot's webhook URL (holds its token).
+    /// Which robot protocol: set, or inferred from the URL.
+    pub channel: Channel,
+    /// The robot's webhook URL (holds its token), checked for its channel.
     pub url: RobotUrl,
     /// The signing secret, when the robot has "加签" enabled.
     pub secret: Option<Secret>,
     /// The file the secret was read from (`secret_file`), so a change to it reloads.
     pub secret_file: Option<PathBuf>,
-    /// Text or markdown message.
+    /// The message type, one its channel takes.
     pub message: MessageKind,
     /// A template file name in the templates directory; `None` uses the built-in default.
     pub template: Option<String>,
@@ -80,45 +84,10 @@ pub struct Profile {
     pub title: Option<String>,
     /// Who gets @-mentioned.
     pub mention: Mention,
-    /// Messages a minute this robot may send; 0 switches the budget off. Profiles sharing a
-    /// robot (its access token) share one budget.
+    /// Messages a minute this robot may send (its channel's figure unless set); 0 switches
+    /// the budget off. Profiles sharing a robot (its channel and token) share one budget.
+    /// Feishu's 5 a second holds beside it.
     pub rate_limit: u32,
-}
-
-/// DingTalk's limit: messages per minute per robot.
-pub const DEFAULT_RATE_LIMIT: u32 = 20;
-
-/// The two DingTalk message types alertrelay sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageKind {
-    /// Plain text: every client shows it the same way.
-    Text,
-    /// DingTalk's markdown subset: headings, bold, links, colours.
-    #[default]
-    Markdown,
-}
-
-/// Who a message @-mentions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Mention {
-    /// @所有人.
-    #[serde(default)]
-    pub all: bool,
-    /// Members by the mobile number of their DingTalk account.
-    #[serde(default)]
-    pub mobiles: Vec<String>,
-    /// Members by DingTalk user id.
-    #[serde(default)]
-    pub user_ids: Vec<String>,
-}
-
-impl Mention {
-    /// True when nobody is mentioned.
-    pub fn is_empty(&self) -> bool {
-        !self.all && self.mobiles.is_empty() && self.user_ids.is_empty()
-    }
 }
 
 /// A problem with the configuration. The message never holds a secret or a token.
@@ -137,7 +106,7 @@ pub enum ConfigError {
     Invalid(Vec<Problem>),
     /// Nothing to serve.
     #[error(
-        "no profiles: {file} does not exist and no --ding.profile=NAME=URL was given; write a profiles.yaml or pass --ding.profile"
+        "no profiles: {file} does not exist and no --profile=NAME=URL (or --ding.profile) was given; write a profiles.yaml or pass --profile"
     )]
     NoProfiles {
         /// The config file that was looked for.
@@ -148,7 +117,7 @@ pub enum ConfigError {
 /// One problem in the configuration, printed as `file:line: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The file, or `--ding.profile=NAME=...` for flags.
+    /// The file, or `--profile=NAME=...` for flags.
     pub file: String,
     /// 1-based line, when known.
     pub line: Option<usize>,
@@ -180,7 +149,7 @@ pub struct Sources {
     pub file: PathBuf,
     /// True when `--config.file` was given explicitly: then a missing file is an error.
     pub file_required: bool,
-    /// `--ding.profile=NAME=URL` flags, in order.
+    /// `--ding.profile=NAME=URL` and `--profile=NAME=URL` flags, in order.
     pub flag_profiles: Vec<(String, String)>,
 }
 
@@ -290,7 +259,7 @@ impl Config {
         file: &str,
     ) -> Result<(), ConfigError> {
         for (name, url) in flags {
-            let flag = format!("--ding.profile={name}=...");
+            let flag = format!("--profile={name}=...");
             if !valid_profile_name(name) {
                 return Err(config_error(&flag, None, PROFILE_NAME_RULE.into()));
             }
@@ -298,8 +267,8 @@ impl Config {
                 let message = format!("profile {name:?} is defined both in {file} and by a flag");
                 return Err(config_error(&flag, None, message));
             }
-            let url =
-                RobotUrl::parse(url).map_err(|e| config_error(&flag, None, format!("url {e}")))?;
+            let url = RobotUrl::parse(url, None)
+                .map_err(|e| config_error(&flag, None, format!("url {e}")))?;
             self.profiles.insert(name.clone(), Profile::with_url(url));
         }
         Ok(())
@@ -307,17 +276,20 @@ impl Config {
 }
 
 impl Profile {
-    /// A profile with every setting at its default: markdown, built-in template, no mentions.
+    /// A profile with every setting at its channel's default: its first message type, the
+    /// built-in template, no mentions, the robot's own rate limit.
     pub fn with_url(url: RobotUrl) -> Self {
+        let channel = url.channel();
         Self {
+            channel,
             url,
             secret: None,
             secret_file: None,
-            message: MessageKind::Markdown,
+            message: channel.default_kind(),
             template: None,
             title: None,
             mention: Mention::default(),
-            rate_limit: DEFAULT_RATE_LIMIT,
+            rate_limit: channel.default_rate_limit(),
         }
     }
 }

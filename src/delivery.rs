@@ -1,17 +1,18 @@
 //! Delivery that loses nothing: every notification is delivered, or the caller learns why
 //! (and answers Alertmanager 5xx so it retries). Nothing in between.
 //!
-//! - **Rate budget per robot** (`budget`): never more than `rate_limit` messages in any
-//!   60-second window by the robot's own clock (a message counts from when its answer came
-//!   back, plus `rate_limit_margin`), keyed by the robot's access token and shared by every
-//!   profile that points at it. One worker task per robot owns its budget and queue
+//! - **Rate budget per robot** (`budget`): never more than its channel allows in any window
+//!   by the robot's own clock (`rate_limit` a minute; Feishu also 5 a second; a message counts
+//!   from when its answer came back, plus `rate_limit_margin`), keyed by the robot's channel
+//!   and token and shared by every profile that points at it. One worker task per robot owns its budget and queue
 //!   (`worker`), so a slow or throttled robot never delays another; it retires when it holds
 //!   neither. Throttle penalties (`robots`) belong to the robot, budget or not.
 //! - **Merging while waiting** (`merge`): when more notifications wait than the budget has
 //!   slots, they are merged into as few messages as fit under the size cap.
 //! - **Bounded waits**: a notification that cannot be sent within `max_wait` is answered
-//!   [`DeliveryError::WaitTimeout`]; a robot DingTalk throttled (130101/410100) is left alone
-//!   for the penalty window and waiting notifications are answered at once.
+//!   [`DeliveryError::WaitTimeout`]; a robot that answered a frequency code (DingTalk
+//!   130101/410100, WeCom 45009, Feishu 11232) is left alone for its penalty and waiting
+//!   notifications are answered at once.
 //! - **Retries** (`attempt`): retryable failures are retried with exponential backoff and
 //!   jitter inside the deadline and until shutdown begins; permanent ones are not.
 
@@ -27,11 +28,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::channel::{Client, Retry, Robot, SendError};
 use crate::compose::Composed;
 use crate::config::{Config, Profile};
-use crate::dingtalk::{Client, Retry, Robot, SendError};
 use crate::metrics::Metrics;
 
+pub use budget::Windows;
 pub use merge::MergeQueue;
 
 #[cfg(test)]
@@ -43,18 +45,24 @@ mod tests {
     #[test]
     fn profiles_sharing_a_robot_take_the_lowest_nonzero_limit() {
         let url = |t: &str| format!("http://127.0.0.1:1/robot/send?access_token={t}");
+        let wecom = "http://127.0.0.1:1/cgi-bin/webhook/send?key=x";
         let yaml = format!(
-            "profiles:\n  a:\n    url: {}\n    rate_limit: 0\n  b:\n    url: {}\n    rate_limit: 12\n  c:\n    url: {}\n  d:\n    url: {}\n    rate_limit: 0\n",
+            "profiles:\n  a:\n    url: {}\n    rate_limit: 0\n  b:\n    url: {}\n    rate_limit: 12\n  c:\n    url: {}\n  d:\n    url: {}\n    rate_limit: 0\n  e:\n    url: {wecom}\n",
             url("x"),
             url("x"),
             url("x"),
             url("y")
         );
         let config = Config::from_yaml(&yaml, Path::new("p.yaml")).unwrap();
-        let limit = |p: &str| Policy::of(&config, &config.profiles[p]).rate_limit;
+        let limit = |p: &str| {
+            Policy::of(&config, &config.profiles[p])
+                .windows
+                .per_minute()
+        };
         assert_eq!(
-            [limit("a"), limit("b"), limit("c"), limit("d")],
-            [12, 12, 12, 0]
+            [limit("a"), limit("b"), limit("c"), limit("d"), limit("e")],
+            [12, 12, 12, 0, 20],
+            "a WeCom robot with the same token is another robot"
         );
     }
 }
@@ -62,13 +70,13 @@ mod tests {
 /// How one notification is to be delivered.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
-    /// Messages a minute for the robot; 0 = no budget.
-    pub rate_limit: u32,
+    /// The robot's rate windows; none = no budget.
+    pub windows: Windows,
     /// Timeout of one robot request.
     pub timeout: Duration,
     /// How long the notification may wait, in all, before it is answered.
     pub max_wait: Duration,
-    /// How long a robot is left alone after DingTalk throttled it.
+    /// How long the robot is left alone after it answered a frequency code.
     pub throttle_penalty: Duration,
     /// How long past a minute after its answer a message stays counted in the budget.
     pub rate_limit_margin: Duration,
@@ -76,23 +84,23 @@ pub struct Policy {
 
 impl Policy {
     /// The policy for a profile of a configuration. The budget belongs to the robot, so its
-    /// limit is the lowest non-zero `rate_limit` of every profile with the same access token
-    /// (0, no budget, only when all of them say 0).
+    /// per-minute limit is the lowest non-zero `rate_limit` of every profile with the same
+    /// channel and token (0, no budget, only when all of them say 0).
     pub fn of(config: &Config, profile: &Profile) -> Self {
-        let token = profile.url.access_token();
+        let same_robot = |other: &&Profile| other.url == profile.url;
         let rate_limit = config
             .profiles
             .values()
-            .filter(|other| other.url.access_token() == token)
+            .filter(same_robot)
             .map(|other| other.rate_limit)
             .filter(|limit| *limit > 0)
             .min()
             .unwrap_or(0);
         Self {
-            rate_limit,
+            windows: Windows::of(profile.channel, rate_limit),
             timeout: config.timeout,
             max_wait: config.max_wait,
-            throttle_penalty: config.throttle_penalty,
+            throttle_penalty: profile.channel.throttle_penalty(config.throttle_penalty),
             rate_limit_margin: config.rate_limit_margin,
         }
     }
@@ -104,10 +112,10 @@ pub enum DeliveryError {
     /// The robot's last answer, after any retries: permanent, or retryable but out of time.
     #[error("{0}")]
     Send(#[from] SendError),
-    /// DingTalk throttled this robot (130101/410100); nothing is sent to it until the
-    /// penalty is over.
-    #[error("robot throttled by DingTalk (errcode 130101/410100); sending resumes in {0:?}")]
-    Throttled(Duration),
+    /// The robot answered a frequency code (DingTalk 130101/410100, WeCom 45009, Feishu
+    /// 11232); nothing is sent to it until the penalty is over.
+    #[error("robot throttled by {product} (frequency limit); sending resumes in {1:?}", product = .0.product())]
+    Throttled(crate::channel::Channel, Duration),
     /// The robot's rate budget did not free up within `max_wait`.
     #[error("robot's rate budget stayed spent for {0:?}; not sent")]
     WaitTimeout(Duration),
@@ -125,7 +133,7 @@ impl DeliveryError {
                 Retry::Throttled => "throttled",
                 Retry::Retryable => "unavailable",
             },
-            Self::Throttled(_) => "throttled",
+            Self::Throttled(..) => "throttled",
             Self::WaitTimeout(_) => "wait_timeout",
             Self::ShuttingDown => "shutdown",
         }
@@ -187,9 +195,9 @@ impl Dispatcher {
             return Err(DeliveryError::ShuttingDown);
         }
         let now = Instant::now();
-        let key = robots::key(robot);
-        if policy.rate_limit == 0 {
-            return self.send_now(profile, robot, key, &message, policy).await;
+        let key = robot.key();
+        if policy.windows.is_open() {
+            return self.send_now(profile, robot, &key, &message, policy).await;
         }
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -201,12 +209,12 @@ impl Dispatcher {
             deadline: now + policy.max_wait,
             reply,
         };
-        robots::lock(&self.robots).hand_over(key, job, || self.spawn_worker(key))?;
+        robots::lock(&self.robots).hand_over(&key, job, || self.spawn_worker(&key))?;
         answer.await.unwrap_or(Err(DeliveryError::ShuttingDown))
     }
 
-    /// A robot without a budget: sent at once, concurrently with others, unless DingTalk
-    /// throttled it.
+    /// A robot without a budget: sent at once, concurrently with others, unless it is
+    /// throttled.
     async fn send_now(
         &self,
         profile: &str,
@@ -217,9 +225,9 @@ impl Dispatcher {
     ) -> Result<Delivered, DeliveryError> {
         let now = Instant::now();
         if let Some(left) = robots::lock(&self.robots).throttled_for(key, now) {
-            return Err(DeliveryError::Throttled(left));
+            return Err(DeliveryError::Throttled(robot.channel(), left));
         }
-        let body = message.body().to_bytes().into();
+        let body = message.body().into();
         let context =
             attempt::Context::new(&self.client, &self.metrics, profile, robot, &self.stopping);
         let result = context
@@ -235,7 +243,7 @@ impl Dispatcher {
     }
 
     /// Answers every waiting notification [`DeliveryError::ShuttingDown`] and refuses new
-    /// ones; requests in flight to DingTalk finish, but none is retried.
+    /// ones; requests in flight to robots finish, but none is retried.
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
     }

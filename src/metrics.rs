@@ -28,19 +28,22 @@ pub struct ProfileLabel {
 pub struct FailureLabels {
     /// The profile.
     pub profile: String,
-    /// One of a fixed set: `bad_request`, `too_large`, `unknown_profile`, `render`,
+    /// One of a fixed set: `bad_request`, `too_large`, `unknown_profile`, `wrong_channel`, `render`,
     /// `refused` (permanent errcode), `throttled`, `wait_timeout`, `unavailable`
     /// (retries exhausted), `shutdown`, `overloaded` (body budget spent).
     pub reason: &'static str,
 }
 
-/// `profile` and the robot's answer (errcode or error kind, see `SendError::label`).
+/// `profile`, its `channel` and the robot's answer (`code`, or error kind, see
+/// `SendError::label`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RobotLabels {
     /// The profile whose message (or the first of a merged message) was sent.
     pub profile: String,
-    /// `0` for success, else a known errcode or an error kind.
-    pub errcode: &'static str,
+    /// `dingtalk`, `wecom` or `feishu`.
+    pub channel: &'static str,
+    /// `0` for success, else a known code of that channel or an error kind.
+    pub code: &'static str,
 }
 
 /// The profile label value for webhooks to unknown profiles.
@@ -130,7 +133,7 @@ impl Metrics {
         let robot_requests = add(
             &mut r,
             "robot_requests",
-            "Requests to DingTalk robots by errcode (0 is success) or error kind",
+            "Requests to robots by channel and the robot's code (0 is success) or error kind",
             Family::default(),
         );
         let merged = add(
@@ -263,7 +266,8 @@ mod tests {
             .robot_requests
             .get_or_create(&RobotLabels {
                 profile: "ops".into(),
-                errcode: "0",
+                channel: "dingtalk",
+                code: "0",
             })
             .inc();
         let text = metrics.encode();
@@ -271,7 +275,7 @@ mod tests {
             "alertrelay_notifications_received_total{profile=\"ops\"} 1",
             "alertrelay_notifications_failed_total{profile=\"ops\",reason=\"throttled\"} 1",
             "alertrelay_delivery_duration_seconds_count{profile=\"ops\"} 1",
-            "alertrelay_robot_requests_total{profile=\"ops\",errcode=\"0\"} 1",
+            "alertrelay_robot_requests_total{profile=\"ops\",channel=\"dingtalk\",code=\"0\"} 1",
         ] {
             assert!(text.contains(expected), "{expected} not in\n{text}");
         }

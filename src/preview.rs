@@ -1,6 +1,6 @@
-//! Previews: exactly what DingTalk would get for a notification — the message, the body
-//! that would be posted (without URL, token or signature), its size against the cap, and
-//! what to watch out for — without sending anything.
+//! Previews: exactly what the profile's robot would get for a notification — the message,
+//! the body that would be posted (without URL, token or signature), its size against the
+//! channel's cap, and what to watch out for — without sending anything.
 
 pub mod markdown;
 
@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::alert::Notification;
+use crate::channel::{Channel, MessageKind};
 use crate::compose::{Composed, compose, compose_with};
-use crate::config::MessageKind;
-use crate::dingtalk::MAX_BODY_BYTES;
 use crate::render::{Look, RenderError, Renderer, TemplateInfo};
 
 /// Unsaved template text longer than this is refused.
@@ -40,19 +39,24 @@ pub struct Request {
 pub struct Preview {
     /// The profile.
     pub profile: String,
-    /// `text` or `markdown`.
+    /// The profile's robot protocol.
+    pub channel: Channel,
+    /// `text`, `markdown` or `card`.
     pub msgtype: MessageKind,
-    /// The markdown title.
+    /// The title (DingTalk's markdown title, a Feishu card's header).
     pub title: String,
     /// The message text as sent (with any @ mentions alertrelay appends).
     pub text: String,
-    /// The text as a DingTalk client shows it, as HTML.
+    /// The text as the channel's client shows it, as HTML.
     pub html: String,
-    /// The exact JSON body that would be posted.
+    /// A Feishu card's frame: header and buttons, as posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<Card>,
+    /// The exact JSON body that would be posted (unsigned).
     pub body: Value,
-    /// Size of that body in bytes.
+    /// What counts against the cap, in bytes: the body's size (WeCom: the content's).
     pub bytes: usize,
-    /// DingTalk's cap on it.
+    /// The channel's cap on it.
     pub limit: usize,
     /// Alerts left out to stay under the cap.
     pub omitted: usize,
@@ -60,6 +64,26 @@ pub struct Preview {
     pub template: TemplateInfo,
     /// Things that would surprise the person editing the template.
     pub warnings: Vec<String>,
+}
+
+/// A Feishu card's header and buttons, read back from the body that would be posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    /// The header's text.
+    pub title: String,
+    /// The header's colour, one of Feishu's template names (`red`, `green`, ...).
+    pub template: String,
+    /// The buttons under the text.
+    pub buttons: Vec<Button>,
+}
+
+/// A card's button.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// Its label.
+    pub text: String,
+    /// Where it leads.
+    pub url: String,
 }
 
 /// Why a preview could not be made.
@@ -135,6 +159,7 @@ pub fn preview(
     let mut template = renderer
         .template_info(profile)
         .ok_or_else(|| PreviewError::UnknownProfile(profile.to_owned()))?;
+    let cap = config.channel.cap(config.message);
     let render_full = |n: &Notification<'_>| match &request.template {
         Some(text) => renderer.render_unsaved(profile, n, now, text),
         None => renderer.render(profile, n, now),
@@ -143,8 +168,8 @@ pub fn preview(
         Some(text) if text.len() > MAX_TEMPLATE_BYTES => {
             return Err(PreviewError::TemplateTooLarge);
         }
-        Some(_) => compose_with(config, &notification, MAX_BODY_BYTES, render_full)?,
-        None => compose(renderer, profile, &notification, now, MAX_BODY_BYTES)?,
+        Some(_) => compose_with(config, &notification, cap, render_full)?,
+        None => compose(renderer, profile, &notification, now, cap)?,
     };
     if let Some(text) = &request.template {
         template.source.clone_from(text);
@@ -157,16 +182,29 @@ pub fn preview(
             omitted: 0,
             ..composed.clone()
         }
-        .body_len();
+        .size();
         warnings.insert(
             0,
             format!(
-                "the whole message would be {uncut} bytes, over DingTalk's {MAX_BODY_BYTES}-byte cap: {} alerts are left out and a closing line says so",
+                "the whole message would be {uncut} bytes, over {}: {} alerts are left out and a closing line says so",
+                cap_words(config),
                 composed.omitted
             ),
         );
     }
     Ok(answer(profile, &composed, template, warnings))
+}
+
+/// "DingTalk's 20000-byte cap" and the like, for warnings.
+fn cap_words(look: &Look) -> String {
+    let cap = look.channel.cap(look.message);
+    match look.channel {
+        Channel::WeCom => format!(
+            "WeCom's {cap}-byte cap on a {} message's content",
+            look.message.as_str()
+        ),
+        channel => format!("{}'s {cap}-byte cap", channel.product()),
+    }
 }
 
 fn warnings(composed: &Composed, profile: &Look) -> Vec<String> {
@@ -178,23 +216,43 @@ fn warnings(composed: &Composed, profile: &Look) -> Vec<String> {
     }
     if let Some(bytes) = composed.cut.title {
         warnings.push(format!(
-            "the title is {bytes} bytes on one line: it is cut to {} bytes, ending with \"…\", so the body stays under DingTalk's {MAX_BODY_BYTES}-byte cap",
-            composed.title.len()
+            "the title is {bytes} bytes on one line: it is cut to {} bytes, ending with \"…\", so the message stays under {}",
+            composed.title.len(),
+            cap_words(profile)
         ));
     }
     if let Some(bytes) = composed.cut.text {
         warnings.push(format!(
-            "one alert's message is {bytes} bytes, over DingTalk's {MAX_BODY_BYTES}-byte cap on its own: its text is cut short, ending with \"…（内容过长，已截断）\""
+            "one alert's message is {bytes} bytes, over {} on its own: its text is cut short, ending with \"…（内容过长，已截断）\"",
+            cap_words(profile)
         ));
     }
     let mention = &profile.mention;
-    for who in mention.mobiles.iter().chain(&mention.user_ids) {
-        if !composed.text.contains(&format!("@{who}")) {
-            warnings.push(format!(
-                "@{who} is mentioned in the profile but not in the template's text: alertrelay appends it at the end (DingTalk notifies a member only when the text names them)"
-            ));
+    match profile.channel {
+        Channel::DingTalk => {
+            for who in mention.mobiles.iter().chain(&mention.user_ids) {
+                if !composed.text.contains(&format!("@{who}")) {
+                    warnings.push(format!(
+                        "@{who} is mentioned in the profile but not in the template's text: alertrelay appends it at the end (DingTalk notifies a member only when the text names them)"
+                    ));
+                }
+            }
+        }
+        channel => {
+            let posted = channel.text_as_posted(&composed.message());
+            if posted != composed.text {
+                warnings.push(format!(
+                    "the template's text lacks some of the profile's mentions: alertrelay appends them at the end ({})",
+                    posted.get(composed.text.len()..).unwrap_or_default().trim()
+                ));
+            }
         }
     }
+    warnings.extend(
+        profile
+            .channel
+            .unsupported_mentions(profile.message, mention),
+    );
     warnings
 }
 
@@ -204,32 +262,50 @@ fn answer(
     template: TemplateInfo,
     warnings: Vec<String>,
 ) -> Preview {
-    let body = composed.body();
-    let bytes = body.to_bytes().len();
-    let text = body
-        .markdown
-        .as_ref()
-        .map(|m| m.text.clone())
-        .or_else(|| body.text.as_ref().map(|t| t.content.clone()))
-        .unwrap_or_default()
-        .into_owned();
+    let message = composed.message();
+    let text = composed.channel.text_as_posted(&message).into_owned();
+    let body: Value = serde_json::from_slice(&composed.body()).unwrap_or(Value::Null);
     let html = match composed.kind {
-        MessageKind::Markdown => markdown::to_html(&text),
+        MessageKind::Markdown | MessageKind::Card => markdown::to_html(&text),
         MessageKind::Text => markdown::text_to_html(&text),
     };
     Preview {
         profile: profile.to_owned(),
+        channel: composed.channel,
         msgtype: composed.kind,
         title: composed.title.clone(),
         text,
         html,
-        body: serde_json::to_value(&body).unwrap_or(Value::Null),
-        bytes,
-        limit: MAX_BODY_BYTES,
+        card: card(&body),
+        body,
+        bytes: composed.size(),
+        limit: composed.channel.cap(composed.kind),
         omitted: composed.omitted,
         template,
         warnings,
     }
+}
+
+/// A card's header and buttons as the body carries them; `None` for a body without a card.
+fn card(body: &Value) -> Option<Card> {
+    let card = body.get("card")?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let buttons = card["elements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|element| element["actions"].as_array())
+        .flatten()
+        .map(|button| Button {
+            text: text(&button["text"]["content"]),
+            url: text(&button["url"]),
+        })
+        .collect();
+    Some(Card {
+        title: text(&card["header"]["title"]["content"]),
+        template: text(&card["header"]["template"]),
+        buttons,
+    })
 }
 
 #[cfg(test)]
@@ -255,7 +331,11 @@ mod tests {
 
         let answer = preview(&renderer, "ops", request, Utc::now()).unwrap();
 
-        assert!(answer.bytes <= MAX_BODY_BYTES, "{}", answer.bytes);
+        assert!(
+            answer.bytes <= crate::channel::dingtalk::MAX_BODY_BYTES,
+            "{}",
+            answer.bytes
+        );
         let warnings = answer.warnings.join("\n");
         assert!(
             warnings.contains("the title is 19826 bytes on one line: it is cut to"),

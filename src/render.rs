@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use tera::{Context, Tera};
 
 use crate::alert::Notification;
+use crate::channel::Channel;
 use crate::config::{Config, MessageKind};
 
 /// The built-in templates, embedded so the binary works without a templates directory. The
@@ -29,6 +30,10 @@ pub const BUILTIN_MARKDOWN: &str = include_str!("../templates/default.md.tera");
 pub const BUILTIN_TEXT: &str = include_str!("../templates/default.txt.tera");
 /// The built-in markdown title.
 pub const BUILTIN_TITLE: &str = include_str!("../templates/title.tera");
+/// The built-in WeCom markdown template.
+pub const BUILTIN_WECOM_MARKDOWN: &str = include_str!("../templates/wecom.md.tera");
+/// The built-in `lark_md` text of a Feishu card.
+pub const BUILTIN_FEISHU_CARD: &str = include_str!("../templates/feishu.md.tera");
 
 /// File names of the shipped templates; a file of that name in the templates directory
 /// replaces the embedded copy for profiles that name no template of their own.
@@ -37,12 +42,18 @@ pub const MARKDOWN_FILE: &str = "default.md.tera";
 pub const TEXT_FILE: &str = "default.txt.tera";
 /// See [`MARKDOWN_FILE`].
 pub const TITLE_FILE: &str = "title.tera";
+/// See [`MARKDOWN_FILE`].
+pub const WECOM_MARKDOWN_FILE: &str = "wecom.md.tera";
+/// See [`MARKDOWN_FILE`].
+pub const FEISHU_CARD_FILE: &str = "feishu.md.tera";
 
 const BUILTIN_PREFIX: &str = "builtin:";
 /// The names the embedded templates are compiled under (each [`BUILTIN_PREFIX`] and a file).
 const BUILTIN_MARKDOWN_NAME: &str = "builtin:default.md.tera";
 const BUILTIN_TEXT_NAME: &str = "builtin:default.txt.tera";
 const BUILTIN_TITLE_NAME: &str = "builtin:title.tera";
+const BUILTIN_WECOM_MARKDOWN_NAME: &str = "builtin:wecom.md.tera";
+const BUILTIN_FEISHU_CARD_NAME: &str = "builtin:feishu.md.tera";
 
 /// A failure to load, compile or render a template, with where it happened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -106,6 +117,8 @@ impl Renderer {
             (BUILTIN_MARKDOWN_NAME, BUILTIN_MARKDOWN),
             (BUILTIN_TEXT_NAME, BUILTIN_TEXT),
             (BUILTIN_TITLE_NAME, BUILTIN_TITLE),
+            (BUILTIN_WECOM_MARKDOWN_NAME, BUILTIN_WECOM_MARKDOWN),
+            (BUILTIN_FEISHU_CARD_NAME, BUILTIN_FEISHU_CARD),
         ] {
             errors.extend(tera.add(name, text).err());
         }
@@ -281,9 +294,12 @@ impl Templates {
 
 impl ProfileTemplates {
     fn choose(tera: &mut Templates, name: &str, profile: &Look) -> Result<Self, RenderError> {
-        let (builtin_file, builtin_body) = match profile.message {
-            MessageKind::Markdown => (MARKDOWN_FILE, BUILTIN_MARKDOWN_NAME),
-            MessageKind::Text => (TEXT_FILE, BUILTIN_TEXT_NAME),
+        // Plain text is plain text on every channel: one text template serves them all.
+        let (builtin_file, builtin_body) = match (profile.channel, profile.message) {
+            (_, MessageKind::Text) => (TEXT_FILE, BUILTIN_TEXT_NAME),
+            (Channel::WeCom, _) => (WECOM_MARKDOWN_FILE, BUILTIN_WECOM_MARKDOWN_NAME),
+            (Channel::Feishu, _) => (FEISHU_CARD_FILE, BUILTIN_FEISHU_CARD_NAME),
+            (Channel::DingTalk, _) => (MARKDOWN_FILE, BUILTIN_MARKDOWN_NAME),
         };
         let body = match &profile.template {
             Some(file) => file.clone(),
@@ -329,6 +345,7 @@ impl Renderer {
             notification,
             now,
             self.timezone,
+            templates.look.channel,
             &templates.look.mention,
         )
     }

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::channel::Robot;
 use crate::config::{Config, ConfigError, Sources};
 use crate::delivery::Policy;
-use crate::dingtalk::Robot;
 use crate::render::{RenderError, Renderer, Spec};
 use crate::sandbox::{Sandbox, SandboxError};
 
@@ -68,7 +68,13 @@ impl Runtime {
         let robots = config
             .profiles
             .iter()
-            .map(|(name, profile)| (name.clone(), Robot::from(profile)))
+            .map(|(name, profile)| {
+                let robot = Robot {
+                    url: profile.url.clone(),
+                    secret: profile.secret.clone(),
+                };
+                (name.clone(), robot)
+            })
             .collect();
         let policies = config
             .profiles

@@ -20,9 +20,9 @@ use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::channel;
 use crate::config::Sources;
 use crate::delivery::Dispatcher;
-use crate::dingtalk;
 use crate::metrics::{self, Metrics};
 use crate::reload::Reloader;
 use crate::runtime::Runtime;
@@ -56,7 +56,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         metrics.record_reload(true);
         let reloader = Arc::new(Reloader::new(sources, runtime.clone(), metrics.clone()));
-        let dispatcher = Arc::new(Dispatcher::new(dingtalk::Client::new(), metrics.clone()));
+        let dispatcher = Arc::new(Dispatcher::new(channel::Client::new(), metrics.clone()));
         Self {
             runtime,
             dispatcher,
@@ -91,7 +91,10 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .merge(preview)
-        .route("/dingtalk/{profile}/send", post(send::send))
+        .route("/send/{profile}", post(send::any))
+        .route("/dingtalk/{profile}/send", post(send::dingtalk))
+        .route("/wecom/{profile}/send", post(send::wecom))
+        .route("/feishu/{profile}/send", post(send::feishu))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload).put(reload))

@@ -4,7 +4,7 @@ use super::*;
 use crate::alert::{Alert, Status};
 use crate::config::Config;
 
-const CAP: usize = dingtalk::MAX_BODY_BYTES;
+const CAP: usize = crate::channel::dingtalk::MAX_BODY_BYTES;
 
 fn setup(kind: &str) -> Renderer {
     let yaml = format!(
@@ -56,7 +56,7 @@ fn ten_thousand_alerts_are_cut_under_the_cap_with_an_n_more_line() {
         let renderer = setup(kind);
         let n = many(10_000, 0);
         let composed = compose_p(&renderer, &n);
-        let size = composed.body_len();
+        let size = composed.size();
         assert!(size <= CAP, "{kind}: {size}");
         assert!(size > CAP - 1500, "{kind}: cut far too much ({size})");
         assert!(composed.omitted > 9_000, "{kind}");
@@ -95,8 +95,8 @@ fn one_alert_too_large_alone_is_cut_inside_its_text() {
     let huge = "磁盘[详情](http://x/y) <b>很满</b> ".repeat(2_000);
     n.alerts[0].annotations.insert("description", huge);
     let composed = compose_p(&renderer, &n);
-    assert!(composed.body_len() <= CAP);
-    assert!(composed.body_len() > CAP - 500, "{}", composed.body_len());
+    assert!(composed.size() <= CAP);
+    assert!(composed.size() > CAP - 500, "{}", composed.size());
     assert!(composed.text.ends_with("…（内容过长，已截断）"));
 }
 
@@ -111,11 +111,7 @@ fn an_alert_too_large_alone_beside_others_keeps_the_line_counting_them() {
             .annotations
             .insert("summary", "磁盘*满\n".repeat(2_000));
         let composed = compose_p(&renderer, &n);
-        assert!(
-            composed.body_len() <= CAP,
-            "{kind}: {}",
-            composed.body_len()
-        );
+        assert!(composed.size() <= CAP, "{kind}: {}", composed.size());
         assert_eq!(composed.omitted, 2, "{kind}");
         assert!(composed.cut.text.is_some(), "{kind}");
         assert!(
@@ -138,11 +134,7 @@ fn a_huge_alertmanager_url_is_left_out_of_the_closing_line() {
         let mut n = many(1_000, 0);
         n.external_url = format!("http://alertmanager/{}", "(a)".repeat(10_000)).into();
         let composed = compose_p(&renderer, &n);
-        assert!(
-            composed.body_len() <= CAP,
-            "{kind}: {}",
-            composed.body_len()
-        );
+        assert!(composed.size() <= CAP, "{kind}: {}", composed.size());
         assert!(composed.omitted > 0, "{kind}");
         assert!(composed.text.contains("另有"), "{kind}: {}", composed.text);
     }
@@ -179,7 +171,7 @@ fn the_omitted_line_names_the_cap_it_was_given() {
     let n = many(1_000, 0);
     let composed = compose(&renderer, "p", &n, now(), 5_000).unwrap();
     assert!(composed.omitted > 0);
-    assert!(composed.body_len() <= 5_000, "{}", composed.body_len());
+    assert!(composed.size() <= 5_000, "{}", composed.size());
     assert!(
         composed.text.contains("钉钉 5000 字节上限"),
         "{}",
@@ -230,7 +222,7 @@ fn a_title_over_the_cap_is_cut_with_an_ellipsis() {
     // 19,815 bytes, three to a character: a cut anywhere else would split one.
     n.group_labels.insert("alertname", "磁".repeat(6_605));
     let composed = compose_p(&renderer, &n);
-    assert!(composed.body_len() <= CAP, "{}", composed.body_len());
+    assert!(composed.size() <= CAP, "{}", composed.size());
     assert!(
         composed.title.len() <= MAX_TITLE_BYTES,
         "{}",
@@ -259,7 +251,7 @@ fn a_custom_title_over_a_huge_summary_is_cut_and_the_body_fits() {
     n.common_annotations.insert("summary", summary.clone());
     n.alerts[0].annotations.insert("summary", summary);
     let composed = compose_p(&renderer, &n);
-    assert!(composed.body_len() <= CAP, "{}", composed.body_len());
+    assert!(composed.size() <= CAP, "{}", composed.size());
     assert!(composed.title.ends_with('…'), "{}", composed.title);
     assert!(composed.cut.title.is_some());
     assert!(

@@ -11,10 +11,11 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, DEFAULT_RATE_LIMIT, Mention,
-    MessageKind, PROFILE_NAME_RULE, Profile, duration, valid_profile_name,
+    Channel, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, Mention, MessageKind,
+    PROFILE_NAME_RULE, Profile, duration, valid_profile_name,
 };
-use crate::secret::{RobotUrl, Secret};
+use crate::channel::RobotUrl;
+use crate::secret::Secret;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,21 +56,23 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawProfile {
     #[serde(deserialize_with = "robot_url")]
-    url: RobotUrl,
+    url: String,
+    #[serde(default)]
+    channel: Option<Channel>,
     #[serde(default, deserialize_with = "optional_expanded")]
     secret: Option<String>,
     #[serde(default)]
     secret_file: Option<PathBuf>,
     #[serde(default)]
-    message: MessageKind,
+    message: Option<MessageKind>,
     #[serde(default)]
     template: Option<String>,
     #[serde(default)]
     title: Option<String>,
     #[serde(default)]
     mention: Mention,
-    #[serde(default = "default_rate_limit")]
-    rate_limit: u32,
+    #[serde(default)]
+    rate_limit: Option<u32>,
 }
 
 impl RawProfile {
@@ -79,6 +82,35 @@ impl RawProfile {
         base: &Path,
         templates_dir: Option<&Path>,
     ) -> Result<Profile, (&'static str, String)> {
+        let url =
+            RobotUrl::parse(&self.url, self.channel).map_err(|e| ("url", format!("url {e}")))?;
+        let channel = url.channel();
+        let message = self.message.unwrap_or(channel.default_kind());
+        if !channel.kinds().contains(&message) {
+            let kinds: Vec<&str> = channel.kinds().iter().map(|k| k.as_str()).collect();
+            return Err((
+                "message",
+                format!(
+                    "message {:?}: {} robots take {}",
+                    message.as_str(),
+                    channel.product(),
+                    kinds.join(" or ")
+                ),
+            ));
+        }
+        if channel == Channel::WeCom && (self.secret.is_some() || self.secret_file.is_some()) {
+            let key = if self.secret.is_some() {
+                "secret"
+            } else {
+                "secret_file"
+            };
+            return Err((
+                key,
+                format!(
+                    "{key}: WeCom robots are not signed (the key in the url is the secret); remove it"
+                ),
+            ));
+        }
         let secret_file = self.secret_file.map(|path| base.join(path));
         let secret = match (self.secret, &secret_file) {
             (Some(_), Some(_)) => {
@@ -95,14 +127,15 @@ impl RawProfile {
             check_template_file(template, templates_dir).map_err(|m| ("template", m))?;
         }
         Ok(Profile {
-            url: self.url,
+            channel,
+            url,
             secret: secret.map(|s| Secret::new(s.trim())),
             secret_file,
-            message: self.message,
+            message,
             template: self.template,
             title: self.title,
             mention: self.mention,
-            rate_limit: self.rate_limit,
+            rate_limit: self.rate_limit.unwrap_or(channel.default_rate_limit()),
         })
     }
 }
@@ -154,10 +187,6 @@ pub(super) fn default_rate_limit_margin() -> Duration {
     Duration::from_secs(1)
 }
 
-fn default_rate_limit() -> u32 {
-    DEFAULT_RATE_LIMIT
-}
-
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
 }
@@ -185,10 +214,14 @@ fn profile_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, RawPr
     Ok(map)
 }
 
-fn robot_url<'de, D: Deserializer<'de>>(d: D) -> Result<RobotUrl, D::Error> {
+/// The URL with `${ENV}` expanded, and checked as an http(s) URL here, where the parser
+/// knows its line; the channel's own checks follow once the profile's `channel` is known.
+fn robot_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let text = expand_env(&String::deserialize(d)?)
         .map_err(|e| serde::de::Error::custom(format_args!("url: {e}")))?;
-    RobotUrl::parse(&text).map_err(|e| serde::de::Error::custom(format_args!("url: url {e}")))
+    crate::channel::parse_web_url(&text)
+        .map_err(|e| serde::de::Error::custom(format_args!("url: url {e}")))?;
+    Ok(text)
 }
 
 /// With `#[serde(default)]`: an absent key is `None`. (Deserializing `Option` directly

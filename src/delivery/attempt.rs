@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::DeliveryError;
-use crate::dingtalk::{Client, Retry, Robot, SendError};
+use crate::channel::{Client, Patience, Retry, Robot, SendError};
 use crate::metrics::{Metrics, RobotLabels};
 
 /// First pause before a retry; doubled each time, up to [`MAX_BACKOFF`].
@@ -91,11 +91,7 @@ impl<'a> Context<'a> {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = self
                 .client
-                .send(
-                    self.robot,
-                    body.clone(),
-                    crate::dingtalk::Patience::new(timeout, remaining),
-                )
+                .send(self.robot, body.clone(), Patience::new(timeout, remaining))
                 .await;
             gate.settle(late_by(&result, timeout));
             self.count(&result);
@@ -134,7 +130,7 @@ impl<'a> Context<'a> {
     }
 
     fn count(&self, result: &Result<(), SendError>) {
-        let errcode = match result {
+        let code = match result {
             Ok(()) => "0",
             Err(error) => error.label(),
         };
@@ -142,7 +138,8 @@ impl<'a> Context<'a> {
             .robot_requests
             .get_or_create(&RobotLabels {
                 profile: self.profile.to_owned(),
-                errcode,
+                channel: self.robot.channel().as_str(),
+                code,
             })
             .inc();
     }
@@ -167,8 +164,9 @@ mod tests {
         let cut = Err(SendError::Transport("reset".into()));
         let refused = Err(SendError::Connect("refused".into()));
         let answered = Err(SendError::Api {
-            errcode: 310_000,
-            errmsg: "sign not match".into(),
+            channel: crate::channel::Channel::DingTalk,
+            code: 310_000,
+            message: "sign not match".into(),
         });
 
         assert_eq!(late_by(&timed_out, timeout), timeout);

@@ -1,55 +1,162 @@
-//! A robot's rate budget: a sliding 60-second window of its messages, each counted from when
-//! the robot's answer came back.
+//! A robot's rate budget: a sliding window of its messages per limit its channel states
+//! (DingTalk's and WeCom's minute, Feishu's second and minute at once), each message counted
+//! from when the robot's answer came back.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// DingTalk counts messages per minute.
-pub const WINDOW: Duration = Duration::from_secs(60);
+use crate::channel::{Channel, MINUTE, Window};
 
-/// The robot's messages as this side can know them. DingTalk counts a message when it
-/// arrives and is processed, which under load is well after it was sent; the latest moment it
-/// can have counted it is when its answer came back. So a slot is held from the moment the
-/// request goes out (in flight it counts and never expires) until `WINDOW` plus a margin
-/// after the answer.
+/// The windows a robot's messages are counted in: its channel's, with the per-minute limit
+/// replaced by the profile's `rate_limit`. Empty means no budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    windows: [Window; 2],
+    len: usize,
+}
+
+impl Windows {
+    /// The windows of `channel` with `per_minute` messages a minute; `per_minute` 0 switches
+    /// the budget off entirely.
+    pub fn of(channel: Channel, per_minute: u32) -> Self {
+        let mut windows = Self {
+            windows: [Window {
+                limit: 0,
+                length: MINUTE,
+            }; 2],
+            len: 0,
+        };
+        if per_minute == 0 {
+            return windows;
+        }
+        for window in channel.windows().iter().take(2) {
+            let limit = if window.length == MINUTE {
+                per_minute
+            } else {
+                window.limit
+            };
+            windows.windows[windows.len] = Window {
+                limit,
+                length: window.length,
+            };
+            windows.len += 1;
+        }
+        windows
+    }
+
+    /// Whether no budget applies.
+    pub fn is_open(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The windows.
+    pub fn iter(&self) -> impl Iterator<Item = &Window> {
+        self.windows[..self.len].iter()
+    }
+
+    /// The per-minute limit (0 without a budget).
+    pub fn per_minute(&self) -> u32 {
+        self.iter()
+            .find(|w| w.length == MINUTE)
+            .map_or(0, |w| w.limit)
+    }
+}
+
+/// The robot's messages as this side can know them. A robot counts a message when it arrives
+/// and is processed, which under load is well after it was sent; the latest moment it can
+/// have counted it is when its answer came back. So a slot is held from the moment the
+/// request goes out (in flight it counts and never expires) until each window's length plus
+/// a margin after the answer.
 #[derive(Debug, Default)]
 pub struct Budget {
-    /// When each answered message leaves the window, oldest first.
-    until: VecDeque<Instant>,
+    /// Per window length: when each answered message leaves that window, oldest first.
+    counted: Vec<Counted>,
     /// Requests sent and not answered yet.
     in_flight: usize,
 }
 
+#[derive(Debug)]
+struct Counted {
+    length: Duration,
+    until: VecDeque<Instant>,
+}
+
+/// The margin for a window: `margin` for a minute, in proportion for a shorter one (a
+/// second's window gets a sixtieth of it), so the margin keeps its meaning, a share of the
+/// window, whatever its length.
+fn scaled(margin: Duration, length: Duration) -> Duration {
+    if length >= MINUTE {
+        margin
+    } else {
+        margin.mul_f64(length.as_secs_f64() / MINUTE.as_secs_f64())
+    }
+}
+
 impl Budget {
+    fn counted(&mut self, length: Duration) -> &mut Counted {
+        let index = match self.counted.iter().position(|c| c.length == length) {
+            Some(index) => index,
+            None => {
+                self.counted.push(Counted {
+                    length,
+                    until: VecDeque::new(),
+                });
+                self.counted.len() - 1
+            }
+        };
+        &mut self.counted[index]
+    }
+
     fn forget_old(&mut self, now: Instant) {
-        while self.until.front().is_some_and(|until| *until <= now) {
-            self.until.pop_front();
+        for counted in &mut self.counted {
+            while counted.until.front().is_some_and(|until| *until <= now) {
+                counted.until.pop_front();
+            }
         }
     }
 
-    fn used(&self) -> usize {
-        self.until.len() + self.in_flight
-    }
-
-    /// Slots free now for a budget of `limit` messages a minute.
-    pub fn free(&mut self, now: Instant, limit: u32) -> usize {
+    /// Slots free now in every window.
+    pub fn free(&mut self, now: Instant, windows: &Windows) -> usize {
         self.forget_old(now);
-        (limit as usize).saturating_sub(self.used())
+        let in_flight = self.in_flight;
+        windows
+            .iter()
+            .map(|w| {
+                let used = self.counted(w.length).until.len() + in_flight;
+                (w.limit as usize).saturating_sub(used)
+            })
+            .min()
+            .unwrap_or(usize::MAX)
     }
 
-    /// When the next slot frees up, if none is free now.
-    pub fn next_free(&mut self, now: Instant, limit: u32) -> Option<Instant> {
-        if self.free(now, limit) > 0 {
+    /// When a slot is next free in every window, if none is free now.
+    pub fn next_free(&mut self, now: Instant, windows: &Windows) -> Option<Instant> {
+        if self.free(now, windows) > 0 {
             return None;
         }
-        // The slot of the message that leaves the window first; with a lowered limit,
-        // enough older ones must leave for the count to fall below it. Were every slot in
-        // flight (a worker sends one request at a time, so it is not), none frees before its
-        // answer plus a window.
-        let index = self.used() - limit as usize;
-        Some(self.until.get(index).copied().unwrap_or(now + WINDOW))
+        let in_flight = self.in_flight;
+        let mut at = now;
+        for window in windows.iter() {
+            let counted = self.counted(window.length);
+            let used = counted.until.len() + in_flight;
+            if used < window.limit as usize {
+                continue;
+            }
+            // The slot of the message that leaves the window first; with a lowered limit,
+            // enough older ones must leave for the count to fall below it. Were every slot
+            // in flight (a worker sends one request at a time, so it is not), none frees
+            // before its answer plus a window.
+            let index = used - window.limit as usize;
+            let free_at = counted
+                .until
+                .get(index)
+                .copied()
+                .unwrap_or(now + window.length);
+            at = at.max(free_at);
+        }
+        Some(at)
     }
 
     /// Takes a slot for a request going out now: it counts, and does not expire, until
@@ -59,23 +166,34 @@ impl Budget {
     }
 
     /// The request holding a slot was answered (or given up on) at `now`: its slot stays
-    /// counted for `WINDOW` plus `margin` (room for the robot's clock and the answer's trip).
-    pub fn settle(&mut self, now: Instant, margin: Duration) {
+    /// counted in each window for the window's length plus its share of `margin` (room for
+    /// the robot's clock and the answer's trip).
+    pub fn settle(&mut self, now: Instant, margin: Duration, windows: &Windows) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        // Kept in order even if the margin was lowered by a reload.
-        let until = self.until.back().map_or(now + WINDOW + margin, |last| {
-            (now + WINDOW + margin).max(*last)
-        });
-        self.until.push_back(until);
+        // Windows a reload took away are forgotten.
+        self.counted
+            .retain(|c| windows.iter().any(|w| w.length == c.length));
+        for window in windows.iter() {
+            let until = now + window.length + scaled(margin, window.length);
+            let counted = self.counted(window.length);
+            // Kept in order even if the margin was lowered by a reload.
+            let until = counted.until.back().map_or(until, |last| until.max(*last));
+            counted.until.push_back(until);
+        }
     }
 
     /// When the last counted slot frees up; `None` when nothing is counted, so a new budget
     /// would be the same as this one.
     pub fn last_counted(&mut self, now: Instant) -> Option<Instant> {
         self.forget_old(now);
+        let last = self
+            .counted
+            .iter()
+            .filter_map(|c| c.until.back().copied())
+            .max();
         match self.in_flight {
-            0 => self.until.back().copied(),
-            _ => Some(self.until.back().copied().unwrap_or(now).max(now) + WINDOW),
+            0 => last,
+            _ => Some(last.unwrap_or(now).max(now) + MINUTE),
         }
     }
 }
@@ -85,11 +203,16 @@ mod tests {
     use super::*;
 
     const MARGIN: Duration = Duration::from_secs(1);
+    const WINDOW: Duration = MINUTE;
 
-    /// Sends at `at`, answered `latency` later.
-    fn send(budget: &mut Budget, at: Instant, latency: Duration) {
+    fn minute(limit: u32) -> Windows {
+        Windows::of(Channel::DingTalk, limit)
+    }
+
+    /// Sends at `at`, answered `latency` later, to a robot with `limit` a minute.
+    fn send(budget: &mut Budget, at: Instant, latency: Duration, limit: u32) {
         budget.take();
-        budget.settle(at + latency, MARGIN);
+        budget.settle(at + latency, MARGIN, &minute(limit));
     }
 
     #[tokio::test(start_paused = true)]
@@ -97,13 +220,16 @@ mod tests {
         let mut budget = Budget::default();
         let start = Instant::now();
         for _ in 0..20 {
-            assert_eq!(budget.next_free(start, 20), None);
-            send(&mut budget, start, Duration::ZERO);
+            assert_eq!(budget.next_free(start, &minute(20)), None);
+            send(&mut budget, start, Duration::ZERO, 20);
         }
-        assert_eq!(budget.free(start, 20), 0);
-        assert_eq!(budget.next_free(start, 20), Some(start + WINDOW + MARGIN));
+        assert_eq!(budget.free(start, &minute(20)), 0);
+        assert_eq!(
+            budget.next_free(start, &minute(20)),
+            Some(start + WINDOW + MARGIN)
+        );
         let later = start + WINDOW + MARGIN;
-        assert_eq!(budget.free(later, 20), 20);
+        assert_eq!(budget.free(later, &minute(20)), 20);
     }
 
     #[tokio::test(start_paused = true)]
@@ -111,13 +237,16 @@ mod tests {
         let mut budget = Budget::default();
         let start = Instant::now();
 
-        send(&mut budget, start, Duration::from_secs(3));
+        send(&mut budget, start, Duration::from_secs(3), 1);
 
         // The robot may have counted it as late as its answer, 3 s after the send.
         let answered = start + Duration::from_secs(3);
-        assert_eq!(budget.next_free(start, 1), Some(answered + WINDOW + MARGIN));
-        assert_eq!(budget.free(start + WINDOW + MARGIN, 1), 0);
-        assert_eq!(budget.free(answered + WINDOW + MARGIN, 1), 1);
+        assert_eq!(
+            budget.next_free(start, &minute(1)),
+            Some(answered + WINDOW + MARGIN)
+        );
+        assert_eq!(budget.free(start + WINDOW + MARGIN, &minute(1)), 0);
+        assert_eq!(budget.free(answered + WINDOW + MARGIN, &minute(1)), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -128,11 +257,11 @@ mod tests {
         budget.take();
 
         let much_later = start + 10 * WINDOW;
-        assert_eq!(budget.free(much_later, 1), 0);
-        assert_eq!(budget.free(much_later, 2), 1);
+        assert_eq!(budget.free(much_later, &minute(1)), 0);
+        assert_eq!(budget.free(much_later, &minute(2)), 1);
         assert!(budget.last_counted(much_later).is_some());
-        budget.settle(much_later, MARGIN);
-        assert_eq!(budget.free(much_later + WINDOW, 1), 0);
+        budget.settle(much_later, MARGIN, &minute(1));
+        assert_eq!(budget.free(much_later + WINDOW, &minute(1)), 0);
         assert_eq!(budget.last_counted(much_later + WINDOW + MARGIN), None);
     }
 
@@ -141,12 +270,17 @@ mod tests {
         let mut budget = Budget::default();
         let start = Instant::now();
         for i in 0..10 {
-            send(&mut budget, start + Duration::from_secs(i), Duration::ZERO);
+            send(
+                &mut budget,
+                start + Duration::from_secs(i),
+                Duration::ZERO,
+                20,
+            );
         }
         let now = start + Duration::from_secs(10);
         // Limit 5 with 10 in the window: the 6th oldest (answered at 5 s) must leave first.
         assert_eq!(
-            budget.next_free(now, 5),
+            budget.next_free(now, &minute(5)),
             Some(start + Duration::from_secs(5) + WINDOW + MARGIN)
         );
     }
@@ -155,7 +289,7 @@ mod tests {
     /// and counted by the robot at `fraction` of the way there) sent as fast as the budget
     /// lets, at most `concurrency` in flight. Returns when the robot counted each.
     fn storm(
-        limit: u32,
+        windows: &Windows,
         concurrency: usize,
         requests: &[(Duration, f64)],
         margin: Duration,
@@ -167,13 +301,13 @@ mod tests {
             answers.sort();
             while answers.first().is_some_and(|at| *at <= now) {
                 answers.remove(0);
-                budget.settle(now, margin);
+                budget.settle(now, margin, windows);
             }
             if sent == requests.len() && answers.is_empty() {
                 break;
             }
             let can_send = sent < requests.len() && answers.len() < concurrency;
-            if can_send && budget.free(now, limit) > 0 {
+            if can_send && budget.free(now, windows) > 0 {
                 let (latency, fraction) = requests[sent];
                 budget.take();
                 arrivals.push(now + latency.mul_f64(fraction));
@@ -181,7 +315,7 @@ mod tests {
                 sent += 1;
                 continue;
             }
-            let slot = can_send.then(|| budget.next_free(now, limit)).flatten();
+            let slot = can_send.then(|| budget.next_free(now, windows)).flatten();
             let next = answers.first().copied().into_iter().chain(slot).min();
             now = next.expect("something to wait for");
         }
@@ -205,11 +339,35 @@ mod tests {
                 .into_iter()
                 .map(|(ms, fraction)| (Duration::from_millis(ms), fraction))
                 .collect();
-            let arrivals = storm(limit, concurrency, &requests, Duration::from_millis(margin_ms));
+            let arrivals = storm(&minute(limit), concurrency, &requests, Duration::from_millis(margin_ms));
             proptest::prop_assert_eq!(arrivals.len(), requests.len());
             for (i, start) in arrivals.iter().enumerate() {
                 let within = arrivals[i..].iter().take_while(|at| **at < *start + WINDOW).count();
                 proptest::prop_assert!(within <= limit as usize, "{within} arrivals in the minute from #{i}");
+            }
+        }
+
+        /// Feishu's two windows at once: by the robot's clock no second holds more than 5
+        /// arrivals and no minute more than the per-minute limit.
+        #[test]
+        fn no_second_or_minute_of_a_feishu_robots_clock_holds_more_than_its_limits(
+            per_minute in 5u32..120,
+            concurrency in 1usize..4,
+            requests in proptest::collection::vec((0u64..3_000, 0.0f64..=1.0), 1..150),
+            margin_ms in 0u64..2_000,
+        ) {
+            let requests: Vec<(Duration, f64)> = requests
+                .into_iter()
+                .map(|(ms, fraction)| (Duration::from_millis(ms), fraction))
+                .collect();
+            let windows = Windows::of(Channel::Feishu, per_minute);
+            let arrivals = storm(&windows, concurrency, &requests, Duration::from_millis(margin_ms));
+            proptest::prop_assert_eq!(arrivals.len(), requests.len());
+            for window in windows.iter() {
+                for (i, start) in arrivals.iter().enumerate() {
+                    let within = arrivals[i..].iter().take_while(|at| **at < *start + window.length).count();
+                    proptest::prop_assert!(within <= window.limit as usize, "{within} arrivals in {:?} from #{i}", window.length);
+                }
             }
         }
     }

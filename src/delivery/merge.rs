@@ -4,18 +4,14 @@
 use std::collections::VecDeque;
 
 use super::Job;
-use crate::compose::Composed;
-use crate::config::MessageKind;
-use crate::dingtalk::{MAX_BODY_BYTES, json_len_bound};
+use crate::alert::Status;
+use crate::channel::{Channel, MessageKind, json_len_bound};
+use crate::compose::{Composed, MENTION_BYTES};
 
-/// Per mention a part adds: its `"who",` in the `at` array, and ` @who` plus (for the first)
-/// the blank line appended to a text that lacks it, beyond twice its escaped length.
-const MENTION_SLACK: usize = 10;
-
-/// A message being merged, part by part. It keeps an upper bound on its body's size, exact
-/// while nobody is mentioned (JSON escaping is per character, so text lengths add up), so
-/// parts are added without measuring the body; only a bound made loose by mentions that
-/// passes the cap has the body measured (and the bound reset to it).
+/// A message being merged, part by part. It keeps an upper bound on its size as the channel
+/// measures it, exact while nobody is mentioned (JSON escaping is per character, so text
+/// lengths add up), so parts are added without measuring the message; only a bound made
+/// loose by mentions that passes the cap has the message measured (and the bound reset).
 pub(super) struct Merger {
     /// The merged message so far; its title is set when it is finished (or measured).
     message: Composed,
@@ -42,7 +38,7 @@ impl Merger {
     /// A message holding `first` alone.
     pub(super) fn new(first: &Composed) -> Self {
         Self {
-            size_bound: first.body_len(),
+            size_bound: first.size(),
             exact: true,
             first_title: first.title.clone(),
             message: first.clone(),
@@ -55,6 +51,11 @@ impl Merger {
         self.message.kind
     }
 
+    /// The channel's cap for the message.
+    pub(super) fn cap(&self) -> usize {
+        self.message.channel.cap(self.message.kind)
+    }
+
     /// Appends `part` if the merged body stays within `cap`; says whether it did. Costs the
     /// part's length, plus one measure of the body when mentions leave the bound unsure.
     pub(super) fn try_add(&mut self, part: &Composed, cap: usize) -> bool {
@@ -65,9 +66,10 @@ impl Merger {
             user_ids: mention.user_ids.len(),
             all: mention.all,
         };
-        let separator = separator(self.message.kind);
-        let mut growth = json_len(separator) + json_len(&part.text);
-        if self.message.kind == MessageKind::Markdown {
+        let channel = self.message.channel;
+        let separator = separator(channel, self.message.kind);
+        let mut growth = channel.text_len(separator) + channel.text_len(&part.text);
+        if channel.shows_title(self.message.kind) {
             growth += title_len(self.parts + 1) - title_len(self.parts);
         }
         self.message.text.push_str(separator);
@@ -87,21 +89,27 @@ impl Merger {
             return false;
         }
         self.message.omitted += part.omitted;
+        if part.status == Status::Firing {
+            self.message.status = Status::Firing;
+        }
         true
     }
 
     /// Adds the part's mentions not yet in the message; returns what they may add to the body.
     fn add_mentions(&mut self, part: &Composed) -> usize {
         let mention = &mut self.message.mention;
-        mention.all |= part.mention.all;
         let mut growth = 0;
+        if part.mention.all && !mention.all {
+            mention.all = true;
+            growth += MENTION_BYTES;
+        }
         for (have, new) in [
             (&mut mention.mobiles, &part.mention.mobiles),
             (&mut mention.user_ids, &part.mention.user_ids),
         ] {
             for who in new {
                 if !have.contains(who) {
-                    growth += 2 * json_len_bound(who) + MENTION_SLACK;
+                    growth += 2 * json_len_bound(who) + MENTION_BYTES;
                     have.push(who.clone());
                 }
             }
@@ -112,7 +120,7 @@ impl Merger {
     /// The exact length of the body, which the bound becomes.
     fn measure(&mut self) -> usize {
         self.set_title();
-        (self.size_bound, self.exact) = (self.message.body_len(), true);
+        (self.size_bound, self.exact) = (self.message.size(), true);
         self.size_bound
     }
 
@@ -140,31 +148,15 @@ impl Merger {
     }
 }
 
-/// Between two parts: a rule, so each part keeps its own headings.
-fn separator(kind: MessageKind) -> &'static str {
-    match kind {
-        MessageKind::Markdown => "\n\n---\n\n",
-        MessageKind::Text => "\n\n====================\n\n",
+/// Between two parts: a rule, so each part keeps its own headings (DingTalk's markdown draws
+/// `---`; WeCom's markdown and Feishu's `lark_md` do not, so they get a line of box-drawing
+/// characters).
+fn separator(channel: Channel, kind: MessageKind) -> &'static str {
+    match (channel, kind) {
+        (_, MessageKind::Text) => "\n\n====================\n\n",
+        (Channel::DingTalk, _) => "\n\n---\n\n",
+        _ => "\n\n━━━━━━━━━━━━\n\n",
     }
-}
-
-/// The length of `text` inside a JSON string, as posted: serde_json's escaping, counted
-/// without writing it (the body writer escapes byte for byte the same; dingtalk tests it).
-fn json_len(text: &str) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Writing a string to a sink that never fails cannot fail.
-    let _ = serde_json::to_writer(&mut count, text);
-    count.0.saturating_sub(2)
 }
 
 /// The bytes the `[合并N条] ` prefix adds to the title of `parts` parts (none for one).
@@ -192,7 +184,7 @@ pub(super) fn take(queue: &mut VecDeque<Job>, free_slots: usize) -> Option<(Vec<
         if job.message.kind != merger.kind() {
             continue;
         }
-        if !merger.try_add(&job.message, MAX_BODY_BYTES) {
+        if !merger.try_add(&job.message, merger.cap()) {
             end = index;
             break;
         }
@@ -222,13 +214,16 @@ pub struct MergeQueue(VecDeque<Job>);
 impl MergeQueue {
     /// A queue holding `messages`, in order, as webhooks for one robot.
     pub fn new(messages: Vec<Composed>) -> Self {
-        let robot = crate::dingtalk::Robot {
-            url: crate::secret::RobotUrl::parse("http://127.0.0.1:1/robot/send?access_token=q")
-                .expect("a valid robot URL"),
+        let robot = crate::channel::Robot {
+            url: crate::channel::RobotUrl::parse(
+                "http://127.0.0.1:1/robot/send?access_token=q",
+                None,
+            )
+            .expect("a valid robot URL"),
             secret: None,
         };
         let policy = super::Policy {
-            rate_limit: 20,
+            windows: super::Windows::of(Channel::DingTalk, 20),
             timeout: std::time::Duration::from_secs(5),
             max_wait: std::time::Duration::from_secs(90),
             throttle_penalty: std::time::Duration::from_secs(600),

@@ -1,5 +1,5 @@
-//! What the dispatcher and the robot workers share, per robot (by access token): the running
-//! workers, and the throttle penalties DingTalk imposed.
+//! What the dispatcher and the robot workers share, per robot (by channel and token): the
+//! running workers, and the throttle penalties robots imposed.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{DeliveryError, Job};
-use crate::dingtalk::{Retry, Robot};
+use crate::channel::Retry;
 
 /// The shared state. Jobs are handed to a worker only while this is locked, so a worker
 /// that finds its channel empty under the lock may retire without losing one.
@@ -17,14 +17,9 @@ use crate::dingtalk::{Retry, Robot};
 pub(super) struct Robots {
     /// Each robot's worker, while it has queued or counted messages.
     workers: HashMap<String, mpsc::UnboundedSender<Job>>,
-    /// Robots DingTalk throttled (130101/410100), until when. Apart from the workers: a robot
+    /// Robots that answered a frequency code, until when. Apart from the workers: a robot
     /// without a budget (`rate_limit: 0`) has no worker, and its penalty holds all the same.
     throttled: HashMap<String, Instant>,
-}
-
-/// The key of a robot: its access token, which DingTalk's limits are counted by.
-pub(super) fn key(robot: &Robot) -> &str {
-    robot.url.access_token().unwrap_or_default()
 }
 
 /// Locks the state; a panic elsewhere while it was held leaves nothing half-done in it.
@@ -33,7 +28,7 @@ pub(super) fn lock(robots: &Mutex<Robots>) -> MutexGuard<'_, Robots> {
 }
 
 impl Robots {
-    /// How long the robot is still left alone, if DingTalk throttled it.
+    /// How long the robot is still left alone, if it throttled us.
     pub(super) fn throttled_for(&mut self, key: &str, now: Instant) -> Option<Duration> {
         if self.throttled.is_empty() {
             return None;
@@ -48,7 +43,7 @@ impl Robots {
         }
     }
 
-    /// Starts the penalty when `result` says DingTalk throttled the robot.
+    /// Starts the penalty when `result` says the robot throttled us.
     pub(super) fn note(
         &mut self,
         key: &str,
@@ -66,7 +61,7 @@ impl Robots {
         // Penalties over are dropped here, so the map holds only robots throttled lately.
         self.throttled.retain(|_, until| *until > now);
         self.throttled.insert(key.to_owned(), now + penalty);
-        tracing::error!(profile, penalty = ?penalty, "DingTalk throttled the robot; holding its messages back");
+        tracing::error!(profile, %error, penalty = ?penalty, "the robot throttled us; holding its messages back");
     }
 
     /// Hands `job` to the robot's worker, starting one with `spawn` if it has none (or if

@@ -9,10 +9,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::attempt::{self, Gate};
-use super::budget::Budget;
+use super::budget::{Budget, Windows};
 use super::robots::{self, Robots};
 use super::{Delivered, DeliveryError, Job, merge};
-use crate::dingtalk::Client;
+use crate::channel::Client;
 use crate::metrics::Metrics;
 
 pub(super) struct Worker {
@@ -31,14 +31,14 @@ pub(super) struct Worker {
 /// budget is spent.
 struct BudgetGate<'a> {
     budget: &'a mut Budget,
-    limit: u32,
+    windows: Windows,
     margin: Duration,
 }
 
 impl Gate for BudgetGate<'_> {
     async fn acquire(&mut self, deadline: Instant) -> Result<(), DeliveryError> {
         let now = Instant::now();
-        if let Some(free_at) = self.budget.next_free(now, self.limit) {
+        if let Some(free_at) = self.budget.next_free(now, &self.windows) {
             if free_at > deadline {
                 return Err(DeliveryError::WaitTimeout(
                     deadline.saturating_duration_since(now),
@@ -51,7 +51,8 @@ impl Gate for BudgetGate<'_> {
     }
 
     fn settle(&mut self, late: Duration) {
-        self.budget.settle(Instant::now() + late, self.margin);
+        self.budget
+            .settle(Instant::now() + late, self.margin, &self.windows);
     }
 }
 
@@ -146,7 +147,10 @@ impl Worker {
         }
         let throttled = robots::lock(&self.robots).throttled_for(&self.key, now);
         if let Some(left) = throttled {
-            self.answer_all(&DeliveryError::Throttled(left));
+            let channel = self.queue.front().map(|job| job.robot.channel());
+            if let Some(channel) = channel {
+                self.answer_all(&DeliveryError::Throttled(channel, left));
+            }
         }
         let Some(newest) = self.queue.back() else {
             return match self.budget.last_counted(now) {
@@ -154,8 +158,8 @@ impl Worker {
                 None => Next::Retire,
             };
         };
-        let limit = newest.policy.rate_limit;
-        let Some(free_at) = self.budget.next_free(now, limit) else {
+        let windows = newest.policy.windows;
+        let Some(free_at) = self.budget.next_free(now, &windows) else {
             return Next::Send;
         };
         // Spent: answer those that cannot wait for the next slot, sleep until the slot
@@ -173,8 +177,10 @@ impl Worker {
 
     async fn send_batch(&mut self) {
         let now = Instant::now();
-        let limit = self.queue.back().map_or(0, |job| job.policy.rate_limit);
-        let Some((batch, message)) = merge::take(&mut self.queue, self.budget.free(now, limit))
+        let Some(windows) = self.queue.back().map(|job| job.policy.windows) else {
+            return;
+        };
+        let Some((batch, message)) = merge::take(&mut self.queue, self.budget.free(now, &windows))
         else {
             return;
         };
@@ -193,7 +199,7 @@ impl Worker {
         }
         let mut gate = BudgetGate {
             budget: &mut self.budget,
-            limit,
+            windows,
             margin: policy.rate_limit_margin,
         };
         let context = attempt::Context::new(
@@ -204,12 +210,7 @@ impl Worker {
             &self.shutdown,
         );
         let result = context
-            .send(
-                message.body().to_bytes().into(),
-                policy.timeout,
-                deadline,
-                &mut gate,
-            )
+            .send(message.body().into(), policy.timeout, deadline, &mut gate)
             .await;
         robots::lock(&self.robots).note(&self.key, &result, policy.throttle_penalty, &profile);
         let merged = batch.len();

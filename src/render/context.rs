@@ -1,5 +1,6 @@
 //! What templates see: the notification under Alertmanager's own field names, plus helpers
-//! (`firing`, `resolved`, totals, `profile`, `now`, `timezone`, `mention`), as Tera values.
+//! (`firing`, `resolved`, totals, `profile`, `now`, `timezone`, `channel`, `mention`), as Tera
+//! values.
 //!
 //! Each alert becomes one value, shared by `alerts`, `firing` and `resolved` (Tera's arrays
 //! and maps are reference-counted). Tera builds a map straight into its own table only when
@@ -19,7 +20,7 @@ use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 use tera::{Context, Value};
 
 use crate::alert::{Alert, KeyValues, Notification, Status, time};
-use crate::config::Mention;
+use crate::channel::{Channel, Mention};
 
 /// Everything a template of `profile` sees for `notification`, rendered at `now`.
 pub(super) fn build(
@@ -27,6 +28,7 @@ pub(super) fn build(
     notification: &Notification,
     now: DateTime<Utc>,
     timezone: chrono_tz::Tz,
+    channel: Channel,
     mention: &Mention,
 ) -> Context {
     let n = notification;
@@ -63,6 +65,7 @@ pub(super) fn build(
         Value::from(now.to_rfc3339_opts(SecondsFormat::Secs, true)),
     );
     context.insert_value("timezone", Value::from(timezone.name()));
+    context.insert_value("channel", Value::from(channel.as_str()));
     context.insert("mention", mention);
     context
 }
@@ -218,7 +221,7 @@ mod tests {
                 first.starts_at = time::parse("2026-11-25T11:56:31.587181032+08:00").unwrap();
                 first.ends_at = time::parse("2026-11-25T03:56:31.5Z").unwrap();
             }
-            let context = build("p", &n, now, chrono_tz::UTC, &mention);
+            let context = build("p", &n, now, chrono_tz::UTC, Channel::DingTalk, &mention);
             let alerts = context.get("alerts").unwrap().as_array().unwrap();
             assert_eq!(alerts, by_serde(&n).as_slice(), "sample {name}");
             let labels = Value::try_from_serializable(&n.common_labels).unwrap();

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::RenderError;
+use crate::channel::Channel;
 use crate::config::{Config, Mention, MessageKind, Profile};
 
 /// What rendering needs of a configuration, and nothing more: no robot URLs, tokens or
@@ -26,7 +27,10 @@ pub struct Spec {
 /// How one profile's messages look: the render side of a profile.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Look {
-    /// Text or markdown.
+    /// The robot protocol (templates see it as `channel`; it picks the built-in template and
+    /// the size cap).
+    pub channel: Channel,
+    /// Text, markdown or card.
     pub message: MessageKind,
     /// The body template's file name; `None` for the default.
     pub template: Option<String>,
@@ -39,6 +43,7 @@ pub struct Look {
 impl From<&Profile> for Look {
     fn from(profile: &Profile) -> Self {
         Self {
+            channel: profile.channel,
             message: profile.message,
             template: profile.template.clone(),
             title: profile.title.clone(),

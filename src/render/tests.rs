@@ -1,8 +1,8 @@
 use std::path::Path;
 
 use super::*;
+use crate::channel::RobotUrl;
 use crate::config::Profile;
-use crate::secret::RobotUrl;
 
 const FIXTURE: &str = include_str!("../../tests/data/mixed_firing_resolved.json");
 
@@ -16,7 +16,7 @@ fn config(profiles: &[(&str, Profile)], templates_dir: Option<&Path>) -> Config 
 }
 
 fn profile(message: MessageKind) -> Profile {
-    let url = RobotUrl::parse("http://127.0.0.1:1/robot/send?access_token=t").unwrap();
+    let url = RobotUrl::parse("http://127.0.0.1:1/robot/send?access_token=t", None).unwrap();
     Profile {
         message,
         ..Profile::with_url(url)

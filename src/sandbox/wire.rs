@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{PayloadError, Status};
+use crate::channel::{Channel, Mention, MessageKind};
 use crate::compose::{Composed, Cut};
-use crate::config::{Mention, MessageKind};
 use crate::preview::{Preview, PreviewError};
 use crate::render::{Part, RenderError};
 
@@ -138,8 +138,11 @@ const JSON: u8 = b'J';
 struct HeadOut<'a> {
     alerts: usize,
     status: Status,
+    channel: Channel,
     kind: &'a MessageKind,
     mention: &'a Mention,
+    message_status: Status,
+    link: &'a str,
     omitted: usize,
     cut: Cut,
     fallback: &'a Option<RenderError>,
@@ -150,8 +153,11 @@ struct HeadOut<'a> {
 struct HeadIn {
     alerts: usize,
     status: Status,
+    channel: Channel,
     kind: MessageKind,
     mention: Mention,
+    message_status: Status,
+    link: String,
     omitted: usize,
     cut: Cut,
     fallback: Option<RenderError>,
@@ -167,10 +173,13 @@ pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()>
             // Every field named: one added to `Composed` must be added to the head too.
             composed:
                 Composed {
+                    channel,
                     kind,
                     title,
                     text,
                     mention,
+                    status: message_status,
+                    link,
                     omitted,
                     cut,
                     fallback,
@@ -180,8 +189,11 @@ pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()>
             let fields = HeadOut {
                 alerts: *alerts,
                 status: *status,
+                channel: *channel,
                 kind,
                 mention,
+                message_status: *message_status,
+                link,
                 omitted: *omitted,
                 cut: *cut,
                 fallback,
@@ -212,10 +224,13 @@ pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
                 alerts: head.alerts,
                 status: head.status,
                 composed: Composed {
+                    channel: head.channel,
                     kind: head.kind,
                     title,
                     text,
                     mention: head.mention,
+                    status: head.message_status,
+                    link: head.link,
                     omitted: head.omitted,
                     cut: head.cut,
                     fallback: head.fallback,
@@ -266,13 +281,16 @@ mod tests {
     #[test]
     fn a_composed_message_and_any_other_answer_read_back_as_written() {
         let composed = Composed {
-            kind: MessageKind::Markdown,
+            channel: Channel::Feishu,
+            kind: MessageKind::Card,
             title: "[FIRING:1] \"quoted\" ✓".into(),
             text: "line\nnext \\ <font color=\"red\">x</font>".into(),
             mention: Mention {
                 all: true,
                 ..Mention::default()
             },
+            status: Status::Firing,
+            link: "http://am:9093/\"x".into(),
             omitted: 2,
             cut: Cut {
                 title: Some(600),

@@ -5,7 +5,7 @@
 //! message was not delivered but could be later.
 //!
 //! Client errors, and the robot's answers, keep their text: it tells the caller what to fix or
-//! what DingTalk said. alertrelay's own failures (500) are logged once, here, with their cause,
+//! what the robot said. alertrelay's own failures (500) are logged once, here, with their cause,
 //! and answered with [`INTERNAL_MESSAGE`]: their text is about alertrelay's insides.
 
 use axum::Json;
@@ -17,8 +17,8 @@ use serde_json::json;
 use std::sync::Arc;
 
 use crate::alert::PayloadError;
+use crate::channel::{Retry, SendError};
 use crate::delivery::DeliveryError;
-use crate::dingtalk::{Retry, SendError};
 use crate::preview::PreviewError;
 use crate::render::RenderError;
 use crate::runtime::BuildError;
@@ -36,6 +36,16 @@ pub enum AppError {
     /// No such profile in the current config.
     #[error("unknown profile {0:?}")]
     UnknownProfile(String),
+    /// The profile exists, but for another channel than the path's.
+    #[error(
+        "profile {profile:?} is a {channel} profile: it is served at /{channel}/{profile}/send and /send/{profile}"
+    )]
+    WrongChannel {
+        /// The profile.
+        profile: String,
+        /// Its channel.
+        channel: crate::channel::Channel,
+    },
     /// The body is over the configured cap.
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
@@ -82,7 +92,7 @@ pub enum AppError {
     #[error("another preview is rendering; try again")]
     PreviewBusy,
     /// The request was still open when `--web.shutdown-timeout` ended. For a webhook, a
-    /// message already with DingTalk may still arrive; the retry may duplicate it, but nothing
+    /// message already with the robot may still arrive; the retry may duplicate it, but nothing
     /// is lost.
     #[error(
         "alertrelay is shutting down: the request did not finish within --web.shutdown-timeout"
@@ -98,6 +108,7 @@ impl AppError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::UnknownProfile(_) => "unknown_profile",
+            Self::WrongChannel { .. } => "wrong_channel",
             Self::BodyTooLarge { .. } => "too_large",
             Self::BodyBudgetSpent { .. } => "overloaded",
             Self::BadPayload(_) | Self::ReadBody(_) => "bad_request",
@@ -111,7 +122,7 @@ impl AppError {
     /// The status Alertmanager should see.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::UnknownProfile(_) => StatusCode::NOT_FOUND,
+            Self::UnknownProfile(_) | Self::WrongChannel { .. } => StatusCode::NOT_FOUND,
             Self::BodyTooLarge { .. } | Self::Unrenderable(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadPayload(_) | Self::ReadBody(_) => StatusCode::BAD_REQUEST,
             Self::LifecycleDisabled => StatusCode::FORBIDDEN,
@@ -161,9 +172,18 @@ impl IntoResponse for AppError {
             body["line"] = json!(error.line);
             body["message"] = json!(error.message);
         }
-        if let Self::Delivery(DeliveryError::Send(SendError::Api { errcode, errmsg })) = &self {
-            body["errcode"] = json!(errcode);
-            body["errmsg"] = json!(errmsg);
+        if let Self::Delivery(DeliveryError::Send(SendError::Api {
+            channel,
+            code,
+            message,
+        })) = &self
+        {
+            // The robot's answer in its own words: `errcode`/`errmsg` for DingTalk and WeCom,
+            // `code`/`msg` for Feishu.
+            let (code_field, message_field) = channel.answer_fields();
+            body["channel"] = json!(channel);
+            body[code_field] = json!(code);
+            body[message_field] = json!(message);
         }
         let mut response = (status, Json(body)).into_response();
         if let Self::BodyBudgetSpent { .. } = self {

@@ -73,10 +73,11 @@ async fn profiles(State(state): State<AppState>) -> Json<Value> {
         .map(|(name, profile)| {
             json!({
                 "name": name,
+                "channel": profile.channel,
                 "message": profile.message,
                 "template": runtime.renderer.template_info(name),
                 "mention": profile.mention,
-                "rate_limit": runtime.policies.get(name).map(|p| p.rate_limit),
+                "rate_limit": runtime.policies.get(name).map(|p| p.windows.per_minute()),
             })
         })
         .collect();

@@ -1,4 +1,6 @@
-//! `POST /dingtalk/{profile}/send`: the Alertmanager webhook.
+//! The Alertmanager webhook: `POST /send/{profile}` for any profile, and
+//! `/dingtalk|wecom|feishu/{profile}/send` for a profile of that channel (the DingTalk path as
+//! prometheus-webhook-dingtalk serves it, so existing receivers need no edit).
 
 use std::time::Instant;
 
@@ -9,7 +11,7 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 
 use super::{AppError, AppState, body};
-use crate::dingtalk::MAX_BODY_BYTES;
+use crate::channel::Channel;
 use crate::metrics::{Metrics, UNKNOWN_PROFILE};
 use crate::render::{Part, RenderError};
 use crate::runtime::Runtime;
@@ -25,17 +27,54 @@ pub(super) struct Accepted {
     merged: usize,
 }
 
+/// `POST /send/{profile}`.
+pub(super) async fn any(
+    state: State<AppState>,
+    profile: Path<String>,
+    request: Request,
+) -> Result<Json<Accepted>, AppError> {
+    send(state, profile, None, request).await
+}
+
+/// `POST /dingtalk/{profile}/send`.
+pub(super) async fn dingtalk(
+    state: State<AppState>,
+    profile: Path<String>,
+    request: Request,
+) -> Result<Json<Accepted>, AppError> {
+    send(state, profile, Some(Channel::DingTalk), request).await
+}
+
+/// `POST /wecom/{profile}/send`.
+pub(super) async fn wecom(
+    state: State<AppState>,
+    profile: Path<String>,
+    request: Request,
+) -> Result<Json<Accepted>, AppError> {
+    send(state, profile, Some(Channel::WeCom), request).await
+}
+
+/// `POST /feishu/{profile}/send`.
+pub(super) async fn feishu(
+    state: State<AppState>,
+    profile: Path<String>,
+    request: Request,
+) -> Result<Json<Accepted>, AppError> {
+    send(state, profile, Some(Channel::Feishu), request).await
+}
+
 /// Renders the notification with the profile's template and delivers it. Answers 200 only
-/// once DingTalk accepted the message.
-pub(super) async fn send(
+/// once the robot accepted the message. `path_channel` is the channel the path names, if any.
+async fn send(
     State(state): State<AppState>,
     Path(profile): Path<String>,
+    path_channel: Option<Channel>,
     request: Request,
 ) -> Result<Json<Accepted>, AppError> {
     let started = Instant::now();
     let label = Metrics::profile(&profile);
     let (parts, body) = request.into_parts();
-    let result = deliver(&state, &profile, &parts.headers, body).await;
+    let result = deliver(&state, &profile, path_channel, &parts.headers, body).await;
     match &result {
         Ok(_) => {
             state.metrics.delivered.get_or_create(&label).inc();
@@ -46,8 +85,8 @@ pub(super) async fn send(
                 .get_or_create(&label)
                 .observe(seconds);
         }
-        Err(AppError::UnknownProfile(_)) => {
-            state.metrics.fail(UNKNOWN_PROFILE, "unknown_profile");
+        Err(error @ (AppError::UnknownProfile(_) | AppError::WrongChannel { .. })) => {
+            state.metrics.fail(UNKNOWN_PROFILE, error.reason());
         }
         Err(error) => state.metrics.fail(&profile, error.reason()),
     }
@@ -57,11 +96,12 @@ pub(super) async fn send(
 async fn deliver(
     state: &AppState,
     profile: &str,
+    path_channel: Option<Channel>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>, AppError> {
     let runtime = state.runtime.load_full();
-    let (Some(_), Some(robot), Some(&policy)) = (
+    let (Some(config), Some(robot), Some(&policy)) = (
         runtime.config.profiles.get(profile),
         runtime.robots.get(profile),
         runtime.policies.get(profile),
@@ -69,13 +109,21 @@ async fn deliver(
         tracing::warn!(profile, "webhook for an unknown profile");
         return Err(AppError::UnknownProfile(profile.to_owned()));
     };
+    if path_channel.is_some_and(|channel| channel != config.channel) {
+        tracing::warn!(profile, channel = %config.channel, "webhook on another channel's path");
+        return Err(AppError::WrongChannel {
+            profile: profile.to_owned(),
+            channel: config.channel,
+        });
+    }
+    let cap = config.channel.cap(config.message);
     let label = Metrics::profile(profile);
     state.metrics.received.get_or_create(&label).inc();
     let body = body::read(headers, body, &runtime.config, &state.body_budget).await?;
     let (bytes, share) = body.into_parts();
     // Rendered: the body's share of the budget is given back before waiting on the robot
     // (or when the render ends, if Alertmanager went away first).
-    let message = compose_message(&runtime, profile, bytes, Arc::new(share)).await?;
+    let message = compose_message(&runtime, profile, bytes, cap, Arc::new(share)).await?;
     let composed = message.composed;
     if let Some(error) = &composed.fallback {
         tracing::error!(profile, %error, "template failed; sent with the built-in template instead");
@@ -85,7 +133,7 @@ async fn deliver(
         tracing::warn!(
             profile,
             omitted = composed.omitted,
-            "message over DingTalk's size cap; alerts left out"
+            "message over the robot's size cap; alerts left out"
         );
     }
     let (alerts, status) = (message.alerts, message.status);
@@ -131,19 +179,13 @@ async fn compose_message(
     runtime: &Runtime,
     profile: &str,
     bytes: axum::body::Bytes,
+    cap: usize,
     share: Arc<body::Share>,
 ) -> Result<Message, AppError> {
     let now = chrono::Utc::now();
     let sandbox = &runtime.sandbox;
     let failure = match sandbox
-        .compose(
-            profile,
-            bytes.clone(),
-            now,
-            MAX_BODY_BYTES,
-            false,
-            Arc::clone(&share),
-        )
+        .compose(profile, bytes.clone(), now, cap, false, Arc::clone(&share))
         .await
     {
         Ok(message) => return Ok(message),
@@ -158,9 +200,7 @@ async fn compose_message(
             _ => AppError::WorkersUnavailable(failure),
         });
     }
-    let builtin = sandbox
-        .compose(profile, bytes, now, MAX_BODY_BYTES, true, share)
-        .await;
+    let builtin = sandbox.compose(profile, bytes, now, cap, true, share).await;
     match builtin {
         Ok(mut message) => {
             message.composed.fallback = Some(RenderError {

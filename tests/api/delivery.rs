@@ -200,7 +200,7 @@ async fn a_throttled_robot_is_left_alone_and_answered_503_quickly() {
     );
     let text = app.metrics().await;
     assert!(
-        text.contains("alertrelay_robot_requests_total{profile=\"ops\",errcode=\"130101\"} 1"),
+        text.contains("alertrelay_robot_requests_total{profile=\"ops\",channel=\"dingtalk\",code=\"130101\"} 1"),
         "{text}"
     );
     assert!(
@@ -309,7 +309,7 @@ async fn retries_show_in_the_metrics() {
         text.contains("alertrelay_delivery_retries_total{profile=\"ops\"} 2"),
         "{text}"
     );
-    assert!(text.contains("errcode=\"http_5xx\"} 1"), "{text}");
-    assert!(text.contains("errcode=\"-1\"} 1"), "{text}");
-    assert!(text.contains("errcode=\"0\"} 1"), "{text}");
+    assert!(text.contains("code=\"http_5xx\"} 1"), "{text}");
+    assert!(text.contains("code=\"-1\"} 1"), "{text}");
+    assert!(text.contains("code=\"0\"} 1"), "{text}");
 }

@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use alertrelay::alert::Notification;
+use alertrelay::channel::dingtalk::MAX_BODY_BYTES;
 use alertrelay::compose::compose;
 use alertrelay::config::Config;
-use alertrelay::dingtalk::MAX_BODY_BYTES;
 use alertrelay::render::Renderer;
 
 use crate::helpers::payload;

@@ -98,7 +98,7 @@ async fn a_robot_answering_200_mb_is_not_counted_delivered_and_memory_stays_smal
         "RSS grew by {} MiB reading the answer",
         grown / MIB
     );
-    assert!(app.metrics().await.contains("errcode=\"bad_response\""));
+    assert!(app.metrics().await.contains("code=\"bad_response\""));
 }
 
 /// A valid webhook body of exactly `len` bytes: a one-alert payload padded with whitespace.

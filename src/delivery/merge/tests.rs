@@ -1,18 +1,36 @@
 //! The merger against a plain reference: join every part, then measure the whole body.
 
 use super::*;
+use crate::channel::dingtalk::MAX_BODY_BYTES;
 use crate::config::Mention;
 
 fn part(kind: MessageKind, text: &str, mobiles: &[&str]) -> Composed {
+    part_for(Channel::DingTalk, kind, text, mobiles)
+}
+
+/// A part for `channel`; `who` are mentioned the way the channel can (user ids where
+/// mobiles cannot be).
+fn part_for(channel: Channel, kind: MessageKind, text: &str, who: &[&str]) -> Composed {
+    let who: Vec<String> = who.iter().map(|m| (*m).into()).collect();
+    let by_id =
+        channel == Channel::Feishu || (channel, kind) == (Channel::WeCom, MessageKind::Markdown);
+    let (mobiles, user_ids) = if by_id { (vec![], who) } else { (who, vec![]) };
     Composed {
+        channel,
         kind,
         title: format!("t-{}\"\n", text.len()),
         text: text.into(),
         mention: Mention {
             all: false,
-            mobiles: mobiles.iter().map(|m| (*m).into()).collect(),
-            user_ids: vec![],
+            mobiles,
+            user_ids,
         },
+        status: if text.len().is_multiple_of(3) {
+            Status::Firing
+        } else {
+            Status::Resolved
+        },
+        link: "http://am:9093".into(),
         omitted: 1,
         cut: crate::compose::Cut::default(),
         fallback: None,
@@ -23,11 +41,24 @@ fn part(kind: MessageKind, text: &str, mobiles: &[&str]) -> Composed {
 fn reference(parts: &[&Composed]) -> Composed {
     let mut merged = parts[0].clone();
     for part in &parts[1..] {
-        merged.text = format!("{}{}{}", merged.text, separator(part.kind), part.text);
+        merged.text = format!(
+            "{}{}{}",
+            merged.text,
+            separator(part.channel, part.kind),
+            part.text
+        );
         for mobile in &part.mention.mobiles {
             if !merged.mention.mobiles.contains(mobile) {
                 merged.mention.mobiles.push(mobile.clone());
             }
+        }
+        for id in &part.mention.user_ids {
+            if !merged.mention.user_ids.contains(id) {
+                merged.mention.user_ids.push(id.clone());
+            }
+        }
+        if part.status == Status::Firing {
+            merged.status = Status::Firing;
         }
         merged.omitted += part.omitted;
     }
@@ -53,19 +84,16 @@ fn merged_parts_keep_their_text_and_join_their_mentions() {
 }
 
 #[test]
-fn the_merger_takes_a_part_exactly_when_the_whole_body_still_fits() {
+fn the_merger_takes_a_part_exactly_when_the_whole_message_still_fits_on_every_channel() {
     // Parts of every size, with escapes (newlines, quotes, control bytes) and mentions, so
     // the size bound is far from exact and the merger must measure near the cap.
     let mut rng = fastrand::Rng::with_seed(13);
-    for round in 0..400 {
+    for round in 0..600 {
         let cap = rng.usize(500..6_000);
         // Half the rounds mention nobody: then the merger's size is exact and never measured.
         let mentions = rng.bool();
-        let kind = if rng.bool() {
-            MessageKind::Markdown
-        } else {
-            MessageKind::Text
-        };
+        let channel = Channel::ALL[rng.usize(..3)];
+        let kind = channel.kinds()[rng.usize(..channel.kinds().len())];
         let pieces = ["a", "故障", "\n", "\"", "\u{1}", "@138 ", "### h\n- x\n"];
         let parts: Vec<Composed> = (0..40)
             .map(|_| {
@@ -74,7 +102,7 @@ fn the_merger_takes_a_part_exactly_when_the_whole_body_still_fits() {
                     .collect();
                 let mobiles = ["138", "139", "\"q\""];
                 let mention = &mobiles[..rng.usize(..=mobiles.len()) * usize::from(mentions)];
-                part(kind, &text, mention)
+                part_for(channel, kind, &text, mention)
             })
             .collect();
         let mut merger = Merger::new(&parts[0]);
@@ -82,7 +110,7 @@ fn the_merger_takes_a_part_exactly_when_the_whole_body_still_fits() {
         for next in &parts[1..] {
             let mut candidate = taken.clone();
             candidate.push(next);
-            let fits = reference(&candidate).body_len() <= cap;
+            let fits = reference(&candidate).size() <= cap;
 
             assert_eq!(merger.try_add(next, cap), fits, "round {round}");
             if !fits {
@@ -95,6 +123,7 @@ fn the_merger_takes_a_part_exactly_when_the_whole_body_still_fits() {
         assert_eq!(merged.text, expected.text, "round {round}");
         assert_eq!(merged.title, expected.title, "round {round}");
         assert_eq!(merged.mention, expected.mention, "round {round}");
+        assert_eq!(merged.status, expected.status, "round {round}");
     }
 }
 
@@ -135,12 +164,12 @@ fn a_queue_is_merged_into_full_messages_and_loses_no_part() {
         assert!(texts.contains(&format!("alert {i:04}\n")), "{i} lost");
     }
     assert_eq!(texts.matches("alert ").count(), 5_000);
-    assert!(merged.iter().all(|m| m.body_len() <= MAX_BODY_BYTES));
+    assert!(merged.iter().all(|m| m.size() <= MAX_BODY_BYTES));
     // Full messages: each but the last had no room for one more part.
     let last = merged.len() - 1;
     assert!(
         merged[..last]
             .iter()
-            .all(|m| m.body_len() > MAX_BODY_BYTES - 60)
+            .all(|m| m.size() > MAX_BODY_BYTES - 60)
     );
 }

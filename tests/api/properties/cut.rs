@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use alertrelay::alert::{Alert, KeyValues, Notification, Status, zero_time};
+use alertrelay::channel::dingtalk::MAX_BODY_BYTES;
 use alertrelay::compose::compose;
-use alertrelay::dingtalk::MAX_BODY_BYTES;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -107,7 +107,7 @@ proptest! {
         let composed = compose(&RENDERER, profile, &n, now(), MAX_BODY_BYTES)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
 
-        let size = composed.body_len();
+        let size = composed.size();
         prop_assert!(size <= MAX_BODY_BYTES, "{} bytes", size);
         let text = &composed.text;
         let kept = shown(text);

@@ -5,9 +5,9 @@
 use std::sync::LazyLock;
 
 use alertrelay::alert::{Alert, KeyValues, Notification, Status, zero_time};
+use alertrelay::channel::dingtalk::MAX_BODY_BYTES;
 use alertrelay::compose::{Composed, compose};
 use alertrelay::config::Config;
-use alertrelay::dingtalk::MAX_BODY_BYTES;
 use alertrelay::render::Renderer;
 use alertrelay::render::filters::md_escape;
 use chrono::{DateTime, Utc};
@@ -237,7 +237,7 @@ fn shown<'v>(alert: &'v Alert, key: &str) -> Option<&'v str> {
 /// within the cap, carrying the composed title and text; a title of one line.
 fn check_body(composed: &Composed) -> Result<(), TestCaseError> {
     prop_assert!(composed.fallback.is_none(), "{:?}", composed.fallback);
-    let bytes = composed.body().to_bytes();
+    let bytes = composed.body();
     prop_assert!(bytes.len() <= MAX_BODY_BYTES, "{} bytes", bytes.len());
     let body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| TestCaseError::fail(format!("not JSON: {e}")))?;

@@ -3,7 +3,7 @@
 //! time for the next byte to escape.
 
 /// Appends `text` as a quoted JSON string.
-pub(super) fn string(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -46,7 +46,7 @@ fn escaped_bytes(word: u64) -> u64 {
 }
 
 /// Appends a JSON array of strings.
-pub(super) fn strings(out: &mut Vec<u8>, items: &[String]) {
+pub(crate) fn strings(out: &mut Vec<u8>, items: &[String]) {
     out.push(b'[');
     for (index, item) in items.iter().enumerate() {
         if index > 0 {
@@ -57,8 +57,22 @@ pub(super) fn strings(out: &mut Vec<u8>, items: &[String]) {
     out.push(b']');
 }
 
+/// The exact length of `text` inside a JSON string, quotes not counted: what [`string`]
+/// writes, without writing it.
+pub(crate) fn escaped_len(text: &str) -> usize {
+    text.len()
+        + text
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | 0x08 | 0x0c | b'\n' | b'\r' | b'\t' => 1,
+                0..0x20 => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
 /// Whether JSON escapes `byte`.
-pub(super) fn escaped(byte: u8) -> bool {
+pub(crate) fn escaped(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
@@ -110,6 +124,12 @@ mod tests {
                     assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{text:?}");
                 }
             }
+        }
+        for text in ["", "plain 故障", "a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f}"] {
+            assert_eq!(
+                escaped_len(text),
+                serde_json::to_string(text).unwrap().len() - 2
+            );
         }
         let mut list = Vec::new();
         strings(&mut list, &["a\"".into(), "b".into()]);

@@ -4,12 +4,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::Deserialize;
 
-use super::{Robot, SendError, request_url};
+use super::{Channel, Robot, SendError};
 
-/// The most of a robot's answer that is read. DingTalk answers a few dozen bytes
-/// (`{"errcode":0,"errmsg":"ok"}`); an answer this large is not DingTalk's, and reading it
+/// The most of a robot's answer that is read. Robots answer a few dozen bytes
+/// (`{"errcode":0,"errmsg":"ok"}`); an answer this large is not a robot's, and reading it
 /// whole would let whatever sits at the robot URL take the process's memory.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -44,14 +43,6 @@ impl Patience {
     }
 }
 
-/// DingTalk's answer.
-#[derive(Debug, Deserialize)]
-struct Reply {
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
-}
-
 /// Posts messages to robots over one pooled HTTP client, shared by every profile and kept
 /// across reloads so connections are reused.
 #[derive(Debug, Clone)]
@@ -71,7 +62,7 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("alertrelay/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(60))
-            // DingTalk does not redirect; a redirect is an error, not something to follow.
+            // Robots do not redirect; a redirect is an error, not something to follow.
             .redirect(reqwest::redirect::Policy::none());
         // On Linux a proxy can only come from the environment, read once here. Without one,
         // say so, and reqwest skips matching every request against an empty proxy list (~1%
@@ -84,14 +75,14 @@ impl Client {
     }
 
     /// Posts one body to a robot, signing it when the robot has a secret, and reads the
-    /// answer's errcode. `patience` bounds the whole exchange.
+    /// answer's code. `patience` bounds the whole exchange.
     pub async fn send(
         &self,
         robot: &Robot,
         body: Bytes,
         patience: Patience,
     ) -> Result<(), SendError> {
-        let url = request_url(robot, chrono::Utc::now().timestamp_millis());
+        let (url, body) = robot.request(&body, chrono::Utc::now().timestamp_millis());
         let response = self
             .http
             .post(url)
@@ -111,16 +102,8 @@ impl Client {
                 status: status.as_u16(),
             });
         }
-        let bytes = read_answer(response, patience).await?;
-        let reply: Reply =
-            serde_json::from_slice(&bytes).map_err(|e| SendError::BadResponse(e.to_string()))?;
-        match reply.errcode {
-            0 => Ok(()),
-            errcode => Err(SendError::Api {
-                errcode,
-                errmsg: reply.errmsg,
-            }),
-        }
+        let bytes = read_answer(response, robot.channel(), patience).await?;
+        robot.channel().read_answer(&bytes)
     }
 }
 
@@ -128,12 +111,17 @@ impl Client {
 /// [`SendError::BadResponse`] and the rest is never read (the connection is dropped).
 async fn read_answer(
     mut response: reqwest::Response,
+    channel: Channel,
     patience: Patience,
 ) -> Result<Vec<u8>, SendError> {
     let too_large = || {
-        SendError::BadResponse(format!(
-            "the answer is longer than {MAX_ANSWER_BYTES} bytes (DingTalk's is a few dozen)"
-        ))
+        SendError::BadResponse(
+            channel,
+            format!(
+                "the answer is longer than {MAX_ANSWER_BYTES} bytes ({}'s is a few dozen)",
+                channel.product()
+            ),
+        )
     };
     if response
         .content_length()

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::Channel;
+
 /// Why a message was not delivered. Messages never contain the URL or the token.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SendError {
@@ -26,18 +28,20 @@ pub enum SendError {
         /// The HTTP status.
         status: u16,
     },
-    /// DingTalk refused the message: HTTP 200 with a non-zero errcode.
-    #[error("DingTalk refused the message: errcode {errcode}: {errmsg}")]
+    /// The robot refused the message: HTTP 200 with a non-zero code.
+    #[error("{} refused the message: {} {code}: {message}", .channel.product(), .channel.answer_fields().0)]
     Api {
-        /// DingTalk's code (130101 too fast, 310000 signature/keyword/IP, ...).
-        errcode: i64,
-        /// DingTalk's explanation.
-        errmsg: String,
+        /// Whose code it is.
+        channel: Channel,
+        /// The robot's code (DingTalk's 130101 too fast, WeCom's 45009, Feishu's 19021, ...).
+        code: i64,
+        /// The robot's explanation.
+        message: String,
     },
-    /// HTTP 200 but not DingTalk's JSON, or an answer over
+    /// HTTP 200 but not the robot's JSON, or an answer over
     /// [`MAX_ANSWER_BYTES`](super::MAX_ANSWER_BYTES).
-    #[error("robot answered something that is not DingTalk's JSON: {0}")]
-    BadResponse(String),
+    #[error("robot answered something that is not {product}'s JSON: {1}", product = .0.product())]
+    BadResponse(Channel, String),
 }
 
 fn timeout_message(timeout: Duration, wait_ran_out: bool) -> String {
@@ -53,19 +57,19 @@ fn timeout_message(timeout: Duration, wait_ran_out: bool) -> String {
 /// What a failed send means for trying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
-    /// Transport errors, timeouts, HTTP 5xx and 429, errcode -1 (busy), answers that are not
-    /// DingTalk's JSON: the same request may well succeed in a moment. An answer over
+    /// Transport errors, timeouts, HTTP 5xx and 429, a robot's "busy" codes, answers that are
+    /// not the robot's JSON: the same request may well succeed in a moment. An answer over
     /// [`MAX_ANSWER_BYTES`](super::MAX_ANSWER_BYTES) is one of these: it comes from something
     /// between alertrelay and DingTalk (a proxy's error page, a captive portal) more often than
     /// from a robot that will always answer so, and each retry reads at most that cap, inside
     /// `max_wait`. Whether the message arrived is unknown, so it is never counted delivered.
     Retryable,
-    /// errcode 130101 or 410100: DingTalk throttles the robot for minutes; sending again
-    /// before then only extends the penalty.
+    /// The robot's frequency codes (DingTalk 130101/410100, WeCom 45009, Feishu 11232): it
+    /// is left alone for a while ([`Channel::throttle_penalty`]); sending again before then
+    /// only extends DingTalk's penalty.
     Throttled,
-    /// Any other errcode (310000 signature/keyword/IP, 300001/300005/400101 token,
-    /// 400013/400102/400106 group or robot gone, 430xxx content refused, 460101 too large)
-    /// and HTTP 4xx: the same request will fail the same way.
+    /// Any other code (signature, keyword, IP, token, robot gone, content refused, too
+    /// large) and HTTP 4xx: the same request will fail the same way.
     Permanent,
 }
 
@@ -73,45 +77,52 @@ impl SendError {
     /// Whether and how to try again.
     pub fn retry(&self) -> Retry {
         match self {
-            Self::Timeout { .. } | Self::Connect(_) | Self::Transport(_) | Self::BadResponse(_) => {
-                Retry::Retryable
-            }
+            Self::Timeout { .. }
+            | Self::Connect(_)
+            | Self::Transport(_)
+            | Self::BadResponse(..) => Retry::Retryable,
             Self::Http { status } if *status >= 500 || *status == 429 => Retry::Retryable,
             Self::Http { .. } => Retry::Permanent,
-            Self::Api { errcode: -1, .. } => Retry::Retryable,
-            Self::Api {
-                errcode: 130_101 | 410_100,
-                ..
-            } => Retry::Throttled,
-            Self::Api { .. } => Retry::Permanent,
+            Self::Api { channel, code, .. } => channel.retry(*code),
         }
     }
 
-    /// A bounded label for metrics: known errcodes as themselves, the rest by kind.
+    /// A bounded label for metrics: known codes as themselves, the rest by kind.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Timeout { .. } => "timeout",
             Self::Connect(_) => "connect",
             Self::Transport(_) => "transport",
-            Self::BadResponse(_) => "bad_response",
+            Self::BadResponse(..) => "bad_response",
             Self::Http { status } if *status >= 500 => "http_5xx",
             Self::Http { .. } => "http_4xx",
-            Self::Api { errcode, .. } => match errcode {
-                -1 => "-1",
-                130_101 => "130101",
-                410_100 => "410100",
-                310_000 => "310000",
-                300_001 => "300001",
-                300_005 => "300005",
-                400_101 => "400101",
-                400_013 => "400013",
-                400_102 => "400102",
-                400_106 => "400106",
-                460_101 => "460101",
-                101_002 => "101002",
-                430_000..=430_999 => "430xxx",
-                _ => "other",
-            },
+            Self::Api { channel, code, .. } => channel.code_label(*code),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_and_http_failures_are_classified_alike_for_every_channel() {
+        assert_eq!(SendError::Http { status: 502 }.retry(), Retry::Retryable);
+        assert_eq!(SendError::Http { status: 429 }.retry(), Retry::Retryable);
+        assert_eq!(SendError::Http { status: 404 }.retry(), Retry::Permanent);
+        let timeout = SendError::Timeout {
+            timeout: Duration::from_secs(1),
+            wait_ran_out: false,
+        };
+        assert_eq!(timeout.retry(), Retry::Retryable);
+        let refused = SendError::Api {
+            channel: Channel::Feishu,
+            code: 19_021,
+            message: "sign match fail".into(),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "Feishu refused the message: code 19021: sign match fail"
+        );
     }
 }
