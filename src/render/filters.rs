@@ -1,4 +1,6 @@
-//! The filters alertrelay adds to Tera: local times, durations, and markdown-safe text.
+//! The filters alertrelay adds to Tera: local times, durations, and text that shows as written
+//! in DingTalk markdown (`md_escape`), WeCom markdown (`wecom_escape`) and Feishu's `lark_md`
+//! (`lark_escape`).
 //! Each is documented for template authors in `docs/templates.md`.
 //!
 //! A message calls them a dozen times per alert, so they are written for Tera's values: a
@@ -27,6 +29,12 @@ pub fn register(tera: &mut Tera, timezone: Tz) {
     });
     tera.register_filter("md_url", |url: StringInput, _: Kwargs, _: &State| {
         changed_or_same(url, md_url_changes)
+    });
+    tera.register_filter("wecom_escape", |text: StringInput, _: Kwargs, _: &State| {
+        changed_or_same(text, wecom_escape_changes)
+    });
+    tera.register_filter("lark_escape", |text: StringInput, _: Kwargs, _: &State| {
+        changed_or_same(text, lark_escape_changes)
     });
 }
 
@@ -379,6 +387,139 @@ fn escape_inline(text: &str, out: &mut String) {
     out.push_str(&text[run..]);
 }
 
+/// Makes text show as written in a WeCom (企业微信) group robot's markdown, where it could
+/// otherwise add bold (`**`), inline code, a link, a `<font>` colour, a `<@userid>` mention, a
+/// heading or a quote. WeCom documents no escape (neither a backslash nor an HTML entity is
+/// said to work), so the few characters that act are written as their full-width forms, which
+/// read the same and act as nothing: `*` `＊`, `` ` `` `｀`, `<` `＜`, a `]` that a `(` follows
+/// (or that ends the text) `］`, and `#` or `>` at the start of a line `＃` `＞`. Everything
+/// else is left as it is (`node_exporter`, `192.168.0.1:9100`, `a > b`, `[5m]`); line breaks
+/// (LF, CRLF or a lone CR) become LF, which WeCom shows as a line break.
+pub fn wecom_escape(text: &str) -> String {
+    changed(text, wecom_escape_changes)
+}
+
+/// The characters [`wecom_escape`] may change inside a line, and line breaks.
+const WECOM_SPECIAL: [bool; 256] = byte_set(b"*`<]\n\r");
+
+/// Appends `text` escaped for WeCom markdown to `out` and returns true, or returns false and
+/// appends nothing when it would stay as it is.
+fn wecom_escape_changes(text: &str, out: &mut String) -> bool {
+    if !text.bytes().any(|b| WECOM_SPECIAL[usize::from(b)])
+        && !text.trim_start().starts_with(['#', '>'])
+    {
+        return false;
+    }
+    let mut lines = markdown_lines(text).peekable();
+    let mut first = true;
+    while let Some(line) = lines.next() {
+        if !first {
+            out.push('\n');
+        }
+        first = false;
+        // What the template writes next follows the last line: a `]` ending it may meet a `(`.
+        let last_line = lines.peek().is_none();
+        let body = line.trim_start();
+        out.push_str(&line[..line.len() - body.len()]);
+        let rest = match body.chars().next() {
+            Some('#') => {
+                out.push('＃');
+                &body[1..]
+            }
+            Some('>') => {
+                out.push('＞');
+                &body[1..]
+            }
+            _ => body,
+        };
+        for (at, c) in rest.char_indices() {
+            match c {
+                '*' => out.push('＊'),
+                '`' => out.push('｀'),
+                '<' => out.push('＜'),
+                ']' if rest[at + 1..].starts_with('(') || (last_line && at + 1 == rest.len()) => {
+                    out.push('］')
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+    true
+}
+
+/// Makes text show as written in the `lark_md` text of a Feishu/Lark message card, where it
+/// could otherwise add emphasis, strikethrough, a link, a `<font>` colour, an `<at>` mention
+/// (`<at id=all></at>` would notify the whole group), a `<text_tag>` or an emoji (`:DONE:`).
+/// Feishu's card documentation says to write such characters as HTML character references
+/// (`&#42;` for `*`), not with a backslash, and so this does: `<` `>` `*` `_` `~` `` ` `` `[`
+/// `]` and `\` always, `&` where it would start a reference, a `:` that opens a `:word:`, and
+/// a line's opening `#`, list marker or underline. Line breaks (LF, CRLF or a lone CR) become
+/// LF, which `lark_md` shows as a line break.
+pub fn lark_escape(text: &str) -> String {
+    changed(text, lark_escape_changes)
+}
+
+/// The characters [`lark_escape`] may change inside a line, and line breaks.
+const LARK_SPECIAL: [bool; 256] = byte_set(b"<>*_~`[]\\&:\n\r");
+
+/// Appends `text` escaped for `lark_md` to `out` and returns true, or returns false and
+/// appends nothing when it would stay as it is.
+fn lark_escape_changes(text: &str, out: &mut String) -> bool {
+    if !text.bytes().any(|b| LARK_SPECIAL[usize::from(b)])
+        && line_start_mark(text.trim_start()).is_none()
+    {
+        return false;
+    }
+    for (index, line) in markdown_lines(text).enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let body = line.trim_start();
+        out.push_str(&line[..line.len() - body.len()]);
+        let rest = match line_start_mark(body) {
+            Some(at) => {
+                out.push_str(&body[..at]);
+                let mark = body[at..].chars().next().unwrap_or(' ');
+                push_reference(mark, out);
+                &body[at + mark.len_utf8()..]
+            }
+            None => body,
+        };
+        for (at, c) in rest.char_indices() {
+            let after = &rest[at + c.len_utf8()..];
+            let next = after.chars().next();
+            let escape = match c {
+                '<' | '>' | '*' | '_' | '~' | '`' | '[' | ']' | '\\' => true,
+                '&' => next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#'),
+                ':' => opens_emoji(after),
+                _ => false,
+            };
+            if escape {
+                push_reference(c, out);
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    true
+}
+
+/// Whether `rest`, what follows a `:`, makes it a Feishu emoji code such as `:DONE:` or
+/// `:2022:`: a word of ASCII letters, digits or `_` and a closing `:`.
+fn opens_emoji(rest: &str) -> bool {
+    let word = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    word > 0 && rest[word..].starts_with(':')
+}
+
+/// Appends the decimal character reference of an ASCII `c` (`&#42;`).
+fn push_reference(c: char, out: &mut String) {
+    out.push_str("&#");
+    push_decimal(out, u64::from(u32::from(c)));
+    out.push(';');
+}
+
 /// Makes a URL safe as the target of a markdown link `[text](url)`: characters that would end
 /// the link or the markdown (space, parentheses, angle brackets) are percent-encoded.
 pub fn md_url(url: &str) -> String {
@@ -596,6 +737,170 @@ mod tests {
             escape_inline(&text, &mut fast);
             assert_eq!(fast, escape_inline_reference(&text), "{text:?}");
         }
+    }
+
+    /// A label or annotation cannot add formatting, a colour, a mention or a link to a WeCom
+    /// markdown message: what would act becomes its full-width twin.
+    #[test]
+    fn wecom_markdown_cannot_be_added_by_a_value() {
+        assert_eq!(wecom_escape("**x**"), "＊＊x＊＊");
+        assert_eq!(
+            wecom_escape("<font color=\"warning\">x</font>"),
+            "＜font color=\"warning\">x＜/font>"
+        );
+        assert_eq!(
+            wecom_escape("[a](javascript:alert(1))"),
+            "[a］(javascript:alert(1))"
+        );
+        assert_eq!(wecom_escape("<@zhangsan> `code`"), "＜@zhangsan> ｀code｀");
+        assert_eq!(wecom_escape("# h\n  > q"), "＃ h\n  ＞ q");
+        // A `]` ending the value may meet a `(` the template writes next.
+        assert_eq!(wecom_escape("[a]"), "[a］");
+        assert_eq!(wecom_escape("[a]\n"), "[a］");
+        assert_eq!(wecom_escape("a\r\nb\rc\n"), "a\nb\nc");
+    }
+
+    #[test]
+    fn wecom_escaping_leaves_ordinary_text_alone() {
+        for text in [
+            "使用超过 85%",
+            "192.168.10.21:9100",
+            "node_exporter",
+            "CPU > 90%",
+            "rate(node_cpu_seconds_total[5m]) 1 < 2",
+            "- 1. ~~x~~ _y_ &amp;",
+        ] {
+            let expected = text.replace('<', "＜");
+            assert_eq!(wecom_escape(text), expected);
+        }
+    }
+
+    /// Nothing a WeCom client could act on is left in random text made of what it acts on.
+    #[test]
+    fn wecom_escaped_random_text_has_no_markdown_left() {
+        let mut rng = fastrand::Rng::with_seed(13);
+        let alphabet: Vec<char> = "*`<>[]()#@ \t\n\r\u{3000}a_~&故".chars().collect();
+        for _ in 0..20_000 {
+            let text: String = (0..rng.usize(0..12))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let escaped = wecom_escape(&text);
+            for bad in ["*", "`", "<", "](", "\r"] {
+                assert!(!escaped.contains(bad), "{text:?} -> {escaped:?}");
+            }
+            assert!(!escaped.ends_with(']'), "{text:?} -> {escaped:?}");
+            for line in escaped.split('\n') {
+                let body = line.trim_start();
+                assert!(!body.starts_with(['#', '>']), "{text:?} -> {escaped:?}");
+            }
+            let mut out = String::new();
+            if !wecom_escape_changes(&text, &mut out) {
+                assert_eq!(escaped, text, "{text:?} was handed back unescaped");
+            }
+        }
+    }
+
+    /// A label or annotation cannot add formatting, a colour, a link, an emoji or a mention
+    /// (above all not an @all) to a Feishu card's lark_md text.
+    #[test]
+    fn lark_md_cannot_be_added_by_a_value() {
+        assert_eq!(lark_escape("**x**"), "&#42;&#42;x&#42;&#42;");
+        assert_eq!(
+            lark_escape("<at id=all></at>"),
+            "&#60;at id=all&#62;&#60;/at&#62;"
+        );
+        assert_eq!(
+            lark_escape("<font color='red'>x</font>"),
+            "&#60;font color='red'&#62;x&#60;/font&#62;"
+        );
+        assert_eq!(
+            lark_escape("[a](javascript:alert(1))"),
+            "&#91;a&#93;(javascript:alert(1))"
+        );
+        assert_eq!(
+            lark_escape("~~x~~ `y`"),
+            "&#126;&#126;x&#126;&#126; &#96;y&#96;"
+        );
+        assert_eq!(lark_escape("node_exporter"), "node&#95;exporter");
+        assert_eq!(lark_escape("C:\\data"), "C:&#92;data");
+        assert_eq!(
+            lark_escape("a&amp;b &#42; R&D a & b"),
+            "a&#38;amp;b &#38;#42; R&#38;D a & b"
+        );
+        assert_eq!(
+            lark_escape("ok :DONE: 11:56:31"),
+            "ok &#58;DONE: 11&#58;56:31"
+        );
+        assert_eq!(
+            lark_escape("# h\r\n- i\r1. j\n==="),
+            "&#35; h\n&#45; i\n1&#46; j\n&#61;=="
+        );
+        assert_eq!(lark_escape("a\n"), "a");
+    }
+
+    #[test]
+    fn lark_escaping_leaves_ordinary_text_alone() {
+        for text in [
+            "使用超过 85%",
+            "192.168.10.21:9100",
+            "-1 and +2",
+            "3.5 GB",
+            "/dev/vda1 (当前值: 91)",
+        ] {
+            assert_eq!(lark_escape(text), text);
+        }
+    }
+
+    /// Reads the references [`lark_escape`] writes back into characters.
+    fn lark_unescape(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("&#") {
+            out.push_str(&rest[..at]);
+            let end = rest[at..].find(';').unwrap() + at;
+            let code: u32 = rest[at + 2..end].parse().unwrap();
+            out.push(char::from_u32(code).unwrap());
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// On random text made of what lark_md acts on: nothing it acts on is left, and reading
+    /// the references back gives the text (its line breaks as LF).
+    #[test]
+    fn lark_escaped_random_text_reads_back_as_written() {
+        let mut rng = fastrand::Rng::with_seed(14);
+        let alphabet: Vec<char> = "<>*_~`[]\\&#:;=-+.1aZ /\n\r\u{3000}故".chars().collect();
+        for _ in 0..20_000 {
+            let text: String = (0..rng.usize(0..12))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let escaped = lark_escape(&text);
+            for bad in ['<', '>', '*', '_', '~', '`', '[', ']', '\\', '\r'] {
+                assert!(!escaped.contains(bad), "{text:?} -> {escaped:?}");
+            }
+            let lines: Vec<&str> = markdown_lines(&text).collect();
+            assert_eq!(lark_unescape(&escaped), lines.join("\n"), "{text:?}");
+            for line in escaped.split('\n') {
+                assert_eq!(line_start_mark(line.trim_start()), None, "{text:?}");
+            }
+            let mut out = String::new();
+            if !lark_escape_changes(&text, &mut out) {
+                assert_eq!(escaped, text, "{text:?} was handed back unescaped");
+            }
+        }
+    }
+
+    #[test]
+    fn the_channel_filters_are_registered() {
+        let mut tera = Tera::default();
+        register(&mut tera, chrono_tz::Asia::Shanghai);
+        let mut context = tera::Context::new();
+        context.insert("v", "**x**");
+        let render = |template: &str| tera.render_str(template, &context, false).unwrap();
+        assert_eq!(render("{{ v | wecom_escape }}"), "＊＊x＊＊");
+        assert_eq!(render("{{ v | lark_escape }}"), "&#42;&#42;x&#42;&#42;");
     }
 
     #[test]
