@@ -1,13 +1,13 @@
-//! The captured Alertmanager payloads composed through both shipped templates, by Tera as
-//! every template is, compared with golden files in `tests/golden/`: once with the embedded
-//! copies (no templates directory) and once with the files of `templates/` (as the shipped
-//! profiles.yaml loads them). Run with `UPDATE_GOLDEN=1` to rewrite them after an
-//! intended template change, then read the diff.
+//! The captured Alertmanager payloads composed through every channel's default templates, by
+//! Tera as every template is, compared with golden files in `tests/golden/` (DingTalk, and
+//! plain text, which every channel shares) and `tests/golden/wecom/`, `tests/golden/feishu/`:
+//! once with the embedded copies (no templates directory) and once with the files of
+//! `templates/` (as the shipped profiles.yaml loads them). Run with `UPDATE_GOLDEN=1` to
+//! rewrite them after an intended template change, then read the diff.
 
 use std::path::Path;
 
 use alertrelay::alert::Notification;
-use alertrelay::channel::dingtalk::MAX_BODY_BYTES;
 use alertrelay::compose::compose;
 use alertrelay::config::Config;
 use alertrelay::render::Renderer;
@@ -27,6 +27,16 @@ profiles:
     url: http://127.0.0.1:1/robot/send?access_token=t
   txt:
     url: http://127.0.0.1:1/robot/send?access_token=t
+    message: text
+  wecom:
+    url: http://127.0.0.1:1/cgi-bin/webhook/send?key=k
+  wecom-txt:
+    url: http://127.0.0.1:1/cgi-bin/webhook/send?key=k
+    message: text
+  feishu:
+    url: http://127.0.0.1:1/open-apis/bot/v2/hook/t
+  feishu-txt:
+    url: http://127.0.0.1:1/open-apis/bot/v2/hook/t
     message: text
 ";
 
@@ -60,16 +70,32 @@ fn captured_payloads_render_as_their_golden_files() {
     for fixture in FIXTURES {
         let text = payload(&format!("{fixture}.json"));
         let notification = Notification::from_json(text.as_bytes()).unwrap();
-        for (profile, ext) in [("md", "md"), ("txt", "txt")] {
+        for profile in ["md", "txt", "wecom", "wecom-txt", "feishu", "feishu-txt"] {
+            let look = &config.profiles[profile];
+            let cap = look.channel.cap(look.message);
             for renderer in [&embedded, &shipped] {
-                let composed =
-                    compose(renderer, profile, &notification, now, MAX_BODY_BYTES).unwrap();
+                let composed = compose(renderer, profile, &notification, now, cap).unwrap();
                 assert!(
                     composed.fallback.is_none() && composed.omitted == 0,
                     "{fixture}/{profile}: {composed:?}"
                 );
-                let golden = format!("# title: {}\n{}\n", composed.title, composed.text);
-                check_golden(&format!("{fixture}.{ext}"), &golden);
+                // DingTalk's title is part of its golden file; WeCom shows none, and Feishu's
+                // is the card's header, built by code around the same title template.
+                let (name, golden) = match profile {
+                    "md" => (
+                        format!("{fixture}.md"),
+                        format!("# title: {}\n{}\n", composed.title, composed.text),
+                    ),
+                    "txt" | "wecom-txt" | "feishu-txt" => (
+                        format!("{fixture}.txt"),
+                        format!("# title: {}\n{}\n", composed.title, composed.text),
+                    ),
+                    channel => (
+                        format!("{channel}/{fixture}.md"),
+                        format!("{}\n", composed.text),
+                    ),
+                };
+                check_golden(&name, &golden);
             }
         }
     }
