@@ -76,6 +76,89 @@ fn ten_thousand_alerts_are_cut_under_the_cap_with_an_n_more_line() {
     }
 }
 
+/// A renderer with one profile `p` at `url` (its channel inferred) of message type `kind`.
+fn setup_channel(url: &str, kind: &str) -> (Renderer, usize) {
+    let yaml = format!("profiles:\n  p:\n    url: {url}\n    message: {kind}\n");
+    let config = Config::from_yaml(&yaml, Path::new("profiles.yaml")).unwrap();
+    let profile = &config.profiles["p"];
+    let cap = profile.channel.cap(profile.message);
+    (Renderer::new(&config).unwrap(), cap)
+}
+
+#[test]
+fn ten_thousand_alerts_are_cut_under_each_channels_cap_with_an_n_more_line() {
+    let wecom = "http://127.0.0.1:1/cgi-bin/webhook/send?key=k";
+    let feishu = "http://127.0.0.1:1/open-apis/bot/v2/hook/t";
+    for (url, kind, name) in [
+        (wecom, "markdown", "企业微信"),
+        (wecom, "text", "企业微信"),
+        (feishu, "card", "飞书"),
+        (feishu, "text", "飞书"),
+    ] {
+        let (renderer, cap) = setup_channel(url, kind);
+        let n = many(10_000, 0);
+        let composed = compose(&renderer, "p", &n, now(), cap).unwrap();
+        let size = composed.size();
+        assert!(size <= cap, "{url} {kind}: {size} over {cap}");
+        assert!(
+            size > cap * 3 / 4,
+            "{url} {kind}: cut far too much ({size})"
+        );
+        assert!(
+            composed
+                .text
+                .contains(&format!("消息超过{name} {cap} 字节上限")),
+            "{kind}: {}",
+            composed.text
+        );
+        let shown = composed.text.matches("10.0.").count();
+        assert!(shown > 0, "{url} {kind}");
+        assert_eq!(shown + composed.omitted, 10_000, "{url} {kind}");
+    }
+}
+
+#[test]
+fn the_quick_size_check_never_lets_an_oversized_message_through_on_any_channel() {
+    let mut rng = fastrand::Rng::with_seed(5);
+    let pieces = ["a", "故障", "\n", "\"", "\u{1}", "<@x>", "\\"];
+    for round in 0..2_000 {
+        let channel = Channel::ALL[rng.usize(..3)];
+        let kind = channel.kinds()[rng.usize(..channel.kinds().len())];
+        let text: String = (0..rng.usize(0..400))
+            .map(|_| pieces[rng.usize(..pieces.len())])
+            .collect();
+        let who = |rng: &mut fastrand::Rng| -> Vec<String> {
+            (0..rng.usize(..3))
+                .map(|i| "\"q".repeat(i + rng.usize(..3)))
+                .collect()
+        };
+        let composed = Composed {
+            channel,
+            kind,
+            title: pieces[rng.usize(..pieces.len())].repeat(rng.usize(..40)),
+            text,
+            mention: Mention {
+                all: rng.bool(),
+                mobiles: who(&mut rng),
+                user_ids: who(&mut rng),
+            },
+            status: Status::Firing,
+            link: "http://am:9093/\"".repeat(rng.usize(..3)),
+            omitted: 0,
+            cut: Cut::default(),
+            fallback: None,
+        };
+        let size = composed.size();
+        for cap in [size.saturating_sub(1), size, size + 1] {
+            assert_eq!(
+                composed.fits(cap),
+                size <= cap,
+                "round {round}: {composed:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_cut_keeps_firing_alerts_before_resolved_ones() {
     let renderer = setup("text");
