@@ -1,19 +1,23 @@
 //! The DingTalk robot's checks: the access token, the signature exactly as DingTalk computes
-//! it, the JSON content type, the 20000-byte cap, the message shape and 20 messages a minute
-//! per token.
+//! it (query `timestamp` in milliseconds within an hour, `sign` = base64 HMAC-SHA256 keyed by
+//! the secret over `timestamp + "\n" + secret`), the JSON content type, the 20000-byte body
+//! cap, the `text`/`markdown` shape with its `at` block, and 20 messages a minute per token.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use tokio::time::Instant;
 
-use super::{Inner, Received};
+use super::{Accepted, Inner, Refusal, Request, json_content_type};
+
+/// Messages a minute per DingTalk token before errcode 130101.
+pub const RATE_LIMIT: usize = 20;
+
+/// The largest DingTalk request body, in bytes; over it → errcode 460101.
+pub const DINGTALK_BODY_CAP: usize = 20_000;
+
+/// DingTalk's answer over the rate limit.
+pub(super) const THROTTLED: Refusal = (130101, "send too fast, exceed 20 times per minute");
 
 /// DingTalk's signature, computed here independently of alertrelay's code.
 fn expected_sign(secret: &str, timestamp: &str) -> String {
@@ -22,15 +26,8 @@ fn expected_sign(secret: &str, timestamp: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// DingTalk's errcode and errmsg for a refused request.
-pub(super) type Refusal = (i64, &'static str);
-
-pub(super) fn check(
-    inner: &mut Inner,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(), Refusal> {
+pub(super) fn check(inner: &Inner, request: &Request) -> Result<Accepted, Refusal> {
+    let query = request.query;
     let token = query
         .get("access_token")
         .filter(|t| !t.is_empty())
@@ -51,38 +48,16 @@ pub(super) fn check(
             return Err((310000, "sign not match"));
         }
     }
-    let json_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json_type {
+    if !json_content_type(request.headers) {
         return Err((300005, "content-type must be application/json"));
     }
-    if body.len() > 20_000 {
+    if request.body.len() > DINGTALK_BODY_CAP {
         return Err((460101, "message too long, exceed 20000 bytes"));
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| (300005, "param error: invalid json"))?;
-    validate_shape(&value).map_err(|m| (300005, m))?;
-    let rate_limit = inner.rate_limit;
-    let window = inner.sent.entry(token.clone()).or_default();
-    let now = Instant::now();
-    while window
-        .front()
-        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
-    {
-        window.pop_front();
-    }
-    if rate_limit.is_some_and(|limit| window.len() >= limit) {
-        return Err((130101, "send too fast, exceed 20 times per minute"));
-    }
-    window.push_back(now);
-    inner.received.push(Received {
-        token,
-        body: value,
-        at: now,
-    });
-    Ok(())
+    let body: Value =
+        serde_json::from_slice(request.body).map_err(|_| (300005, "param error: invalid json"))?;
+    validate_shape(&body).map_err(|m| (300005, m))?;
+    Ok(Accepted { token, body })
 }
 
 fn validate_shape(value: &Value) -> Result<(), &'static str> {
