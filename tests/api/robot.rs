@@ -1,32 +1,59 @@
-//! A DingTalk robot double that speaks the real protocol: it checks the access token, the
-//! signature exactly as DingTalk computes it, the message shape, the 20000-byte cap and the
-//! 20-messages-a-minute limit, answers with DingTalk's errcodes, and records what it accepted.
-//! Tests can script the next answers: any errcode, an HTTP status, or a hang; and make every
-//! request arrive late by a random lag, as a loaded DingTalk counts messages later than they
-//! were sent.
+//! Robot doubles for DingTalk, WeCom and Feishu behind one server, each speaking its robot's
+//! protocol at its real path: the token or key, the signature where the robot has one, the
+//! message shape, the byte caps and the rate limits (by the double's own tokio clock, counted
+//! when a request arrives), answered with that robot's codes. The double records what it
+//! accepted; tests can script the next answers (a code, an HTTP status, a hang, a delay) and
+//! make every request arrive late by a random lag, as a loaded robot counts messages later
+//! than they were sent.
+//!
+//! Paths: DingTalk `POST /robot/send?access_token=T`, WeCom `POST /cgi-bin/webhook/send?key=K`,
+//! Feishu `POST /open-apis/bot/v2/hook/T`. Each protocol's facts and their sources are in its
+//! module's doc: `dingtalk`, `wecom`, `feishu`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
-use sha2::Sha256;
+use serde_json::Value;
+use tokio::time::Instant;
 
-/// A scripted answer for the next request.
+mod dingtalk;
+mod double_tests;
+mod feishu;
+mod feishu_tests;
+mod limits;
+mod probe;
+mod received;
+mod wecom;
+mod wecom_tests;
+
+pub use dingtalk::{DINGTALK_BODY_CAP, RATE_LIMIT};
+pub use feishu::{FEISHU_BODY_CAP, FEISHU_PER_MINUTE, FEISHU_PER_SECOND};
+pub use limits::Limits;
+pub use received::{CardButton, Received};
+pub use wecom::{WECOM_MARKDOWN_CAP, WECOM_RATE_LIMIT, WECOM_TEXT_CAP};
+
+/// Which robot a request spoke to (by its path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    DingTalk,
+    WeCom,
+    Feishu,
+}
+
+/// A scripted answer for the next request, whichever protocol receives it.
 #[derive(Debug, Clone)]
 pub enum Reply {
-    /// HTTP 200 with this errcode and errmsg.
+    /// HTTP 200 with this code and message in the shape of the protocol that receives the
+    /// request: DingTalk and WeCom `{"errcode","errmsg"}`, Feishu `{"code","msg","data"}` (or
+    /// `{"StatusCode","StatusMessage"}` after `feishu_legacy_answers`). Named after DingTalk's
+    /// field; it is every protocol's answer code.
     Errcode(i64, &'static str),
     /// This HTTP status, empty body.
     Http(u16),
@@ -36,42 +63,43 @@ pub enum Reply {
     Delay(Duration),
 }
 
-/// A message the double accepted.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub token: String,
-    pub body: Value,
-    /// When it was accepted (tokio's clock, so paused-clock tests see virtual time).
-    pub at: Instant,
-}
-
-impl Received {
-    /// The markdown or text content.
-    pub fn text(&self) -> &str {
-        self.body["markdown"]["text"]
-            .as_str()
-            .or_else(|| self.body["text"]["content"].as_str())
-            .unwrap_or_default()
-    }
-
-    pub fn msgtype(&self) -> &str {
-        self.body["msgtype"].as_str().unwrap_or_default()
-    }
-}
+/// A refused request: the protocol's code and message.
+type Refusal = (i64, &'static str);
 
 struct Inner {
-    /// Messages a minute per token before errcode 130101; `None` for no limit.
-    rate_limit: Option<usize>,
-    /// Signing secrets by token; a token absent here takes unsigned requests.
+    limits: Limits,
+    /// DingTalk signing secrets by token; a token absent here takes unsigned requests.
     secrets: HashMap<String, String>,
+    /// WeCom keys `wecom_url` registered; any other key is an invalid webhook.
+    wecom_keys: HashSet<String>,
+    /// Feishu tokens `feishu_url` registered, each with its signing secret if it has one.
+    feishu_tokens: HashMap<String, Option<String>>,
+    /// Feishu answers `StatusCode`/`StatusMessage` instead of `code`/`msg`.
+    feishu_legacy: bool,
     script: VecDeque<Reply>,
     received: Vec<Received>,
-    /// The errcode of every refused request.
-    refusals: Vec<i64>,
+    /// The protocol and code of every refused request.
+    refusals: Vec<(Protocol, i64)>,
     requests: usize,
-    sent: HashMap<String, VecDeque<Instant>>,
+    /// Arrival times of accepted messages, by protocol and token.
+    sent: HashMap<(Protocol, String), VecDeque<Instant>>,
     /// Each request is counted (and answered) after a random lag below this.
     arrival_lag: Option<Duration>,
+}
+
+/// What a protocol's checks hand back for an acceptable request, before the rate limits.
+struct Accepted {
+    token: String,
+    body: Value,
+}
+
+/// One request as every protocol's check sees it.
+struct Request<'a> {
+    /// The path's token (Feishu); `None` for the protocols that carry it in the query.
+    path_token: Option<&'a str>,
+    query: &'a HashMap<String, String>,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
 }
 
 #[derive(Clone)]
@@ -80,28 +108,31 @@ pub struct RobotDouble {
     inner: Arc<Mutex<Inner>>,
 }
 
-pub const RATE_LIMIT: usize = 20;
+impl RobotDouble {
+    /// A double with every robot's own rate limits.
+    pub async fn start() -> Self {
+        Self::start_with(Limits::REAL).await
+    }
 
-impl Default for Inner {
-    fn default() -> Self {
-        Self {
-            rate_limit: Some(RATE_LIMIT),
+    /// A double with these rate limits.
+    pub async fn start_with(limits: Limits) -> Self {
+        let inner = Arc::new(Mutex::new(Inner {
+            limits,
             secrets: HashMap::new(),
+            wecom_keys: HashSet::new(),
+            feishu_tokens: HashMap::new(),
+            feishu_legacy: false,
             script: VecDeque::new(),
             received: Vec::new(),
             refusals: Vec::new(),
             requests: 0,
             sent: HashMap::new(),
             arrival_lag: None,
-        }
-    }
-}
-
-impl RobotDouble {
-    pub async fn start() -> Self {
-        let inner = Arc::new(Mutex::new(Inner::default()));
+        }));
         let app = axum::Router::new()
-            .route("/robot/send", post(handle))
+            .route("/robot/send", post(dingtalk_route))
+            .route("/cgi-bin/webhook/send", post(wecom_route))
+            .route("/open-apis/bot/v2/hook/{token}", post(feishu_route))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -109,82 +140,131 @@ impl RobotDouble {
         Self { addr, inner }
     }
 
-    /// The webhook URL of the robot with this token.
+    /// The webhook URL of the DingTalk robot with this token (any token is known).
     pub fn url(&self, token: &str) -> String {
         format!("http://{}/robot/send?access_token={token}", self.addr)
     }
 
-    /// Requires signed requests for `token`.
+    /// The webhook URL of the WeCom robot with this key, which from now on is a known key.
+    pub fn wecom_url(&self, key: &str) -> String {
+        self.inner.lock().unwrap().wecom_keys.insert(key.into());
+        format!("http://{}/cgi-bin/webhook/send?key={key}", self.addr)
+    }
+
+    /// The webhook URL of the Feishu bot with this token, which from now on is a known token.
+    pub fn feishu_url(&self, token: &str) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        inner.feishu_tokens.entry(token.into()).or_insert(None);
+        format!("http://{}/open-apis/bot/v2/hook/{token}", self.addr)
+    }
+
+    /// Requires signed requests for the DingTalk robot `token`.
     pub fn require_signature(&self, token: &str, secret: &str) {
         let mut inner = self.inner.lock().unwrap();
         inner.secrets.insert(token.into(), secret.into());
     }
 
-    /// Lifts DingTalk's 20-a-minute limit, for tests that send many messages.
+    /// Requires `timestamp` and `sign` in the body for the Feishu bot `token` (and knows it).
+    pub fn require_feishu_signature(&self, token: &str, secret: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner
+            .feishu_tokens
+            .insert(token.into(), Some(secret.into()));
+    }
+
+    /// From now on Feishu answers in its older form: `{"StatusCode":0,"StatusMessage":"success"}`
+    /// and `{"StatusCode":N,"StatusMessage":"…"}` for a refusal.
+    pub fn feishu_legacy_answers(&self) {
+        self.inner.lock().unwrap().feishu_legacy = true;
+    }
+
+    /// Lifts every protocol's rate limits, for tests that send many messages.
     pub fn unlimited(&self) {
-        self.inner.lock().unwrap().rate_limit = None;
+        self.inner.lock().unwrap().limits = Limits::NONE;
     }
 
     /// Counts every request by its arrival after a random lag below `max` (then answers it),
-    /// as DingTalk under load counts a message later than it was sent.
+    /// as a robot under load counts a message later than it was sent.
     pub fn lag_arrivals(&self, max: Duration) {
         self.inner.lock().unwrap().arrival_lag = Some(max);
     }
 
-    /// Queues answers for the next requests, in order.
+    /// Queues answers for the next requests, in order, whichever protocol they reach.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.inner.lock().unwrap().script.extend(replies);
     }
 
+    /// Every message accepted, of every protocol, in order.
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
     }
 
-    /// How many requests were refused with this errcode.
-    pub fn refused(&self, errcode: i64) -> usize {
-        self.inner
-            .lock()
-            .unwrap()
-            .refusals
-            .iter()
-            .filter(|c| **c == errcode)
-            .count()
+    /// How many requests were refused with this code, of any protocol (not scripted answers).
+    pub fn refused(&self, code: i64) -> usize {
+        let inner = self.inner.lock().unwrap();
+        inner.refusals.iter().filter(|(_, c)| *c == code).count()
     }
 
-    /// Every request, accepted or not.
+    /// How many requests to `protocol` were refused with this code.
+    pub fn refused_by(&self, protocol: Protocol, code: i64) -> usize {
+        let inner = self.inner.lock().unwrap();
+        let this = |(p, c): &&(Protocol, i64)| *p == protocol && *c == code;
+        inner.refusals.iter().filter(this).count()
+    }
+
+    /// Every request, of every protocol, accepted or not.
     pub fn requests(&self) -> usize {
         self.inner.lock().unwrap().requests
     }
 }
 
-/// DingTalk's signature, computed here independently of alertrelay's code.
-fn expected_sign(secret: &str, timestamp: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}\n{secret}").as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-fn errcode(code: i64, msg: &str) -> Response {
-    Json(json!({ "errcode": code, "errmsg": msg })).into_response()
-}
-
-async fn handle(
+async fn dingtalk_route(
     State(inner): State<Arc<Mutex<Inner>>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (scripted, lag) = {
+    serve(inner, Protocol::DingTalk, None, query, headers, body).await
+}
+
+async fn wecom_route(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(inner, Protocol::WeCom, None, query, headers, body).await
+}
+
+async fn feishu_route(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(token): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(inner, Protocol::Feishu, Some(token), query, headers, body).await
+}
+
+async fn serve(
+    inner: Arc<Mutex<Inner>>,
+    protocol: Protocol,
+    path_token: Option<String>,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (scripted, lag, legacy) = {
         let mut guard = inner.lock().unwrap();
         guard.requests += 1;
         let lag = guard.arrival_lag.map(|max| max.mul_f64(fastrand::f64()));
-        (guard.script.pop_front(), lag)
+        (guard.script.pop_front(), lag, guard.feishu_legacy)
     };
     if let Some(lag) = lag {
         tokio::time::sleep(lag).await;
     }
     match scripted {
-        Some(Reply::Errcode(code, msg)) => return errcode(code, msg),
+        Some(Reply::Errcode(code, msg)) => return answer(protocol, legacy, code, msg),
         Some(Reply::Http(status)) => return StatusCode::from_u16(status).unwrap().into_response(),
         Some(Reply::Hang) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -194,97 +274,49 @@ async fn handle(
         None => {}
     }
     let mut guard = inner.lock().unwrap();
-    match check(&mut guard, &query, &headers, &body) {
-        Ok(()) => errcode(0, "ok"),
+    let legacy = guard.feishu_legacy;
+    let request = Request {
+        path_token: path_token.as_deref(),
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let checked = match protocol {
+        Protocol::DingTalk => dingtalk::check(&guard, &request),
+        Protocol::WeCom => wecom::check(&guard, &request),
+        Protocol::Feishu => feishu::check(&guard, &request),
+    };
+    match checked.and_then(|accepted| limits::admit(&mut guard, protocol, accepted)) {
+        Ok(()) => match protocol {
+            Protocol::Feishu => answer(protocol, legacy, 0, "success"),
+            Protocol::DingTalk | Protocol::WeCom => answer(protocol, legacy, 0, "ok"),
+        },
         Err((code, message)) => {
-            guard.refusals.push(code);
-            errcode(code, message)
+            guard.refusals.push((protocol, code));
+            answer(protocol, legacy, code, message)
         }
     }
 }
 
-/// DingTalk's errcode and errmsg for a refused request.
-type Refusal = (i64, &'static str);
+/// The protocol's answer body for a code, with HTTP 200 (every robot answers its own
+/// refusals with 200 and the code in the body; the docs show only bodies).
+fn answer(protocol: Protocol, feishu_legacy: bool, code: i64, msg: &str) -> Response {
+    let body = match protocol {
+        Protocol::DingTalk | Protocol::WeCom => {
+            serde_json::json!({ "errcode": code, "errmsg": msg })
+        }
+        Protocol::Feishu if feishu_legacy => {
+            serde_json::json!({ "StatusCode": code, "StatusMessage": msg })
+        }
+        Protocol::Feishu => serde_json::json!({ "code": code, "msg": msg, "data": {} }),
+    };
+    axum::Json(body).into_response()
+}
 
-fn check(
-    inner: &mut Inner,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(), Refusal> {
-    let token = query
-        .get("access_token")
-        .filter(|t| !t.is_empty())
-        .ok_or((300001, "token is not exist"))?
-        .clone();
-    if let Some(secret) = inner.secrets.get(&token) {
-        let (Some(timestamp), Some(sign)) = (query.get("timestamp"), query.get("sign")) else {
-            return Err((310000, "sign not match, more: [sign missing]"));
-        };
-        let millis: i64 = timestamp
-            .parse()
-            .map_err(|_| (310000, "invalid timestamp"))?;
-        let now = chrono::Utc::now().timestamp_millis();
-        if (now - millis).abs() > 3_600_000 {
-            return Err((310000, "invalid timestamp"));
-        }
-        if *sign != expected_sign(secret, timestamp) {
-            return Err((310000, "sign not match"));
-        }
-    }
-    let json_type = headers
+/// Whether the request says its body is JSON.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json_type {
-        return Err((300005, "content-type must be application/json"));
-    }
-    if body.len() > 20_000 {
-        return Err((460101, "message too long, exceed 20000 bytes"));
-    }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| (300005, "param error: invalid json"))?;
-    validate_shape(&value).map_err(|m| (300005, m))?;
-    let rate_limit = inner.rate_limit;
-    let window = inner.sent.entry(token.clone()).or_default();
-    let now = Instant::now();
-    while window
-        .front()
-        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
-    {
-        window.pop_front();
-    }
-    if rate_limit.is_some_and(|limit| window.len() >= limit) {
-        return Err((130101, "send too fast, exceed 20 times per minute"));
-    }
-    window.push_back(now);
-    inner.received.push(Received {
-        token,
-        body: value,
-        at: now,
-    });
-    Ok(())
-}
-
-fn validate_shape(value: &Value) -> Result<(), &'static str> {
-    let non_empty = |v: &Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
-    match value["msgtype"].as_str() {
-        Some("text") if non_empty(&value["text"]["content"]) => {}
-        Some("markdown")
-            if non_empty(&value["markdown"]["title"]) && non_empty(&value["markdown"]["text"]) => {}
-        Some("text" | "markdown") => return Err("param error: missing content"),
-        _ => return Err("param error: unknown msgtype"),
-    }
-    let at = &value["at"];
-    if !at.is_null() {
-        let strings =
-            |v: &Value| v.is_null() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
-        if !strings(&at["atMobiles"])
-            || !strings(&at["atUserIds"])
-            || !(at["isAtAll"].is_null() || at["isAtAll"].is_boolean())
-        {
-            return Err("param error: bad at");
-        }
-    }
-    Ok(())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
