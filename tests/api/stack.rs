@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::robot::Reply;
+use crate::robot::{Protocol, Reply};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -262,7 +262,6 @@ fn free_port() -> u16 {
 
 impl Alertmanager {
     async fn start(relay: &TestApp) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let relay = format!("http://{}", relay.addr);
         let config = format!(
             "route:
@@ -285,6 +284,12 @@ receivers:
     webhook_configs: [{{url: {relay}/dingtalk/oms/send, send_resolved: true}}]
 "
         );
+        Self::start_with(&config).await
+    }
+
+    /// Alertmanager with this configuration.
+    async fn start_with(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("alertmanager.yml");
         std::fs::write(&file, config).unwrap();
         let port = free_port();
@@ -457,5 +462,120 @@ async fn alertmanager_retries_when_alertrelay_answers_5xx() {
     assert!(
         metrics.contains("alertrelay_notifications_delivered_total{profile=\"wms\"} 1"),
         "{metrics}"
+    );
+}
+
+const THREE_CHANNELS: &str = "timeout: 2s
+max_wait: 1s
+profiles:
+  ops:
+    url: http://{robot}/robot/send?access_token=ops-token
+  wx:
+    url: http://{robot}/cgi-bin/webhook/send?key=wx-key
+    mention: { user_ids: [\"wx-oncall\"] }
+  fs:
+    url: http://{robot}/open-apis/bot/v2/hook/fs-token
+    secret: SECfeishu
+    mention: { user_ids: [\"ou_oncall\"] }
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_delivers_firing_and_resolved_to_dingtalk_wecom_and_feishu() {
+    let relay = spawn_app(THREE_CHANNELS, &[]).await;
+    relay.robot.wecom_url("wx-key");
+    relay
+        .robot
+        .require_feishu_signature("fs-token", "SECfeishu");
+    let base = format!("http://{}", relay.addr);
+    let am = Alertmanager::start_with(&format!(
+        "route:
+  receiver: ops
+  group_by: [alertname, project]
+  group_wait: 100ms
+  group_interval: 500ms
+  repeat_interval: 1h
+  routes:
+    - matchers: [project=\"wms\"]
+      receiver: wx
+    - matchers: [project=\"oms\"]
+      receiver: fs
+receivers:
+  - name: ops
+    webhook_configs: [{{url: {base}/dingtalk/ops/send, send_resolved: true}}]
+  - name: wx
+    webhook_configs: [{{url: {base}/wecom/wx/send, send_resolved: true}}]
+  - name: fs
+    webhook_configs: [{{url: {base}/send/fs, send_resolved: true}}]
+"
+    ))
+    .await;
+
+    let alerts = [
+        alert("主机宕机", "core"),
+        alert("磁盘使用率告警", "wms"),
+        alert("内存使用率告警", "oms"),
+    ];
+    am.post(json!(alerts)).await;
+    wait_until("a firing message on each channel", || {
+        relay.robot.received().len() >= 3
+    })
+    .await;
+
+    let received = relay.robot.received();
+    let on = |protocol: Protocol| {
+        received
+            .iter()
+            .find(|r| r.protocol == protocol)
+            .unwrap_or_else(|| panic!("no {protocol:?} message in {received:?}"))
+    };
+    let ding = on(Protocol::DingTalk);
+    assert!(ding.text().contains("主机宕机"), "{}", ding.text());
+    let wx = on(Protocol::WeCom);
+    assert_eq!(wx.msgtype(), "markdown");
+    assert!(wx.text().contains("磁盘使用率告警"), "{}", wx.text());
+    assert!(wx.text().contains("<@wx-oncall>"), "{}", wx.text());
+    let fs = on(Protocol::Feishu);
+    assert_eq!(fs.msgtype(), "interactive");
+    assert_eq!(fs.card_header_template(), Some("red"));
+    assert!(fs.text().contains("内存使用率告警"), "{}", fs.text());
+    assert!(
+        fs.text().contains("<at id=ou_oncall></at>"),
+        "{}",
+        fs.text()
+    );
+    assert!(
+        fs.card_buttons().iter().any(|b| b.url.starts_with(&am.url)),
+        "no button to Alertmanager: {:?}",
+        fs.card_buttons()
+    );
+
+    let resolved: Vec<serde_json::Value> = alerts
+        .into_iter()
+        .map(|mut a| {
+            a["endsAt"] = json!(chrono::Utc::now().to_rfc3339());
+            a
+        })
+        .collect();
+    am.post(json!(resolved)).await;
+    wait_until("a resolved message on each channel", || {
+        let received = relay.robot.received();
+        let resolved = |protocol: Protocol| {
+            received
+                .iter()
+                .any(|r| r.protocol == protocol && r.text().contains("恢复"))
+        };
+        resolved(Protocol::DingTalk) && resolved(Protocol::WeCom) && resolved(Protocol::Feishu)
+    })
+    .await;
+    let received = relay.robot.received();
+    let green = received
+        .iter()
+        .filter(|r| r.protocol == Protocol::Feishu)
+        .any(|r| r.card_header_template() == Some("green"));
+    assert!(green, "the resolved Feishu card is not green");
+    assert_eq!(
+        relay.robot.requests(),
+        received.len(),
+        "something was refused"
     );
 }
