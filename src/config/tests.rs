@@ -250,3 +250,111 @@ fn a_second_yaml_document_is_refused_at_its_line_saying_why() {
         "{message}"
     );
 }
+
+const WECOM: &str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k-1";
+const FEISHU: &str = "https://open.feishu.cn/open-apis/bot/v2/hook/t-1";
+
+#[test]
+fn each_channel_is_inferred_from_its_url_with_its_own_defaults() {
+    let config = load(&format!(
+        "profiles:\n  d:\n    url: {URL}\n  w:\n    url: {WECOM}\n  f:\n    url: {FEISHU}\n  proxied:\n    url: http://proxy:8080/cgi-bin/webhook/send?key=k-2\n"
+    ))
+    .unwrap();
+    let p = |name: &str| &config.profiles[name];
+    assert_eq!(
+        [
+            p("d").channel,
+            p("w").channel,
+            p("f").channel,
+            p("proxied").channel
+        ],
+        [
+            Channel::DingTalk,
+            Channel::WeCom,
+            Channel::Feishu,
+            Channel::WeCom
+        ]
+    );
+    assert_eq!(
+        [p("d").message, p("w").message, p("f").message],
+        [
+            MessageKind::Markdown,
+            MessageKind::Markdown,
+            MessageKind::Card
+        ]
+    );
+    assert_eq!(
+        [p("d").rate_limit, p("w").rate_limit, p("f").rate_limit],
+        [20, 20, 100]
+    );
+}
+
+#[test]
+fn a_set_channel_wins_over_the_url_and_checks_it_for_its_token() {
+    let yaml = "profiles:\n  w:\n    url: http://127.0.0.1:1/robot/send?access_token=t\n    channel: wecom\n";
+    let (line, message) = invalid(yaml);
+    assert_eq!(line, Some(3), "{message}");
+    assert!(message.contains("has no key query parameter"), "{message}");
+    let yaml = "profiles:\n  w:\n    url: http://127.0.0.1:1/x/webhook?key=k\n    channel: wecom\n";
+    assert_eq!(load(yaml).unwrap().profiles["w"].channel, Channel::WeCom);
+}
+
+#[test]
+fn each_channels_url_must_carry_its_token_with_the_line() {
+    for (url, says) in [
+        ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send", "key"),
+        (
+            "https://open.feishu.cn/open-apis/bot/v2/hook/",
+            "hook token",
+        ),
+        ("https://oapi.dingtalk.com/robot/send", "access_token"),
+    ] {
+        let (line, message) = invalid(&format!("profiles:\n  p:\n    url: {url}\n"));
+        assert_eq!(line, Some(3), "{message}");
+        assert!(message.contains(says), "{url}: {message}");
+        assert!(!message.contains(url), "the URL is echoed: {message}");
+    }
+}
+
+#[test]
+fn message_types_are_checked_per_channel_with_the_line() {
+    let (line, message) = invalid(&format!(
+        "profiles:\n  p:\n    url: {URL}\n    message: card\n"
+    ));
+    assert_eq!(line, Some(4), "{message}");
+    assert!(
+        message.contains("DingTalk robots take markdown or text"),
+        "{message}"
+    );
+    let (_, message) = invalid(&format!(
+        "profiles:\n  p:\n    url: {FEISHU}\n    message: markdown\n"
+    ));
+    assert!(
+        message.contains("Feishu robots take card or text"),
+        "{message}"
+    );
+    let config = load(&format!(
+        "profiles:\n  p:\n    url: {FEISHU}\n    message: text\n"
+    ))
+    .unwrap();
+    assert_eq!(config.profiles["p"].message, MessageKind::Text);
+}
+
+#[test]
+fn a_wecom_profile_with_a_secret_is_refused_with_the_line() {
+    let (line, message) = invalid(&format!(
+        "profiles:\n  p:\n    url: {WECOM}\n    secret: SECx\n"
+    ));
+    assert_eq!(line, Some(4), "{message}");
+    assert!(message.contains("WeCom robots are not signed"), "{message}");
+    assert!(!message.contains("SECx"), "{message}");
+}
+
+#[test]
+fn an_unknown_channel_is_refused_with_its_line() {
+    let (line, message) = invalid(&format!(
+        "profiles:\n  p:\n    url: {URL}\n    channel: slack\n"
+    ));
+    assert_eq!(line, Some(4), "{message}");
+    assert!(message.contains("slack"), "{message}");
+}
