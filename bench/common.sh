@@ -1,7 +1,7 @@
 # What the bench scripts share, sourced by bench/load.sh and bench/instructions.sh: the
 # Debian packages they need, a scratch directory cleaned up on exit, ports, the nginx robot
 # double and the 1- and 10-alert payloads. Sets `work`, `pids` and, after start_robot, `robot`
-# and "$work/profiles.yaml" (profiles `bench` and `edited`).
+# and "$work/profiles.yaml" (profiles `bench` and `edited` on DingTalk, `wecom` and `feishu`).
 
 # install_missing COMMAND:PACKAGE ... — apt-get installs the packages of missing commands.
 install_missing() {
@@ -51,6 +51,7 @@ http {
   server {
     listen 127.0.0.1:$port;
     location / { default_type application/json; return 200 '{"errcode":0,"errmsg":"ok"}'; }
+    location /open-apis/ { default_type application/json; return 200 '{"code":0,"msg":"success","data":{}}'; }
   }
 }
 CONF
@@ -59,8 +60,8 @@ CONF
   robot="http://127.0.0.1:$port/robot/send?access_token=bench"
   # Profile `bench` uses the shipped template; `edited` an operator's copy of it.
   write_templates
-  printf 'templates: templates\nprofiles:\n  bench:\n    url: %s\n    rate_limit: 0\n  edited:\n    url: %s\n    rate_limit: 0\n    template: edited.md.tera\n' \
-    "$robot" "$robot" > "$work/profiles.yaml"
+  printf 'templates: templates\nprofiles:\n  bench:\n    url: %s\n    rate_limit: 0\n  edited:\n    url: %s\n    rate_limit: 0\n    template: edited.md.tera\n  wecom:\n    url: %s\n    rate_limit: 0\n  feishu:\n    url: %s\n    rate_limit: 0\n' \
+    "$robot" "$robot" "http://127.0.0.1:$port/cgi-bin/webhook/send?key=bench" "http://127.0.0.1:$port/open-apis/bot/v2/hook/bench" > "$work/profiles.yaml"
 }
 
 # write_templates — $work/templates/edited.md.tera: the shipped markdown template as an

@@ -3,8 +3,9 @@
 # a DingTalk robot that always answers {"errcode":0,"errmsg":"ok"}, driven by wrk with
 # 8 connections on 127.0.0.1. Prints deliveries/s, p50/p99 latency, idle and peak RSS and
 # CPU seconds per 1,000 deliveries (alertrelay's with its render workers') for a 1-alert and
-# a 10-alert payload, each through the shipped template and through an operator's edited
-# copy of it, and the ratio to the forwarder, measured in ROUNDS (default 3) rounds and
+# a 10-alert payload, each through the shipped template, through an operator's edited
+# copy of it, and through the shipped WeCom and Feishu templates to the same nginx (a WeCom
+# path answers errcode 0, a Feishu one code 0), and the ratio to the forwarder, measured in ROUNDS (default 3) rounds and
 # summarised by the median. Every
 # run is bounded: DURATION (default 10s) per load, 60 s for startup.
 #   bash bench/load.sh            # ROUNDS=5 DURATION=20s bash bench/load.sh for steadier figures
@@ -51,9 +52,13 @@ forwarder_idle_rss=$(rss_kb "$forwarder_pid" VmRSS)
 
 # run NAME PID PORT PAYLOAD [PROFILE] -> "deliveries/s p50_ms p99_ms cpu_s_per_1000 non2xx"
 run() {
-  local pid=$2 port=$3 payload=$4 profile=${5:-bench} before after out
+  local pid=$2 port=$3 payload=$4 profile=${5:-bench} before after out path
+  # DingTalk profiles at their own path, as receivers post them; the other channels at the
+  # neutral one (the forwarder's path is the DingTalk one).
+  path="/dingtalk/$profile/send"
+  case $profile in wecom | feishu) path="/send/$profile" ;; esac
   before=$(cpu_ticks "$pid")
-  out=$(PAYLOAD="$payload" timeout 120 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$port/dingtalk/$profile/send")
+  out=$(PAYLOAD="$payload" timeout 120 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$port$path")
   after=$(cpu_ticks "$pid")
   echo "$out" > "$work/wrk-$1.txt"
   python3 - "$before" "$after" "$ticks_per_s" <<PY
@@ -80,7 +85,9 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 for target in "$forwarder_port" "$relay_port"; do
   PAYLOAD="$work/10.json" timeout 30 wrk -t2 -c"$CONNECTIONS" -d3s -s bench/post.lua "http://127.0.0.1:$target/dingtalk/bench/send" >/dev/null
 done
-label() { [ "$1" = bench ] && echo "shipped" || echo "edited"; }
+label() {
+  case $1 in bench) echo "shipped" ;; edited) echo "edited" ;; *) echo "$1 shipped" ;; esac
+}
 printf '%-34s %12s %8s %8s %14s %8s\n' "" "deliveries/s" "p50 ms" "p99 ms" "CPU s/1000" "non-2xx"
 # Rounds of forwarder, alertrelay 1 alert, alertrelay 10 alerts back to back: each ratio
 # compares runs seconds apart, so a machine whose speed drifts (shared hosts do) moves both
@@ -90,8 +97,9 @@ for round in $(seq "$ROUNDS"); do
   read -r f_rate f_p50 f_p99 f_cpu f_bad <<<"$(run forwarder "$forwarder_pid" "$forwarder_port" "$work/1.json")"
   printf '%-34s %12s %8s %8s %14s %8s\n' "[$round] forwarder, 1 alert" "$f_rate" "$f_p50" "$f_p99" "$f_cpu" "$f_bad"
   echo "forwarder $f_rate $f_p50 $f_p99 $f_cpu $f_bad 1" >> "$work/rounds.txt"
-  # The shipped template and an operator's edited copy (profile `edited`), in the same round.
-  for profile in bench edited; do
+  # The shipped template and an operator's edited copy (profile `edited`), and the shipped
+  # WeCom markdown and Feishu card templates, in the same round.
+  for profile in bench edited wecom feishu; do
     for n in 1 10; do
       read -r rate p50 p99 cpu bad <<<"$(run "$profile$n" "$relay_pid" "$relay_port" "$work/$n.json" "$profile")"
       ratio=$(python3 -c "print(f'{$rate / $f_rate:.2f}')")
@@ -110,7 +118,9 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, []).append([float(v) for v in values])
 labels = {"forwarder": "forwarder, 1 alert",
           "bench1": "alertrelay, shipped, 1 alert", "bench10": "alertrelay, shipped, 10 alerts",
-          "edited1": "alertrelay, edited, 1 alert", "edited10": "alertrelay, edited, 10 alerts"}
+          "edited1": "alertrelay, edited, 1 alert", "edited10": "alertrelay, edited, 10 alerts",
+          "wecom1": "alertrelay, wecom shipped, 1 alert", "wecom10": "alertrelay, wecom shipped, 10 alerts",
+          "feishu1": "alertrelay, feishu shipped, 1 alert", "feishu10": "alertrelay, feishu shipped, 10 alerts"}
 for name, label in labels.items():
     rate, p50, p99, cpu, _, ratio = (statistics.median(column) for column in zip(*rows[name]))
     worst_p99 = max(r[2] for r in rows[name])

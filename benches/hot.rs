@@ -39,7 +39,8 @@ fn payload(count: usize) -> Vec<u8> {
 }
 
 /// Profiles `md` and `txt` use the shipped templates; `md-edited` and `txt-edited` use copies
-/// edited by one comment line, as an operator's own template starts.
+/// edited by one comment line, as an operator's own template starts; `wecom` and `feishu` the
+/// shipped WeCom markdown and Feishu card templates.
 fn setup() -> (Config, Renderer, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
     for (file, text) in [
@@ -64,6 +65,10 @@ profiles:
     url: {url}
     message: text
     template: edited.txt.tera
+  wecom:
+    url: http://127.0.0.1:1/cgi-bin/webhook/send?key=k
+  feishu:
+    url: http://127.0.0.1:1/open-apis/bot/v2/hook/t
 ",
         dir.path().display()
     );
@@ -91,7 +96,7 @@ fn render(c: &mut Criterion) {
     for count in [1, 10] {
         let bytes = payload(count);
         let n = Notification::from_json(&bytes).expect("parses");
-        for profile in ["md", "txt", "md-edited", "txt-edited"] {
+        for profile in ["md", "txt", "md-edited", "txt-edited", "wecom", "feishu"] {
             let id = BenchmarkId::new(profile, count);
             group.bench_function(id, |b| {
                 b.iter(|| {
