@@ -214,7 +214,7 @@ fn answer(
         .unwrap_or_default()
         .into_owned();
     let html = match composed.kind {
-        MessageKind::Markdown => markdown::to_html(&text),
+        MessageKind::Markdown => markdown::to_html(&text, markdown::Dialect::DingTalk),
         MessageKind::Text => markdown::text_to_html(&text),
     };
     Preview {
