@@ -3,9 +3,9 @@
 //!
 //! | dialect | renderer | what it shows |
 //! |---|---|---|
-//! | [`Dialect::DingTalk`] | [`dingtalk`]: pulldown-cmark, DingTalk's subset | headings, lists, quotes, links, images, `<font color=#RRGGBB>` |
-//! | [`Dialect::WeCom`] | [`wecom`]: line by line | headings, bold, links, inline code, quotes, three named colours, `<@userid>` |
-//! | [`Dialect::Feishu`] | [`feishu`]: line by line | a card's `lark_md`: bold, italic, strikethrough, links, named colours, `<at>` |
+//! | [`Dialect::DingTalk`] | `dingtalk`: pulldown-cmark, DingTalk's subset | headings, lists, quotes, links, images, `<font color=#RRGGBB>` |
+//! | [`Dialect::WeCom`] | `wecom`: line by line | headings, bold, links, inline code, quotes, three named colours, `<@userid>` |
+//! | [`Dialect::Feishu`] | `feishu`: line by line | a card's `lark_md`: bold, italic, strikethrough, links, named colours, `<at>` |
 //!
 //! Whatever the dialect, the page runs nothing from an alert: every character of the text
 //! is escaped unless it is syntax the renderer turns into one of its own fixed tags, the only
