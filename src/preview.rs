@@ -4,6 +4,8 @@
 
 pub mod markdown;
 
+use markdown::Dialect;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -265,9 +267,13 @@ fn answer(
     let message = composed.message();
     let text = composed.channel.text_as_posted(&message).into_owned();
     let body: Value = serde_json::from_slice(&composed.body()).unwrap_or(Value::Null);
-    let html = match composed.kind {
-        MessageKind::Markdown | MessageKind::Card => markdown::to_html(&text),
-        MessageKind::Text => markdown::text_to_html(&text),
+    let html = match (composed.channel, composed.kind) {
+        (Channel::DingTalk, MessageKind::Text) => markdown::text_to_html(&text),
+        (Channel::WeCom, MessageKind::Text) => markdown::wecom_text_to_html(&text),
+        (Channel::Feishu, MessageKind::Text) => markdown::feishu_text_to_html(&text),
+        (Channel::DingTalk, _) => markdown::to_html(&text, Dialect::DingTalk),
+        (Channel::WeCom, _) => markdown::to_html(&text, Dialect::WeCom),
+        (Channel::Feishu, _) => markdown::to_html(&text, Dialect::Feishu),
     };
     Preview {
         profile: profile.to_owned(),
