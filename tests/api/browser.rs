@@ -1,5 +1,6 @@
 //! The preview page in a real browser: headless Chromium driven over WebDriver
-//! (chromedriver), as a person would use it. Saves a screenshot to target/preview.png.
+//! (chromedriver), as a person would use it. Saves screenshots to target/preview.png (DingTalk),
+//! target/preview-wecom.png and target/preview-feishu.png.
 //! `scripts/test.sh` installs Debian's chromium and chromium-driver.
 
 use std::process::{Command, Stdio};
@@ -291,6 +292,104 @@ async fn a_hostile_payload_and_template_run_no_script_in_the_page() {
     // The page still works.
     editor.send_keys(" 仍然可用").await.unwrap();
     wait_for(&client, "rendered", false, "完 仍然可用").await;
+    client.close().await.unwrap();
+    assert_eq!(app.robot.requests(), 0, "the preview page sent something");
+}
+
+/// The class of an element.
+async fn class_of(client: &Client, id: &str) -> String {
+    let element = client.find(Locator::Id(id)).await.unwrap();
+    element.attr("class").await.unwrap().unwrap_or_default()
+}
+
+/// Waits until the element's class holds `class`.
+async fn wait_for_class(client: &Client, id: &str, class: &str) {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        last = class_of(client, id).await;
+        if last.split_whitespace().any(|c| c == class) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("#{id} never had class {class:?}; it had {last:?}");
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let at = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(name);
+    let png = client.screenshot().await.unwrap();
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::fs::write(&at, &png).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_previews_wecom_and_feishu_profiles_as_their_clients_show_them() {
+    let app = spawn_app(
+        "profiles:
+  wx:
+    url: http://{robot}/cgi-bin/webhook/send?key=k1
+    mention: { user_ids: [\"zhangsan\"] }
+  fs:
+    url: http://{robot}/open-apis/bot/v2/hook/t1
+    title: \"<img src=x onerror=alert(1)> {{ status }}\"
+",
+        &[],
+    )
+    .await;
+    let driver = start_driver().await;
+    let client = browser(&driver).await;
+    client.goto(&app.url("/preview")).await.unwrap();
+    wait_for(&client, "profile", false, "wx (markdown)").await;
+
+    select(&client, "profile", "wx").await;
+    wait_for(&client, "channel", false, "企业微信").await;
+    wait_for(&client, "raw", false, "<@zhangsan>").await;
+    wait_for(&client, "rendered", true, "wecom-warning").await;
+    wait_for(&client, "rendered", true, "class=\"mention\"").await;
+    let html = client.find(Locator::Id("rendered")).await.unwrap();
+    assert!(
+        !html.html(true).await.unwrap().contains("<li"),
+        "WeCom shows no lists"
+    );
+    screenshot(&client, "preview-wecom.png").await;
+
+    select(&client, "profile", "fs").await;
+    wait_for(&client, "channel", false, "飞书").await;
+    wait_for_class(&client, "bubble", "card").await;
+    wait_for_class(&client, "card-header", "card-red").await;
+    wait_for(
+        &client,
+        "card-title",
+        false,
+        "<img src=x onerror=alert(1)> firing",
+    )
+    .await;
+    wait_for(&client, "card-buttons", true, "在 Alertmanager 中查看").await;
+    let buttons = client
+        .execute(
+            "return [...document.querySelectorAll('#card-buttons a.card-button')].map((a) => a.getAttribute('href'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let buttons: Vec<String> = serde_json::from_value(buttons).unwrap();
+    assert!(
+        !buttons.is_empty() && buttons.iter().all(|u| u.starts_with("http")),
+        "{buttons:?}"
+    );
+    screenshot(&client, "preview-feishu.png").await;
+    select(&client, "sample", "resolved").await;
+    wait_for_class(&client, "card-header", "card-green").await;
+    let pwned = client
+        .execute("return document.body.dataset.pwned ?? null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(pwned, serde_json::Value::Null);
+
     client.close().await.unwrap();
     assert_eq!(app.robot.requests(), 0, "the preview page sent something");
 }
