@@ -285,6 +285,45 @@ fn check_reports_every_problem_with_file_and_line() {
     assert!(stdout.contains("two.tera:2:"), "{stdout}");
 }
 
+#[test]
+fn check_warns_about_mentions_a_channel_cannot_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.yaml");
+    std::fs::write(
+        &file,
+        "profiles:
+  wx:
+    url: http://127.0.0.1:1/cgi-bin/webhook/send?key=k
+    mention: { all: true, mobiles: [\"13800000000\"], user_ids: [\"zhangsan\"] }
+  fs:
+    url: http://127.0.0.1:1/open-apis/bot/v2/hook/t
+    mention: { mobiles: [\"13800000000\"] }
+  ding:
+    url: http://127.0.0.1:1/robot/send?access_token=a
+    mention: { all: true, mobiles: [\"13800000000\"] }
+",
+    )
+    .unwrap();
+
+    let (code, stdout) = check(&file);
+
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("SUCCESS"), "{stdout}");
+    assert!(
+        stdout.contains("WARNING: profile \"wx\": WeCom markdown messages cannot mention everyone"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("WARNING: profile \"wx\": WeCom markdown messages cannot mention by mobile number"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("WARNING: profile \"fs\": Feishu card messages cannot mention by mobile number"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("\"ding\""), "DingTalk carries them all: {stdout}");
+}
+
 fn wait_for_log(app: &Running, needle: &str) {
     let started = Instant::now();
     while !app.log().contains(needle) {
