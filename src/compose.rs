@@ -177,33 +177,40 @@ pub fn compose_with(
         })
     };
     // `fit`: the largest count known to fit, and its message; `over`: the smallest known
-    // not to. The first try is small, later ones grow by the measured bytes per alert.
+    // not to. The first try is small; the next few are the count the measured sizes say
+    // fits (a message grows by about the same bytes per alert), then the search bisects, so
+    // a poor estimate costs a few renders, never a walk.
     let mut fit: Option<(usize, Composed)> = None;
     let mut over = total + 1;
     let mut keep = total.min(FIRST_TRY);
+    let mut last: Option<(usize, usize)> = None;
+    let mut estimates = 0;
     loop {
         let composed = attempt(keep)?;
-        let next = if composed.fits(cap) {
+        let fits = composed.fits(cap);
+        if fits && keep == total {
             fit = Some((keep, composed));
-            if keep == total {
-                break;
-            }
-            if over <= total {
-                (keep + over) / 2
-            } else {
-                let size = fit.as_ref().map_or(1, |(_, c)| c.size());
-                let estimate = keep.saturating_mul(cap) / size.max(1);
-                estimate.clamp(keep + 1, total)
-            }
-        } else {
-            over = keep;
-            (fit.as_ref().map_or(0, |(k, _)| *k) + over) / 2
-        };
-        let lower = fit.as_ref().map_or(0, |(k, _)| *k);
-        if next <= lower || next >= over {
             break;
         }
-        keep = next;
+        let size = composed.size();
+        if fits {
+            fit = Some((keep, composed));
+        } else {
+            over = keep;
+        }
+        let lower = fit.as_ref().map_or(0, |(k, _)| *k);
+        let upper = over.min(total + 1);
+        if upper - lower <= 1 {
+            break;
+        }
+        let next = if estimates < MAX_ESTIMATES {
+            estimates += 1;
+            estimate(keep, size, last, cap)
+        } else {
+            (lower + upper) / 2
+        };
+        last = Some((keep, size));
+        keep = next.clamp(lower + 1, upper - 1);
     }
     match fit {
         Some((_, composed)) => Ok(composed),
@@ -213,6 +220,29 @@ pub fn compose_with(
             let closing = closing(single.omitted);
             Ok(cut_single(single, &closing, cap))
         }
+    }
+}
+
+/// How many of a search's renders are guided by [`estimate`] before it bisects.
+const MAX_ESTIMATES: usize = 3;
+
+/// The count of alerts whose message would be `cap` bytes, from a render of `keep` alerts
+/// that measured `size`: along the line through the last render too when there is one (the
+/// bytes per alert, with the fixed part the headings and closing line take), else in
+/// proportion.
+fn estimate(keep: usize, size: usize, last: Option<(usize, usize)>, cap: usize) -> usize {
+    let proportional = || keep.saturating_mul(cap) / size.max(1);
+    match last {
+        Some((other, other_size)) if other != keep && other_size != size => {
+            let per_alert = (size as f64 - other_size as f64) / (keep as f64 - other as f64);
+            if per_alert <= 0.0 {
+                return proportional();
+            }
+            let guess = keep as f64 + (cap as f64 - size as f64) / per_alert;
+            // Saturating: a guess past usize is clamped by the caller.
+            guess.max(0.0).floor() as usize
+        }
+        _ => proportional(),
     }
 }
 

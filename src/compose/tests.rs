@@ -356,3 +356,38 @@ fn a_title_is_one_line_whatever_template_made_it() {
     assert_eq!(custom.title, "disk full   now  end  second line");
     assert_eq!(custom.cut.title, None, "made one line, not cut");
 }
+
+#[test]
+fn a_cut_takes_few_renders_on_every_channel() {
+    for (url, kind) in [
+        ("http://127.0.0.1:1/cgi-bin/webhook/send?key=k", "markdown"),
+        ("http://127.0.0.1:1/cgi-bin/webhook/send?key=k", "text"),
+        ("http://127.0.0.1:1/open-apis/bot/v2/hook/t", "card"),
+        ("http://127.0.0.1:1/robot/send?access_token=t", "markdown"),
+    ] {
+        renders_to_cut(url, kind);
+    }
+}
+
+fn renders_to_cut(url: &str, kind: &str) {
+    let (renderer, cap) = setup_channel(url, kind);
+    let look = renderer.look("p").unwrap().clone();
+    for count in [10, 12, 30, 64, 200, 10_000] {
+        let n = many(count, 0);
+        let renders = std::cell::Cell::new(0);
+        let composed = compose_with(&look, &n, cap, |subset| {
+            renders.set(renders.get() + 1);
+            renderer.render("p", subset, now())
+        })
+        .unwrap();
+        assert!(composed.size() <= cap);
+        let kept = count - composed.omitted;
+        // One render when everything fits; else the first try, an estimate and its check.
+        let most = if kept == count { 1 } else { 4 };
+        assert!(
+            renders.get() <= most,
+            "{url} {kind}: {count} alerts took {} renders (kept {kept})",
+            renders.get()
+        );
+    }
+}

@@ -314,14 +314,21 @@ fn check_warns_about_mentions_a_channel_cannot_carry() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("WARNING: profile \"wx\": WeCom markdown messages cannot mention by mobile number"),
+        stdout.contains(
+            "WARNING: profile \"wx\": WeCom markdown messages cannot mention by mobile number"
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("WARNING: profile \"fs\": Feishu card messages cannot mention by mobile number"),
+        stdout.contains(
+            "WARNING: profile \"fs\": Feishu card messages cannot mention by mobile number"
+        ),
         "{stdout}"
     );
-    assert!(!stdout.contains("\"ding\""), "DingTalk carries them all: {stdout}");
+    assert!(
+        !stdout.contains("\"ding\""),
+        "DingTalk carries them all: {stdout}"
+    );
 }
 
 fn wait_for_log(app: &Running, needle: &str) {
