@@ -65,3 +65,12 @@ for template in - edited.md.tera; do
     printf '%-28s %10d instructions per compose\n' "$([ "$template" = - ] && echo shipped || echo edited), $n alert(s)" $(((many - none) / 200))
   done
 done
+# The other channels' shipped templates (a 10-alert WeCom markdown message passes its
+# 4096-byte cap, so it is cut: several renders).
+for channel in wecom:http://127.0.0.1:1/cgi-bin/webhook/send?key=k feishu:http://127.0.0.1:1/open-apis/bot/v2/hook/t; do
+  for n in 1 10; do
+    none=$(compose_count "$work/$n.json" "$work/templates" - 0 "${channel#*:}")
+    many=$(compose_count "$work/$n.json" "$work/templates" - 200 "${channel#*:}")
+    printf '%-28s %10d instructions per compose\n' "${channel%%:*} shipped, $n alert(s)" $(((many - none) / 200))
+  done
+done
