@@ -12,7 +12,7 @@ use crate::config::Sources;
 /// The file read when `--config.file` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "profiles.yaml";
 
-/// alertrelay: Prometheus Alertmanager webhooks to DingTalk robots.
+/// alertrelay: Prometheus Alertmanager webhooks to DingTalk, WeCom and Feishu robots.
 #[derive(Debug, Parser)]
 #[command(name = "alertrelay", version, about, long_about = None)]
 pub struct Cli {

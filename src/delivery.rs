@@ -46,11 +46,12 @@ mod tests {
     fn profiles_sharing_a_robot_take_the_lowest_nonzero_limit() {
         let url = |t: &str| format!("http://127.0.0.1:1/robot/send?access_token={t}");
         let wecom = "http://127.0.0.1:1/cgi-bin/webhook/send?key=x";
+        // `c` names the same robot by another URL (another host, an extra parameter).
         let yaml = format!(
             "profiles:\n  a:\n    url: {}\n    rate_limit: 0\n  b:\n    url: {}\n    rate_limit: 12\n  c:\n    url: {}\n  d:\n    url: {}\n    rate_limit: 0\n  e:\n    url: {wecom}\n",
             url("x"),
             url("x"),
-            url("x"),
+            "http://proxy:8080/robot/send?access_token=x&via=proxy",
             url("y")
         );
         let config = Config::from_yaml(&yaml, Path::new("p.yaml")).unwrap();
@@ -87,7 +88,9 @@ impl Policy {
     /// per-minute limit is the lowest non-zero `rate_limit` of every profile with the same
     /// channel and token (0, no budget, only when all of them say 0).
     pub fn of(config: &Config, profile: &Profile) -> Self {
-        let same_robot = |other: &&Profile| other.url == profile.url;
+        let same_robot = |other: &&Profile| {
+            other.channel == profile.channel && other.url.token() == profile.url.token()
+        };
         let rate_limit = config
             .profiles
             .values()

@@ -73,7 +73,7 @@ pub struct Metrics {
     registry: Registry,
     /// Webhooks received, by profile.
     pub received: Family<ProfileLabel, Counter>,
-    /// Notifications DingTalk accepted, by profile.
+    /// Notifications the robot accepted, by profile.
     pub delivered: Family<ProfileLabel, Counter>,
     /// Notifications not delivered, by profile and reason.
     pub failed: Family<FailureLabels, Counter>,
@@ -83,7 +83,7 @@ pub struct Metrics {
     pub robot_requests: Family<RobotLabels, Counter>,
     /// Notifications sent inside a message together with others.
     pub merged: Family<ProfileLabel, Counter>,
-    /// Notifications cut to fit DingTalk's size cap.
+    /// Notifications cut to fit their channel's size cap.
     pub truncated: Family<ProfileLabel, Counter>,
     /// Time notifications waited for their robot's rate budget.
     pub rate_limit_wait: Histograms,
@@ -115,7 +115,7 @@ impl Metrics {
         let delivered = add(
             &mut r,
             "notifications_delivered",
-            "Notifications DingTalk accepted",
+            "Notifications the robot accepted",
             Family::default(),
         );
         let failed = add(
@@ -145,7 +145,7 @@ impl Metrics {
         let truncated = add(
             &mut r,
             "messages_truncated",
-            "Notifications cut at an alert boundary to fit DingTalk's 20000-byte cap",
+            "Notifications cut at an alert boundary to fit the channel's size cap",
             Family::default(),
         );
         let rate_limit_wait = add_seconds(
