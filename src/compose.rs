@@ -159,7 +159,11 @@ pub fn compose_with(
         let mut text = rendered.text;
         let omitted = total - keep;
         text.push_str(&closing(omitted));
-        let (title, title_cut) = message_title(rendered.title, MAX_TITLE_BYTES.min(cap / 4));
+        let (title, title_cut) = message_title(
+            rendered.title,
+            notification.status,
+            MAX_TITLE_BYTES.min(cap / 4),
+        );
         Ok(Composed {
             channel: profile.channel,
             kind: profile.message,
@@ -337,16 +341,25 @@ fn omitted_line(
     }
 }
 
-/// The title as a message carries it, whatever template made it: one line (clients show
-/// one; each line break or other control character becomes a space) and at most `max` bytes,
+/// The title as a message carries it, whatever template made it: never empty, one line
+/// (clients show one; each line break or other control character becomes a space) and at most `max` bytes,
 /// cut on a character boundary with "…". Also returns the length before a cut, if any.
-fn message_title(title: String, max: usize) -> (String, Option<usize>) {
+fn message_title(title: String, status: Status, max: usize) -> (String, Option<usize>) {
     let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
     let title = if title.contains(breaks) {
         title.replace(breaks, " ").trim().to_owned()
     } else {
         title
     };
+    // Robots refuse a message without a title (DingTalk's markdown, a Feishu card's header),
+    // for good: a title template that renders nothing gets a plain one.
+    if title.trim().is_empty() {
+        let title = match status {
+            Status::Firing => "[故障] 告警通知",
+            Status::Resolved => "[恢复] 告警通知",
+        };
+        return (title.to_owned(), None);
+    }
     if title.len() <= max {
         return (title, None);
     }

@@ -391,3 +391,30 @@ fn renders_to_cut(url: &str, kind: &str) {
         );
     }
 }
+
+#[test]
+fn a_title_that_renders_empty_gets_a_plain_one() {
+    let look = Look {
+        channel: Channel::Feishu,
+        message: MessageKind::Card,
+        template: None,
+        title: None,
+        mention: Mention::default(),
+    };
+    let mut n = crate::samples::sample("firing").unwrap();
+    for (status, expected) in [
+        (Status::Firing, "[故障] 告警通知"),
+        (Status::Resolved, "[恢复] 告警通知"),
+    ] {
+        n.status = status;
+        let composed = compose_with(&look, &n, 20_000, |_| {
+            Ok(Rendered {
+                title: " \n ".into(),
+                text: "x".into(),
+                fallback: None,
+            })
+        })
+        .unwrap();
+        assert_eq!(composed.title, expected);
+    }
+}
