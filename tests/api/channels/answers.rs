@@ -219,3 +219,29 @@ async fn wecom_metrics_after_a_success_and_a_refusal_show_the_channel_and_code()
 async fn feishu_metrics_after_a_success_and_a_refusal_show_the_channel_and_code() {
     metrics_show_channel_and_code(Chan::Feishu, (19024, "Key Words Not Found")).await;
 }
+
+#[tokio::test]
+async fn labels_with_quotes_backslashes_and_control_characters_arrive_intact_in_every_message_type()
+{
+    let nasty = "q\"uote\\back\u{1}ctl\u{1f}\u{7f}\u{2028}sep\ttab 告警 😀";
+    let body = super::edited("firing_single.json", |n| {
+        n["alerts"][0]["labels"]["severity"] = nasty.into();
+    });
+    for chan in [Chan::WeCom, Chan::Feishu] {
+        for kind in chan.kinds() {
+            let app = spawn(chan, &format!("    message: {kind}\n")).await;
+
+            let (status, answered) =
+                answer(post(&app, &chan.path("ops"), body.clone()).await).await;
+
+            assert_eq!(status, 200, "{chan:?} {kind}: {answered}");
+            let text = app.robot.received()[0].text().to_owned();
+            for piece in ["uote", "back", "ctl", "sep", "告警 😀"] {
+                assert!(
+                    text.contains(piece),
+                    "{chan:?} {kind}: {piece} lost: {text:?}"
+                );
+            }
+        }
+    }
+}

@@ -316,3 +316,23 @@ async fn a_feishu_legacy_11232_is_read_as_throttled_and_answered_503() {
     assert_eq!(body["code"], 11232);
     assert_eq!(app.robot.requests(), 1);
 }
+
+#[tokio::test]
+#[ignore = "bug: src/compose.rs message_title keeps a title that renders empty; the card's header.title is then empty and Feishu refuses it (9499) for good (DingTalk's markdown title likewise, 300005)"]
+async fn a_title_template_that_renders_empty_still_delivers_a_feishu_card_with_a_title() {
+    let title = "    title: \"{{ commonLabels.nope | default(value='') }}\"\n";
+    let app = spawn(FEISHU, title).await;
+
+    let (status, body) =
+        answer(post(&app, "/feishu/ops/send", payload("firing_single.json")).await).await;
+
+    assert_eq!(status, 200, "{body}");
+    let card = &app.robot.received()[0];
+    assert!(
+        !card
+            .card_header_title()
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+    );
+}
