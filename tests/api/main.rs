@@ -4,6 +4,7 @@
 mod binary;
 mod bounds;
 mod browser;
+mod channels;
 mod delivery;
 mod fuzz;
 mod golden;
