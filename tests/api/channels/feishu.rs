@@ -318,7 +318,6 @@ async fn a_feishu_legacy_11232_is_read_as_throttled_and_answered_503() {
 }
 
 #[tokio::test]
-#[ignore = "bug: src/compose.rs message_title keeps a title that renders empty; the card's header.title is then empty and Feishu refuses it (9499) for good (DingTalk's markdown title likewise, 300005)"]
 async fn a_title_template_that_renders_empty_still_delivers_a_feishu_card_with_a_title() {
     let title = "    title: \"{{ commonLabels.nope | default(value='') }}\"\n";
     let app = spawn(FEISHU, title).await;
