@@ -30,8 +30,8 @@ use url::Url;
 use crate::alert::Status;
 pub use client::{Client, MAX_ANSWER_BYTES, Patience};
 pub use error::{Retry, SendError};
-pub(crate) use robot::parse_web_url;
 pub use robot::{Robot, RobotUrl, RobotUrlError};
+pub(crate) use robot::{parse_web_url, query_token};
 
 /// The chat robots alertrelay posts to.
 #[derive(
@@ -72,11 +72,6 @@ impl MessageKind {
             Self::Markdown => "markdown",
             Self::Card => "card",
         }
-    }
-
-    /// Whether the text is markdown of some kind (a card's body is `lark_md`).
-    pub fn is_markdown(self) -> bool {
-        self != Self::Text
     }
 }
 
@@ -167,10 +162,15 @@ impl Channel {
     /// DingTalk when neither says.
     pub fn infer(url: &Url) -> Self {
         let host = url.host_str().unwrap_or_default();
-        let path = url.path();
-        if host == wecom::HOST || path.starts_with(wecom::PATH) {
+        if host == dingtalk::HOST {
+            Self::DingTalk
+        } else if host == wecom::HOST {
             Self::WeCom
-        } else if feishu::HOSTS.contains(&host) || path.starts_with(feishu::PATH_PREFIX) {
+        } else if feishu::HOSTS.contains(&host) {
+            Self::Feishu
+        } else if url.path().starts_with(wecom::PATH) {
+            Self::WeCom
+        } else if url.path().starts_with(feishu::PATH_PREFIX) {
             Self::Feishu
         } else {
             Self::DingTalk
@@ -244,13 +244,47 @@ impl Channel {
         }
     }
 
-    /// Exactly what `text` adds to [`Channel::measure`] when it is appended to a message's
-    /// text: its length inside a JSON string, or (WeCom, which counts the content) its bytes.
-    pub fn text_len(self, text: &str) -> usize {
+    /// Exactly what `text` adds to [`Channel::measure`] when it is appended to the text of a
+    /// message of `kind`: its length inside a JSON string, or (WeCom, which counts the
+    /// content) its bytes; in a text message, with the mention tags it would defuse (a part
+    /// appended after a line break cannot open one across the join).
+    pub fn text_len(self, kind: MessageKind, text: &str) -> usize {
+        let text = match (self, kind) {
+            (Self::WeCom, MessageKind::Text) => defuse(text, wecom::MENTION_TAG),
+            (Self::Feishu, MessageKind::Text) => defuse(text, feishu::MENTION_TAG),
+            _ => std::borrow::Cow::Borrowed(text),
+        };
         match self {
             Self::WeCom => text.len(),
-            Self::DingTalk | Self::Feishu => json::escaped_len(text),
+            Self::DingTalk | Self::Feishu => json::escaped_len(&text),
         }
+    }
+
+    /// What separates two notifications merged into one message of `kind`: a rule, so each
+    /// keeps its own headings, in marks the client draws.
+    pub fn rule(self, kind: MessageKind) -> &'static str {
+        match (self, kind) {
+            (_, MessageKind::Text) => "\n\n====================\n\n",
+            (Self::DingTalk, _) => dingtalk::RULE,
+            (Self::WeCom, _) => wecom::RULE,
+            (Self::Feishu, _) => feishu::RULE,
+        }
+    }
+
+    /// What sets a closing note (how many alerts a cut left out) apart from the alerts in a
+    /// message of `kind`, in marks the client draws.
+    pub fn aside(self, kind: MessageKind) -> &'static str {
+        match (self, kind) {
+            (_, MessageKind::Text) => "\n\n",
+            (Self::DingTalk, _) => dingtalk::ASIDE,
+            (Self::WeCom, _) => wecom::ASIDE,
+            (Self::Feishu, _) => feishu::ASIDE,
+        }
+    }
+
+    /// Whether the robot takes a signing secret (WeCom's key in the URL is its secret).
+    pub fn signs(self) -> bool {
+        self != Self::WeCom
     }
 
     /// Whether a message of `kind` carries its title (DingTalk's markdown title, a Feishu
@@ -459,6 +493,15 @@ mod tests {
         assert_eq!(
             channel("http://127.0.0.1:9/robot/send?access_token=a"),
             Channel::DingTalk
+        );
+        // The host decides before the path.
+        assert_eq!(
+            channel("https://oapi.dingtalk.com/open-apis/bot/v2/hook/t"),
+            Channel::DingTalk
+        );
+        assert_eq!(
+            channel("https://open.feishu.cn/cgi-bin/webhook/send?key=k"),
+            Channel::Feishu
         );
     }
 

@@ -28,11 +28,11 @@ pub struct Cli {
     )]
     pub listen_address: String,
 
-    /// The profiles file [default: profiles.yaml; optional when --ding.profile is given].
+    /// The profiles file [default: profiles.yaml; optional when --profile is given].
     #[arg(long = "config.file", value_name = "FILE", global = true)]
     pub config_file: Option<PathBuf>,
 
-    /// A robot as NAME=URL, served at /send/NAME and /<channel>/NAME/send, its channel
+    /// A robot as NAME=URL, served at `/send/NAME` and `/<channel>/NAME/send`, its channel
     /// (dingtalk, wecom, feishu) read from the URL; repeatable, merged with the file.
     #[arg(long = "profile", value_name = "NAME=URL", value_parser = parse_profile_flag, global = true)]
     pub neutral_profiles: Vec<(String, String)>,

@@ -84,8 +84,8 @@ impl Composed {
 
     /// Whether the message is within `cap`, without encoding it when it obviously is: an
     /// upper bound on any channel's measure is the escaped title, text and link, each mention
-    /// twice (in a list and as text) and the keys around them (a Feishu card's, with its
-    /// signature, being the most).
+    /// twice (in a list and as text), every `<` as the `＜` a text message may make of it, and
+    /// the keys around them (a Feishu card's, with its signature, being the most).
     pub fn fits(&self, cap: usize) -> bool {
         let mention = &self.mention;
         let mentions: usize = mention
@@ -94,7 +94,10 @@ impl Composed {
             .chain(&mention.user_ids)
             .map(|m| 2 * json_len_bound(m) + MENTION_BYTES)
             .sum();
+        // A text message's `<` may be written as the three-byte `＜` (`channel::defuse`).
+        let defused = 2 * self.text.bytes().filter(|&b| b == b'<').count();
         let bound = json_len_bound(&self.text)
+            + defused
             + json_len_bound(&self.title)
             + json_len_bound(&self.link)
             + mentions
@@ -306,9 +309,8 @@ impl<'n, 'a> Ordered<'n, 'a> {
 
 /// The closing line of a cut message; `limit` is the cap the message was cut to. It is kept
 /// whole, so the link to Alertmanager is left out when it would take over a quarter of the
-/// cap (as a title may): the count must fit beside at least one alert. Each kind of
-/// markdown gets the marks its client shows (DingTalk a rule and a quote, WeCom a quote,
-/// a Feishu card's `lark_md` neither).
+/// cap (as a title may): the count must fit beside at least one alert. It is set apart in
+/// the marks the channel's client draws ([`Channel::aside`]).
 fn omitted_line(
     channel: Channel,
     kind: MessageKind,
@@ -329,11 +331,7 @@ fn omitted_line(
             false => count,
         };
     }
-    let lead = match (channel, kind) {
-        (Channel::DingTalk, _) => "\n\n---\n\n> ",
-        (_, MessageKind::Markdown) => "\n\n> ",
-        _ => "\n\n",
-    };
+    let lead = channel.aside(kind);
     let count = format!("{lead}另有 **{omitted}** 条告警未显示（消息超过{name} {limit} 字节上限）");
     match linked {
         true => format!("{count}，[在 Alertmanager 中查看全部]({link})"),

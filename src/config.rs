@@ -1,4 +1,4 @@
-//! `profiles.yaml` and `--ding.profile` flags, read into raw values and validated once into a
+//! `profiles.yaml` and `--profile`/`--ding.profile` flags, read into raw values and validated once into a
 //! typed [`Config`]. Every problem names the file and line it comes from.
 //!
 //! Checks that can be made while deserializing (URLs, time zones, durations, environment
@@ -117,7 +117,7 @@ pub enum ConfigError {
 /// One problem in the configuration, printed as `file:line: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The file, or `--profile=NAME=...` for flags.
+    /// The file, or `--profile (or --ding.profile) NAME=...` for flags.
     pub file: String,
     /// 1-based line, when known.
     pub line: Option<usize>,
@@ -259,7 +259,7 @@ impl Config {
         file: &str,
     ) -> Result<(), ConfigError> {
         for (name, url) in flags {
-            let flag = format!("--profile={name}=...");
+            let flag = format!("--profile (or --ding.profile) {name}=...");
             if !valid_profile_name(name) {
                 return Err(config_error(&flag, None, PROFILE_NAME_RULE.into()));
             }

@@ -10,7 +10,7 @@
 //!
 //! | module | its one job |
 //! |---|---|
-//! | [`config`] | `profiles.yaml` and `--ding.profile` flags → validated [`config::Config`] |
+//! | [`config`] | `profiles.yaml` and `--profile`/`--ding.profile` flags → validated [`config::Config`] |
 //! | [`secret`] | secrets that never print |
 //! | [`alert`] | the Alertmanager v4 payload |
 //! | [`render`] | Tera templates, built-in and user's, and our filters |

@@ -294,23 +294,15 @@ fn answer(
 
 /// A card's header and buttons as the body carries them; `None` for a body without a card.
 fn card(body: &Value) -> Option<Card> {
-    let card = body.get("card")?;
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let buttons = card["elements"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|element| element["actions"].as_array())
-        .flatten()
-        .map(|button| Button {
-            text: text(&button["text"]["content"]),
-            url: text(&button["url"]),
-        })
-        .collect();
+    let frame = crate::channel::feishu::card_frame(body)?;
     Some(Card {
-        title: text(&card["header"]["title"]["content"]),
-        template: text(&card["header"]["template"]),
-        buttons,
+        title: frame.title,
+        template: frame.template,
+        buttons: frame
+            .buttons
+            .into_iter()
+            .map(|(text, url)| Button { text, url })
+            .collect(),
     })
 }
 

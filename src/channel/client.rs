@@ -96,8 +96,24 @@ impl Client {
             .await
             .map_err(|e| transport_error(e, patience))?;
         let status = response.status();
+        if status.is_client_error() {
+            // Feishu answers some refusals (9499, and at times its frequency limit) with HTTP
+            // 400 and its JSON: its code, when there is one, says more than the status.
+            let http = SendError::Http {
+                status: status.as_u16(),
+            };
+            return Err(
+                match read_answer(response, robot.channel(), patience).await {
+                    Ok(bytes) => match robot.channel().read_answer(&bytes) {
+                        Err(refused @ SendError::Api { .. }) => refused,
+                        _ => http,
+                    },
+                    Err(_) => http,
+                },
+            );
+        }
         if !status.is_success() {
-            // The body of an error is not read: nothing in it changes the outcome.
+            // The body of a server error is not read: the request is retried whatever it says.
             return Err(SendError::Http {
                 status: status.as_u16(),
             });

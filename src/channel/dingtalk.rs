@@ -8,8 +8,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use url::Url;
 
-use super::{MINUTE, Message, MessageKind, Retry, Window, json, with_missing};
+use super::{MINUTE, Message, MessageKind, Retry, Window, json, query_token, with_missing};
 use crate::secret::Secret;
+
+/// DingTalk's API host.
+pub(super) const HOST: &str = "oapi.dingtalk.com";
 
 /// DingTalk refuses message bodies larger than this (errcode 460101).
 pub const MAX_BODY_BYTES: usize = 20_000;
@@ -22,12 +25,14 @@ pub(super) const WINDOWS: [Window; 1] = [Window {
 
 /// The robot's `access_token`, which identifies it (and its budget) at DingTalk.
 pub(super) fn token(url: &Url) -> Result<String, String> {
-    url.query_pairs()
-        .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v.into_owned())
-        .filter(|t| !t.is_empty())
+    query_token(url, "access_token")
         .ok_or_else(|| "has no access_token query parameter (DingTalk robots need one)".into())
 }
+
+/// Between merged notifications in a markdown message, and before a closing note: a rule and a quote.
+pub(super) const RULE: &str = "\n\n---\n\n";
+/// See [`RULE`].
+pub(super) const ASIDE: &str = "\n\n---\n\n> ";
 
 /// The exact bytes posted, as `serde_json` would write them, a message being mostly one
 /// long string escaped a chunk at a time. DingTalk notifies a mentioned member only when the

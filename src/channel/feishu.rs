@@ -47,6 +47,9 @@ pub(super) const WINDOWS: [Window; 2] = [
 /// What signing adds to a body: `"timestamp":"<10 digits>","sign":"<44 base64>",`.
 pub(super) const SIGNATURE_BYTES: usize = r#""timestamp":"","sign":"","#.len() + 10 + 44;
 
+/// What opens a mention in a Feishu text (`<at user_id="…">`), defused in a label's text.
+pub(super) const MENTION_TAG: &str = "at";
+
 /// The button under a card.
 const BUTTON: &str = "在 Alertmanager 中查看";
 
@@ -61,6 +64,11 @@ pub(super) fn token(url: &Url) -> Result<String, String> {
             "has no hook token in its path (Feishu hooks are /open-apis/bot/v2/hook/TOKEN)".into()
         })
 }
+
+/// Between merged notifications in a markdown message, and before a closing note: a blank line (`lark_md` draws neither rules nor quotes, so merged parts get a line of box-drawing characters).
+pub(super) const RULE: &str = "\n\n━━━━━━━━━━━━\n\n";
+/// See [`RULE`].
+pub(super) const ASIDE: &str = "\n\n";
 
 /// The exact bytes posted, before signing.
 pub(super) fn body(message: &Message) -> Vec<u8> {
@@ -115,7 +123,7 @@ pub(super) fn mentioned<'a>(message: &Message<'a>) -> Cow<'a, str> {
             " ",
         ),
         MessageKind::Text | MessageKind::Markdown => with_missing(
-            defuse(message.text, "at"),
+            defuse(message.text, MENTION_TAG),
             ids.map(|id| {
                 let name = if id == "all" { "所有人" } else { "" };
                 format!("<at user_id=\"{id}\">{name}</at>")
@@ -127,6 +135,37 @@ pub(super) fn mentioned<'a>(message: &Message<'a>) -> Cow<'a, str> {
 
 fn is_web_link(link: &str) -> bool {
     Url::parse(link).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+}
+
+/// What a card shows around its text: the header's title and colour, the buttons (label,
+/// URL). Read back from a posted body, for previews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardFrame {
+    /// The header's text.
+    pub title: String,
+    /// The header's colour (a Feishu template name: `red`, `green`, ...).
+    pub template: String,
+    /// Each button's label and URL.
+    pub buttons: Vec<(String, String)>,
+}
+
+/// The frame of the card in a body; `None` when the body holds no card.
+pub fn card_frame(body: &serde_json::Value) -> Option<CardFrame> {
+    let card = body.get("card")?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let buttons = card["elements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|element| element["actions"].as_array())
+        .flatten()
+        .map(|button| (text(&button["text"]["content"]), text(&button["url"])))
+        .collect();
+    Some(CardFrame {
+        title: text(&card["header"]["title"]["content"]),
+        template: text(&card["header"]["template"]),
+        buttons,
+    })
 }
 
 /// The signature for a timestamp in seconds: base64(HMAC-SHA256(key = "{timestamp}\n{secret}",
@@ -277,6 +316,26 @@ mod tests {
             let posted: Value = serde_json::from_slice(&posted).unwrap();
             assert_eq!(posted, expected);
         }
+    }
+
+    #[test]
+    fn a_cards_frame_reads_back_from_its_body() {
+        let mention = Mention::default();
+        let posted: Value = serde_json::from_slice(&body(&message(
+            MessageKind::Card,
+            "x",
+            &mention,
+            Status::Resolved,
+        )))
+        .unwrap();
+        let frame = card_frame(&posted).unwrap();
+        assert_eq!(frame.title, "[故障:1] \"t\"");
+        assert_eq!(frame.template, "green");
+        assert_eq!(
+            frame.buttons,
+            [(BUTTON.to_owned(), "http://am:9093".to_owned())]
+        );
+        assert_eq!(card_frame(&serde_json::json!({"msg_type": "text"})), None);
     }
 
     #[test]

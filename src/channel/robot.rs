@@ -59,7 +59,7 @@ impl RobotUrl {
     }
 
     /// The robot's token. Never log it.
-    pub fn token(&self) -> &str {
+    pub(crate) fn token(&self) -> &str {
         &self.token
     }
 
@@ -67,6 +67,14 @@ impl RobotUrl {
     pub fn expose(&self) -> &Url {
         &self.url
     }
+}
+
+/// A query parameter's value, when present and not empty (a robot's token).
+pub(crate) fn query_token(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .filter(|token| !token.is_empty())
 }
 
 /// Parses text as an http(s) URL, with errors that never hold the text.

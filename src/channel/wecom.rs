@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use url::Url;
 
-use super::{MINUTE, Message, MessageKind, Retry, Window, defuse, json, with_missing};
+use super::{MINUTE, Message, MessageKind, Retry, Window, defuse, json, query_token, with_missing};
 
 /// The host of WeCom's webhook API.
 pub(super) const HOST: &str = "qyapi.weixin.qq.com";
@@ -37,19 +37,19 @@ pub(super) fn max_content_bytes(kind: MessageKind) -> usize {
 
 /// The robot's `key`, which identifies it at WeCom.
 pub(super) fn token(url: &Url) -> Result<String, String> {
-    url.query_pairs()
-        .find(|(k, _)| k == "key")
-        .map(|(_, v)| v.into_owned())
-        .filter(|t| !t.is_empty())
+    query_token(url, "key")
         .ok_or_else(|| "has no key query parameter (WeCom robots need one)".into())
 }
+
+/// What opens a mention in a WeCom text (`<@userid>`), defused in a label's text.
+pub(super) const MENTION_TAG: &str = "@";
 
 /// The content as posted. A markdown message mentions only as `<@userid>` in its text, so
 /// those the template left out are appended; text messages mention through their lists, and
 /// a `<@` in their text (a label's) is defused, since WeCom reads it there too.
 pub(super) fn content<'a>(message: &Message<'a>) -> Cow<'a, str> {
     match message.kind {
-        MessageKind::Text => defuse(message.text, "@"),
+        MessageKind::Text => defuse(message.text, MENTION_TAG),
         MessageKind::Markdown | MessageKind::Card => with_missing(
             message.text,
             message.mention.user_ids.iter().map(|id| format!("<@{id}>")),
@@ -57,6 +57,11 @@ pub(super) fn content<'a>(message: &Message<'a>) -> Cow<'a, str> {
         ),
     }
 }
+
+/// Between merged notifications in a markdown message, and before a closing note: a quote (its markdown draws no rule, so merged parts get a line of box-drawing characters).
+pub(super) const RULE: &str = "\n\n━━━━━━━━━━━━\n\n";
+/// See [`RULE`].
+pub(super) const ASIDE: &str = "\n\n> ";
 
 /// The exact bytes posted.
 pub(super) fn body(message: &Message) -> Vec<u8> {
@@ -178,7 +183,14 @@ mod tests {
         let text = "故\n".repeat(10);
         let measured = Channel::WeCom.measure(&message(MessageKind::Markdown, &text, &mention));
         assert_eq!(measured, text.len() + "\n\n<@u1>".len());
-        assert_eq!(Channel::WeCom.text_len(&text), text.len());
+        assert_eq!(
+            Channel::WeCom.text_len(MessageKind::Markdown, &text),
+            text.len()
+        );
+        assert_eq!(
+            Channel::WeCom.text_len(MessageKind::Text, "<@a>"),
+            "＜@a>".len()
+        );
     }
 
     #[test]

@@ -120,11 +120,13 @@ fn ten_thousand_alerts_are_cut_under_each_channels_cap_with_an_n_more_line() {
 #[test]
 fn the_quick_size_check_never_lets_an_oversized_message_through_on_any_channel() {
     let mut rng = fastrand::Rng::with_seed(5);
-    let pieces = ["a", "故障", "\n", "\"", "\u{1}", "<@x>", "\\"];
+    // Long runs of `<@`/`<at`, which a text message writes as `＜@`/`＜at` (two bytes more).
+    let tags = "<@<at".repeat(200);
+    let pieces = ["a", "故障", "\n", "\"", "\u{1}", "<@x>", "\\", &tags];
     for round in 0..2_000 {
         let channel = Channel::ALL[rng.usize(..3)];
         let kind = channel.kinds()[rng.usize(..channel.kinds().len())];
-        let text: String = (0..rng.usize(0..400))
+        let text: String = (0..rng.usize(0..60))
             .map(|_| pieces[rng.usize(..pieces.len())])
             .collect();
         let who = |rng: &mut fastrand::Rng| -> Vec<String> {

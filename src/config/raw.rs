@@ -98,7 +98,7 @@ impl RawProfile {
                 ),
             ));
         }
-        if channel == Channel::WeCom && (self.secret.is_some() || self.secret_file.is_some()) {
+        if !channel.signs() && (self.secret.is_some() || self.secret_file.is_some()) {
             let key = if self.secret.is_some() {
                 "secret"
             } else {
@@ -107,7 +107,8 @@ impl RawProfile {
             return Err((
                 key,
                 format!(
-                    "{key}: WeCom robots are not signed (the key in the url is the secret); remove it"
+                    "{key}: {} robots are not signed (the key in the url is the secret); remove it",
+                    channel.product()
                 ),
             ));
         }

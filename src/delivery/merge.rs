@@ -68,7 +68,8 @@ impl Merger {
         };
         let channel = self.message.channel;
         let separator = separator(channel, self.message.kind);
-        let mut growth = channel.text_len(separator) + channel.text_len(&part.text);
+        let kind = self.message.kind;
+        let mut growth = channel.text_len(kind, separator) + channel.text_len(kind, &part.text);
         if channel.shows_title(self.message.kind) {
             growth += title_len(self.parts + 1) - title_len(self.parts);
         }
@@ -148,15 +149,9 @@ impl Merger {
     }
 }
 
-/// Between two parts: a rule, so each part keeps its own headings (DingTalk's markdown draws
-/// `---`; WeCom's markdown and Feishu's `lark_md` do not, so they get a line of box-drawing
-/// characters).
+/// Between two parts: the channel's rule ([`Channel::rule`]).
 fn separator(channel: Channel, kind: MessageKind) -> &'static str {
-    match (channel, kind) {
-        (_, MessageKind::Text) => "\n\n====================\n\n",
-        (Channel::DingTalk, _) => "\n\n---\n\n",
-        _ => "\n\n━━━━━━━━━━━━\n\n",
-    }
+    channel.rule(kind)
 }
 
 /// The bytes the `[合并N条] ` prefix adds to the title of `parts` parts (none for one).

@@ -94,7 +94,16 @@ fn the_merger_takes_a_part_exactly_when_the_whole_message_still_fits_on_every_ch
         let mentions = rng.bool();
         let channel = Channel::ALL[rng.usize(..3)];
         let kind = channel.kinds()[rng.usize(..channel.kinds().len())];
-        let pieces = ["a", "故障", "\n", "\"", "\u{1}", "@138 ", "### h\n- x\n"];
+        let pieces = [
+            "a",
+            "故障",
+            "\n",
+            "\"",
+            "\u{1}",
+            "@138 ",
+            "### h\n- x\n",
+            "<@<at<AT",
+        ];
         let parts: Vec<Composed> = (0..40)
             .map(|_| {
                 let text: String = (0..rng.usize(1..200))

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use super::{Chan, TOKEN, answer, post, robot_requests, spawn, spawn_with};
-use crate::helpers::{payload, spawn_app};
+use super::{Chan, QUICK, TOKEN, answer, post, robot_requests, spawn, spawn_with};
+use crate::helpers::{TestApp, payload, spawn_app};
 use crate::robot::{Limits, Reply};
 
 async fn http_5xx_is_retried_then_delivered(chan: Chan) {
@@ -244,4 +244,59 @@ async fn labels_with_quotes_backslashes_and_control_characters_arrive_intact_in_
             }
         }
     }
+}
+
+/// A Feishu bot behind a tiny server that answers every request HTTP 400 with `answer`.
+async fn feishu_answering_400(answer: &'static str) -> TestApp {
+    let router = axum::Router::new().fallback(move || async move {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            answer,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = format!("http://{addr}/open-apis/bot/v2/hook/{TOKEN}");
+    let yaml = format!("{QUICK}profiles:\n{}", super::profile("ops", &url, ""));
+    spawn_app(&yaml, &[]).await
+}
+
+#[tokio::test]
+async fn a_feishu_code_in_an_http_400_answer_is_read_as_feishus_code() {
+    let refused = feishu_answering_400(r#"{"code":9499,"msg":"Bad Request","data":{}}"#).await;
+    let (status, body) =
+        answer(post(&refused, "/feishu/ops/send", payload("firing_single.json")).await).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], 9499, "{body}");
+
+    let limited = feishu_answering_400(r#"{"code":11232,"msg":"frequency limited"}"#).await;
+    let (status, body) =
+        answer(post(&limited, "/feishu/ops/send", payload("firing_single.json")).await).await;
+    assert_eq!(
+        status, 503,
+        "a frequency limit is a throttle, not a refusal: {body}"
+    );
+    assert!(
+        limited
+            .metrics()
+            .await
+            .contains(&robot_requests("ops", Chan::Feishu, "11232")),
+        "{}",
+        limited.metrics().await
+    );
+
+    let plain = feishu_answering_400("<html>bad gateway config</html>").await;
+    let (status, body) =
+        answer(post(&plain, "/feishu/ops/send", payload("firing_single.json")).await).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        plain
+            .metrics()
+            .await
+            .contains(&robot_requests("ops", Chan::Feishu, "http_4xx")),
+        "{}",
+        plain.metrics().await
+    );
 }
