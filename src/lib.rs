@@ -17,6 +17,7 @@
 //! | [`channel`] | what every robot shares (message, outcome, retry class, limits), and one module per robot protocol: [`channel::dingtalk`], [`channel::wecom`], [`channel::feishu`] |
 //! | [`compose`] | rendered text → a message within the channel's size cap, cut at an alert |
 //! | [`delivery`] | budget per robot (each channel's windows), merging, retries: delivered or why not |
+//! | [`state`] | duplicate suppression: notifications delivered lately and being delivered now |
 //! | [`sandbox`] | render workers: every render in a child process with capped memory and time |
 //! | [`runtime`] | one immutable snapshot of config + templates + workers + robots |
 //! | [`server`] | the HTTP router, handlers, status codes, graceful shutdown |
@@ -38,4 +39,5 @@ pub mod samples;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
+pub mod state;
 pub mod telemetry;

@@ -1,0 +1,265 @@
+//! Where delivery's shared facts live: which notifications were delivered lately (duplicate
+//! suppression), in this process's memory or in Redis, shared by every replica.
+//!
+//! A notification's [`Identity`] is its profile, `groupKey`, status and the set of its
+//! alerts (fingerprint, status, startsAt, endsAt). Before a notification is sent, it is
+//! [claimed](Dedup::claim): one delivered within `dedup_window` is a duplicate; one being
+//! delivered right now (by another request, or another replica) is waited for; else the
+//! claimer holds a [`Lease`] and [settles](Lease::settle) it once the robot answered. Only
+//! delivered notifications are remembered: a failure, or a lease dropped unsettled (the
+//! caller went away), frees the identity for the next attempt.
+
+pub mod memory;
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::alert::Notification;
+
+/// What makes two notifications the same message: a SHA-256 over the profile, `groupKey`,
+/// status and the sorted (fingerprint, status, startsAt, endsAt) of every alert.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Identity(pub [u8; 32]);
+
+impl Identity {
+    /// The identity of `notification` sent through `profile`.
+    pub fn of(profile: &str, notification: &Notification) -> Self {
+        let mut alerts: Vec<String> = notification
+            .alerts
+            .iter()
+            .map(|alert| {
+                format!(
+                    "{}\u{0}{}\u{0}{}\u{0}{}",
+                    alert.fingerprint,
+                    alert.status.as_str(),
+                    alert.starts_at.timestamp_nanos_opt().unwrap_or_default(),
+                    alert.ends_at.timestamp_nanos_opt().unwrap_or_default(),
+                )
+            })
+            .collect();
+        alerts.sort_unstable();
+        let mut hash = Sha256::new();
+        // Each field ends with a NUL, which none of them holds, so no two lists hash alike.
+        for field in [
+            profile,
+            &notification.group_key,
+            notification.status.as_str(),
+        ] {
+            hash.update(field.as_bytes());
+            hash.update([0]);
+        }
+        for alert in &alerts {
+            hash.update(alert.as_bytes());
+            hash.update([0]);
+        }
+        Self(hash.finalize().into())
+    }
+
+    /// Lowercase hex, for keys (never secret: it names a notification, not a robot).
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identity({})", &self.hex()[..12])
+    }
+}
+
+/// What [`Dedup::claim`] found.
+#[derive(Debug)]
+pub enum Claim {
+    /// Delivered within the window: answer it delivered, send nothing.
+    Duplicate,
+    /// Ours to deliver; settle the lease when the robot answered.
+    Mine(Lease),
+    /// Another delivery of it was still running when the wait ran out.
+    StillInFlight,
+}
+
+/// The right to deliver one notification. Settled delivered, the identity is remembered for
+/// the window; settled failed, or dropped unsettled, it is freed at once.
+#[derive(Debug)]
+pub struct Lease {
+    identity: Identity,
+    store: memory::Shared,
+    settled: bool,
+}
+
+impl Lease {
+    /// The robot answered: remember the notification for `window` when it was delivered,
+    /// else free it for the next attempt.
+    pub fn settle(mut self, delivered: bool, window: Duration) {
+        self.settled = true;
+        self.store.settle(self.identity, delivered, window);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.store.settle(self.identity, false, Duration::ZERO);
+        }
+    }
+}
+
+/// Duplicate suppression for the process (memory). Lives as long as the server, across
+/// reloads.
+#[derive(Debug, Clone, Default)]
+pub struct Dedup {
+    store: memory::Shared,
+}
+
+impl Dedup {
+    /// Claims `identity`: a duplicate, ours, or (after waiting at most `max_wait` for the
+    /// delivery in flight) still in flight. A delivery in flight that fails hands the claim
+    /// to one of its waiters.
+    pub async fn claim(&self, identity: Identity, max_wait: Duration) -> Claim {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        loop {
+            match self.store.try_claim(identity) {
+                memory::Try::Duplicate => return Claim::Duplicate,
+                memory::Try::Mine => {
+                    return Claim::Mine(Lease {
+                        identity,
+                        store: self.store.clone(),
+                        settled: false,
+                    });
+                }
+                memory::Try::Wait(mut done) => {
+                    let waited = tokio::time::timeout_at(deadline, done.changed()).await;
+                    if waited.is_err() {
+                        return Claim::StillInFlight;
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many identities are remembered or in flight (bounded, see [`memory::CAPACITY`]).
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether nothing is remembered or in flight.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> Notification<'static> {
+        crate::samples::sample(name).unwrap()
+    }
+
+    #[test]
+    fn the_identity_ignores_alert_order_and_labels_but_not_status_times_or_profile() {
+        let group = sample("group");
+        let base = Identity::of("ops", &group);
+        let mut reversed = group.clone();
+        reversed.alerts.reverse();
+        assert_eq!(Identity::of("ops", &reversed), base);
+        let mut relabelled = group.clone();
+        relabelled.alerts[0].labels.insert("extra", "x");
+        assert_eq!(
+            Identity::of("ops", &relabelled),
+            base,
+            "labels are not identity"
+        );
+
+        assert_ne!(Identity::of("db", &group), base);
+        let mut ended = group.clone();
+        ended.alerts[0].ends_at = "2026-11-25T05:00:00Z".parse().unwrap();
+        assert_ne!(Identity::of("ops", &ended), base);
+        let mut fewer = group.clone();
+        fewer.alerts.pop();
+        assert_ne!(Identity::of("ops", &fewer), base);
+        let mut other_group = group;
+        other_group.group_key = "{}:{alertname=\"x\"}".into();
+        assert_ne!(Identity::of("ops", &other_group), base);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delivered_notification_is_a_duplicate_until_the_window_ends() {
+        let dedup = Dedup::default();
+        let id = Identity::of("ops", &sample("firing"));
+        let window = Duration::from_secs(300);
+
+        let Claim::Mine(lease) = dedup.claim(id, Duration::from_secs(1)).await else {
+            panic!("the first claim is ours");
+        };
+        lease.settle(true, window);
+
+        assert!(matches!(
+            dedup.claim(id, Duration::ZERO).await,
+            Claim::Duplicate
+        ));
+        tokio::time::advance(window).await;
+        assert!(matches!(
+            dedup.claim(id, Duration::ZERO).await,
+            Claim::Mine(_)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_or_a_dropped_lease_never_suppresses_a_retry() {
+        let dedup = Dedup::default();
+        let id = Identity::of("ops", &sample("firing"));
+        let Claim::Mine(lease) = dedup.claim(id, Duration::ZERO).await else {
+            panic!("ours");
+        };
+        lease.settle(false, Duration::from_secs(300));
+        let Claim::Mine(lease) = dedup.claim(id, Duration::ZERO).await else {
+            panic!("a failure is not remembered");
+        };
+        drop(lease);
+        assert!(matches!(
+            dedup.claim(id, Duration::ZERO).await,
+            Claim::Mine(_)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_in_flight_waits_for_its_outcome() {
+        let dedup = Dedup::default();
+        let id = Identity::of("ops", &sample("firing"));
+        let Claim::Mine(lease) = dedup.claim(id, Duration::ZERO).await else {
+            panic!("ours");
+        };
+
+        let waiter = tokio::spawn({
+            let dedup = dedup.clone();
+            async move { dedup.claim(id, Duration::from_secs(10)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(matches!(
+            dedup.claim(id, Duration::from_millis(10)).await,
+            Claim::StillInFlight
+        ));
+        lease.settle(true, Duration::from_secs(300));
+
+        assert!(matches!(waiter.await.unwrap(), Claim::Duplicate));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_delivery_hands_the_claim_to_a_waiter() {
+        let dedup = Dedup::default();
+        let id = Identity::of("ops", &sample("firing"));
+        let Claim::Mine(lease) = dedup.claim(id, Duration::ZERO).await else {
+            panic!("ours");
+        };
+        let waiter = tokio::spawn({
+            let dedup = dedup.clone();
+            async move { dedup.claim(id, Duration::from_secs(10)).await }
+        });
+        tokio::task::yield_now().await;
+        drop(lease);
+
+        assert!(matches!(waiter.await.unwrap(), Claim::Mine(_)));
+    }
+}
