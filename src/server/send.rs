@@ -16,7 +16,9 @@ use crate::metrics::{Metrics, UNKNOWN_PROFILE};
 use crate::render::{Part, RenderError};
 use crate::runtime::Runtime;
 use crate::sandbox::{ComposeError, Message, SandboxError};
+use crate::state::{Claim, Identity, Lease};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The answer to a delivered notification.
 #[derive(Debug, Serialize)]
@@ -24,7 +26,11 @@ pub(super) struct Accepted {
     status: &'static str,
     profile: String,
     alerts: usize,
+    /// How many notifications shared the message; 0 for a duplicate (nothing was sent).
     merged: usize,
+    /// Delivered within `dedup_window` already: answered without posting again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
 }
 
 /// `POST /send/{profile}`.
@@ -76,6 +82,8 @@ async fn send(
     let (parts, body) = request.into_parts();
     let result = deliver(&state, &profile, path_channel, &parts.headers, body).await;
     match &result {
+        // A duplicate was counted when it was delivered.
+        Ok(accepted) if accepted.duplicate => {}
         Ok(_) => {
             state.metrics.delivered.get_or_create(&label).inc();
             let seconds = started.elapsed().as_secs_f64();
@@ -137,15 +145,33 @@ async fn deliver(
         );
     }
     let (alerts, status) = (message.alerts, message.status);
+    let window = runtime.config.dedup_window;
     // Composed: the snapshot (and with it, after a reload, its render workers) need not live
     // while the robot is waited on.
     let robot = robot.clone();
     drop(runtime);
-    match state
+    let lease = match claim(state, profile, message.identity, window, policy.max_wait).await? {
+        Some(lease) => lease,
+        None => {
+            return Ok(Json(Accepted {
+                status: "ok",
+                profile: profile.to_owned(),
+                alerts,
+                merged: 0,
+                duplicate: true,
+            }));
+        }
+    };
+    let outcome = state
         .dispatcher
         .deliver(profile, &robot, composed, policy)
-        .await
-    {
+        .await;
+    // Recorded as soon as the robot accepted, before Alertmanager is answered: the moment in
+    // which a crash could still make its retry a duplicate is as short as it can be.
+    if let Some(lease) = lease {
+        lease.settle(outcome.is_ok(), window);
+    }
+    match outcome {
         Ok(delivered) => {
             // Each delivery at debug, as Alertmanager logs its notifications: at info it cost
             // a sixth of the throughput (BENCHMARKS.md). Failures are logged at error.
@@ -161,12 +187,46 @@ async fn deliver(
                 profile: profile.to_owned(),
                 alerts,
                 merged: delivered.merged,
+                duplicate: false,
             }))
         }
         Err(error) => {
             tracing::error!(profile, alerts, %error, "not delivered");
             Err(error.into())
         }
+    }
+}
+
+/// Claims the notification for delivery: `Ok(Some(Some(lease)))` to send it (settle the
+/// lease with the outcome), `Ok(Some(None))` to send it without duplicate suppression
+/// (`dedup_window: 0`), `Ok(None)` for a duplicate, answered delivered; another delivery of it
+/// still running when `max_wait` ran out is 503.
+async fn claim(
+    state: &AppState,
+    profile: &str,
+    identity: Identity,
+    window: Duration,
+    max_wait: Duration,
+) -> Result<Option<Option<Lease>>, AppError> {
+    if window.is_zero() {
+        return Ok(Some(None));
+    }
+    match state.dedup.claim(identity, max_wait).await {
+        Claim::Mine(lease) => Ok(Some(Some(lease))),
+        Claim::Duplicate => {
+            state
+                .metrics
+                .duplicates
+                .get_or_create(&Metrics::profile(profile))
+                .inc();
+            tracing::info!(
+                profile,
+                ?identity,
+                "delivered within dedup_window already; not posted again"
+            );
+            Ok(None)
+        }
+        Claim::StillInFlight => Err(AppError::StillInFlight),
     }
 }
 
