@@ -109,7 +109,7 @@ async fn deliver(
     body: Body,
 ) -> Result<Json<Accepted>, AppError> {
     let runtime = state.runtime.load_full();
-    let (Some(config), Some(robot), Some(&policy)) = (
+    let (Some(config), Some(robot), Some(&(mut policy))) = (
         runtime.config.profiles.get(profile),
         runtime.robots.get(profile),
         runtime.policies.get(profile),
@@ -150,7 +150,14 @@ async fn deliver(
     // while the robot is waited on.
     let robot = robot.clone();
     drop(runtime);
-    let lease = match claim(state, profile, message.identity, window, policy.max_wait).await? {
+    // max_wait bounds the notification's wait in all: what the claim spent waiting for a copy
+    // in flight (which, failed, handed the delivery on) is not given again to the robot.
+    let deadline = tokio::time::Instant::now() + policy.max_wait;
+    let claimed = claim(state, profile, message.identity, window, policy.max_wait).await?;
+    policy.max_wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let lease = match claimed {
+        // Handed on just as the wait ran out: nothing left to deliver it with.
+        Some(Some(_)) if policy.max_wait.is_zero() => return Err(AppError::StillInFlight),
         Some(lease) => lease,
         None => {
             return Ok(Json(Accepted {
