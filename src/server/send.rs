@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{AppError, AppState, body};
 use crate::channel::Channel;
+use crate::delivery::Record;
 use crate::metrics::{Metrics, UNKNOWN_PROFILE};
 use crate::render::{Part, RenderError};
 use crate::runtime::Runtime;
@@ -169,15 +170,14 @@ async fn deliver(
             }));
         }
     };
+    // Recorded as soon as the robot accepted, before Alertmanager is answered (and even if
+    // Alertmanager gave up meanwhile): the moment in which a crash could still make its retry
+    // a duplicate is as short as it can be.
+    let record = lease.map(|lease| Record { lease, window });
     let outcome = state
         .dispatcher
-        .deliver(profile, &robot, composed, policy)
+        .deliver(profile, &robot, composed, policy, record)
         .await;
-    // Recorded as soon as the robot accepted, before Alertmanager is answered: the moment in
-    // which a crash could still make its retry a duplicate is as short as it can be.
-    if let Some(lease) = lease {
-        lease.settle(outcome.is_ok(), window);
-    }
     match outcome {
         Ok(delivered) => {
             // Each delivery at debug, as Alertmanager logs its notifications: at info it cost

@@ -332,3 +332,40 @@ async fn a_copy_still_in_flight_past_max_wait_is_answered_503_in_flight() {
         "{metrics}"
     );
 }
+
+/// Alertmanager gives up on a webhook (its own timeout) while the message is at the robot,
+/// which accepts it a moment later: the retry must not post it again.
+async fn a_caller_gone_while_the_robot_has_it(extra: &str) {
+    let app = spawn_app(&ops_yaml(extra), &[]).await;
+    app.robot.script([Reply::Delay(Duration::from_millis(800))]);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(app.url("/dingtalk/ops/send"))
+        .header("content-type", "application/json")
+        .body(payload("firing_single.json"))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the caller should have timed out");
+
+    // The robot accepts after 800 ms; Alertmanager's retry comes later.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (status, body) = answer(app.post("ops", payload("firing_single.json")).await).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert!(duplicate(&body), "posted again: {body}");
+    assert_eq!(app.robot.received().len(), 1);
+    assert_eq!(app.robot.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_notification_accepted_after_its_caller_gave_up_is_not_posted_again_on_the_retry() {
+    a_caller_gone_while_the_robot_has_it("").await;
+}
+
+#[tokio::test]
+async fn the_same_holds_for_a_robot_without_a_budget() {
+    a_caller_gone_while_the_robot_has_it("    rate_limit: 0\n").await;
+}
