@@ -30,7 +30,8 @@ pub struct FailureLabels {
     pub profile: String,
     /// One of a fixed set: `bad_request`, `too_large`, `unknown_profile`, `wrong_channel`, `render`,
     /// `refused` (permanent errcode), `throttled`, `wait_timeout`, `unavailable`
-    /// (retries exhausted), `shutdown`, `overloaded` (body budget spent).
+    /// (retries exhausted), `shutdown`, `overloaded` (body budget spent), `in_flight` (its
+    /// copy still being delivered when `max_wait` ran out).
     pub reason: &'static str,
 }
 
