@@ -23,8 +23,8 @@ pub use duration::parse as parse_duration;
 pub use locate::locate;
 pub use raw::expand_env;
 use raw::{
-    RawConfig, default_max_wait, default_rate_limit_margin, default_throttle_penalty,
-    default_timeout, default_timezone,
+    RawConfig, default_dedup_window, default_max_wait, default_rate_limit_margin,
+    default_throttle_penalty, default_timeout, default_timezone,
 };
 
 /// Default cap on a webhook body: a 10,000-alert notification is about 8 MB.
@@ -61,6 +61,11 @@ pub struct Config {
     /// How long past a minute after the robot's answer a message stays counted in its
     /// robot's budget: DingTalk counts by its own clock, which the answer only bounds.
     pub rate_limit_margin: Duration,
+    /// How long a delivered notification is remembered: the same notification again
+    /// within it (Alertmanager retrying, or two Alertmanager peers sending it) is answered
+    /// delivered without posting again. Keep it below Alertmanager's `repeat_interval`, or
+    /// reminders are suppressed too. 0 remembers nothing.
+    pub dedup_window: Duration,
     /// Profiles by name: the `<profile>` of `/send/<profile>` and `/<channel>/<profile>/send`.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -234,6 +239,7 @@ impl Config {
             max_wait: raw.max_wait,
             throttle_penalty: raw.throttle_penalty,
             rate_limit_margin: raw.rate_limit_margin,
+            dedup_window: raw.dedup_window,
             profiles,
         })
     }
@@ -249,6 +255,7 @@ impl Config {
             max_wait: default_max_wait(),
             throttle_penalty: default_throttle_penalty(),
             rate_limit_margin: default_rate_limit_margin(),
+            dedup_window: default_dedup_window(),
             profiles: BTreeMap::new(),
         }
     }

@@ -32,6 +32,7 @@ use crate::channel::{Client, Retry, Robot, SendError};
 use crate::compose::Composed;
 use crate::config::{Config, Profile};
 use crate::metrics::Metrics;
+use crate::state::Lease;
 
 pub use budget::Windows;
 pub use merge::MergeQueue;
@@ -159,6 +160,24 @@ struct Job {
     enqueued: Instant,
     deadline: Instant,
     reply: oneshot::Sender<Result<Delivered, DeliveryError>>,
+    /// Duplicate suppression's claim on the notification, settled by whoever learns the
+    /// outcome, so a delivery that ends after its caller gave up is still remembered.
+    record: Option<Record>,
+}
+
+/// A claim on a notification and how long to remember it once delivered.
+#[derive(Debug)]
+pub struct Record {
+    /// The claim.
+    pub lease: Lease,
+    /// `dedup_window`.
+    pub window: Duration,
+}
+
+impl Record {
+    fn settle(self, delivered: bool) {
+        self.lease.settle(delivered, self.window);
+    }
 }
 
 /// Routes notifications to per-robot workers. Lives as long as the server, across reloads,
@@ -187,12 +206,16 @@ impl Dispatcher {
     }
 
     /// Delivers one notification and answers when it was delivered or why not.
+    /// `record` is settled with the outcome the moment it is known (before this returns),
+    /// also when the caller has gone away meanwhile: a message the robot accepted is
+    /// remembered even if nobody was left to answer.
     pub async fn deliver(
         &self,
         profile: &str,
         robot: &Robot,
         message: Composed,
         policy: Policy,
+        record: Option<Record>,
     ) -> Result<Delivered, DeliveryError> {
         if *self.shutdown.borrow() {
             return Err(DeliveryError::ShuttingDown);
@@ -200,7 +223,9 @@ impl Dispatcher {
         let now = Instant::now();
         let key = robot.key();
         if policy.windows.is_open() {
-            return self.send_now(profile, robot, &key, &message, policy).await;
+            return self
+                .send_now(profile, robot, key, &message, policy, record)
+                .await;
         }
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -211,38 +236,52 @@ impl Dispatcher {
             enqueued: now,
             deadline: now + policy.max_wait,
             reply,
+            record,
         };
         robots::lock(&self.robots).hand_over(&key, job, || self.spawn_worker(&key))?;
         answer.await.unwrap_or(Err(DeliveryError::ShuttingDown))
     }
 
     /// A robot without a budget: sent at once, concurrently with others, unless it is
-    /// throttled.
+    /// throttled. The request runs in its own task, so it ends (and settles `record`) even
+    /// when the caller goes away while the robot has it.
     async fn send_now(
         &self,
         profile: &str,
         robot: &Robot,
-        key: &str,
+        key: String,
         message: &Composed,
         policy: Policy,
+        record: Option<Record>,
     ) -> Result<Delivered, DeliveryError> {
         let now = Instant::now();
-        if let Some(left) = robots::lock(&self.robots).throttled_for(key, now) {
+        if let Some(left) = robots::lock(&self.robots).throttled_for(&key, now) {
             return Err(DeliveryError::Throttled(robot.channel(), left));
         }
         let body = message.body().into();
-        let context =
-            attempt::Context::new(&self.client, &self.metrics, profile, robot, &self.stopping);
-        let result = context
-            .send(
-                body,
-                policy.timeout,
-                now + policy.max_wait,
-                &mut attempt::Open,
-            )
-            .await;
-        robots::lock(&self.robots).note(key, &result, policy.throttle_penalty, profile);
-        result.map(|()| Delivered { merged: 1 })
+        let (client, metrics, robots) = (
+            self.client.clone(),
+            self.metrics.clone(),
+            self.robots.clone(),
+        );
+        let (stopping, profile, robot) = (self.stopping.clone(), profile.to_owned(), robot.clone());
+        let request = tokio::spawn(async move {
+            let context = attempt::Context::new(&client, &metrics, &profile, &robot, &stopping);
+            let result = context
+                .send(
+                    body,
+                    policy.timeout,
+                    now + policy.max_wait,
+                    &mut attempt::Open,
+                )
+                .await;
+            robots::lock(&robots).note(&key, &result, policy.throttle_penalty, &profile);
+            if let Some(record) = record {
+                record.settle(result.is_ok());
+            }
+            result.map(|()| Delivered { merged: 1 })
+        });
+        request.await.unwrap_or(Err(DeliveryError::ShuttingDown))
     }
 
     /// Answers every waiting notification [`DeliveryError::ShuttingDown`] and refuses new

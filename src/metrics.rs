@@ -30,7 +30,8 @@ pub struct FailureLabels {
     pub profile: String,
     /// One of a fixed set: `bad_request`, `too_large`, `unknown_profile`, `wrong_channel`, `render`,
     /// `refused` (permanent errcode), `throttled`, `wait_timeout`, `unavailable`
-    /// (retries exhausted), `shutdown`, `overloaded` (body budget spent).
+    /// (retries exhausted), `shutdown`, `overloaded` (body budget spent), `in_flight` (its
+    /// copy still being delivered when `max_wait` ran out).
     pub reason: &'static str,
 }
 
@@ -89,6 +90,9 @@ pub struct Metrics {
     pub rate_limit_wait: Histograms,
     /// Robot requests repeated after a retryable failure.
     pub retries: Family<ProfileLabel, Counter>,
+    /// Notifications answered delivered without posting again: delivered within
+    /// `dedup_window` already.
+    pub duplicates: Family<ProfileLabel, Counter>,
     /// 1 when the last reload succeeded, 0 when it failed (the name Prometheus uses).
     pub reload_successful: Gauge,
     /// Unix time of the last successful reload.
@@ -160,6 +164,12 @@ impl Metrics {
             "Robot requests repeated after a retryable failure",
             Family::default(),
         );
+        let duplicates = add(
+            &mut r,
+            "notifications_duplicate",
+            "Notifications already delivered within dedup_window, answered 200 without posting again",
+            Family::default(),
+        );
         let reload_successful = add(
             &mut r,
             "config_last_reload_successful",
@@ -188,6 +198,7 @@ impl Metrics {
             truncated,
             rate_limit_wait,
             retries,
+            duplicates,
             reload_successful,
             reload_success_timestamp,
         }

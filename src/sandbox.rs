@@ -81,6 +81,8 @@ pub struct Message {
     pub alerts: usize,
     /// The notification's status.
     pub status: Status,
+    /// What makes it the same notification as another (duplicate suppression).
+    pub identity: crate::state::Identity,
     /// The message within the size cap.
     pub composed: Composed,
 }
@@ -189,11 +191,13 @@ impl Sandbox {
             Reply::Composed {
                 alerts,
                 status,
+                identity,
                 composed,
             } => Ok(Message {
                 alerts,
                 status,
-                composed,
+                identity,
+                composed: *composed,
             }),
             Reply::BadPayload(error) => Err(error.into()),
             Reply::Render(error) => Err(error.into()),

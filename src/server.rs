@@ -26,6 +26,7 @@ use crate::delivery::Dispatcher;
 use crate::metrics::{self, Metrics};
 use crate::reload::Reloader;
 use crate::runtime::Runtime;
+use crate::state::Dedup;
 pub use error::AppError;
 
 /// What handlers share.
@@ -35,6 +36,8 @@ pub struct AppState {
     pub runtime: Arc<ArcSwap<Runtime>>,
     /// Per-robot budgets, queues and retries, shared across snapshots.
     pub dispatcher: Arc<Dispatcher>,
+    /// Notifications delivered lately and being delivered now, shared across snapshots.
+    pub dedup: Dedup,
     /// Everything `/metrics` shows.
     pub metrics: Arc<Metrics>,
     /// Builds and swaps snapshots for `/-/reload`, SIGHUP and the file watcher.
@@ -60,6 +63,7 @@ impl AppState {
         Self {
             runtime,
             dispatcher,
+            dedup: Dedup::default(),
             metrics,
             reloader,
             lifecycle: false,

@@ -48,6 +48,11 @@ pub(super) struct RawConfig {
         deserialize_with = "duration::deserialize"
     )]
     pub(super) rate_limit_margin: Duration,
+    #[serde(
+        default = "default_dedup_window",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub(super) dedup_window: Duration,
     #[serde(default, deserialize_with = "profile_map")]
     pub(super) profiles: BTreeMap<String, RawProfile>,
 }
@@ -182,6 +187,10 @@ pub(super) fn default_max_wait() -> Duration {
 
 pub(super) fn default_throttle_penalty() -> Duration {
     Duration::from_secs(600)
+}
+
+pub(super) fn default_dedup_window() -> Duration {
+    Duration::from_secs(300)
 }
 
 pub(super) fn default_rate_limit_margin() -> Duration {

@@ -233,6 +233,7 @@ impl MergeQueue {
             enqueued: now,
             deadline: now + policy.max_wait,
             reply: tokio::sync::oneshot::channel().0,
+            record: None,
         });
         Self(jobs.collect())
     }

@@ -226,7 +226,11 @@ impl Worker {
         }
     }
 
-    fn answer(&self, job: Job, outcome: Result<Delivered, DeliveryError>) {
+    fn answer(&self, mut job: Job, outcome: Result<Delivered, DeliveryError>) {
+        // Settled first: the caller may be gone, the robot's acceptance must not be.
+        if let Some(record) = job.record.take() {
+            record.settle(outcome.is_ok());
+        }
         if let Err(error) = &outcome {
             tracing::debug!(
                 profile = job.profile,

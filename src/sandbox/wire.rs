@@ -14,6 +14,7 @@ use crate::channel::{Channel, Mention, MessageKind};
 use crate::compose::{Composed, Cut};
 use crate::preview::{Preview, PreviewError};
 use crate::render::{Part, RenderError};
+use crate::state::Identity;
 
 /// Frames longer than this are refused: webhook bodies are capped well below it.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
@@ -56,7 +57,9 @@ pub(crate) enum Reply {
     Composed {
         alerts: usize,
         status: Status,
-        composed: Composed,
+        /// What makes it the same notification as another (duplicate suppression).
+        identity: Identity,
+        composed: Box<Composed>,
     },
     /// The webhook body is not an Alertmanager payload.
     BadPayload(PayloadError),
@@ -138,6 +141,7 @@ const JSON: u8 = b'J';
 struct HeadOut<'a> {
     alerts: usize,
     status: Status,
+    identity: Identity,
     channel: Channel,
     kind: &'a MessageKind,
     mention: &'a Mention,
@@ -153,6 +157,7 @@ struct HeadOut<'a> {
 struct HeadIn {
     alerts: usize,
     status: Status,
+    identity: Identity,
     channel: Channel,
     kind: MessageKind,
     mention: Mention,
@@ -170,25 +175,27 @@ pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()>
         Reply::Composed {
             alerts,
             status,
-            // Every field named: one added to `Composed` must be added to the head too.
-            composed:
-                Composed {
-                    channel,
-                    kind,
-                    title,
-                    text,
-                    mention,
-                    status: message_status,
-                    link,
-                    omitted,
-                    cut,
-                    fallback,
-                },
+            identity,
+            composed,
         } => {
+            // Every field named: one added to `Composed` must be added to the head too.
+            let Composed {
+                channel,
+                kind,
+                title,
+                text,
+                mention,
+                status: message_status,
+                link,
+                omitted,
+                cut,
+                fallback,
+            } = &**composed;
             head.push(COMPOSED);
             let fields = HeadOut {
                 alerts: *alerts,
                 status: *status,
+                identity: *identity,
                 channel: *channel,
                 kind,
                 mention,
@@ -223,7 +230,8 @@ pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
             Ok(Reply::Composed {
                 alerts: head.alerts,
                 status: head.status,
-                composed: Composed {
+                identity: head.identity,
+                composed: Box::new(Composed {
                     channel: head.channel,
                     kind: head.kind,
                     title,
@@ -234,7 +242,7 @@ pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
                     omitted: head.omitted,
                     cut: head.cut,
                     fallback: head.fallback,
-                },
+                }),
             })
         }
         Some((&JSON, json)) => serde_json::from_slice(json).map_err(io::Error::other),
@@ -302,7 +310,8 @@ mod tests {
             Reply::Composed {
                 alerts: 3,
                 status: Status::Resolved,
-                composed: composed.clone(),
+                identity: Identity([7; 32]),
+                composed: Box::new(composed.clone()),
             },
             Reply::Panicked("boom".into()),
         ];
@@ -315,8 +324,12 @@ mod tests {
             Reply::Composed {
                 alerts: 3,
                 status: Status::Resolved,
+                identity,
                 composed: read,
-            } => assert_eq!(read, composed),
+            } => {
+                assert_eq!(*read, composed);
+                assert_eq!(identity, Identity([7; 32]));
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(read_reply(&mut input).unwrap(), Reply::Panicked(m) if m == "boom"));

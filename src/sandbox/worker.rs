@@ -9,6 +9,7 @@ use crate::alert::Notification;
 use crate::compose::{compose, compose_with};
 use crate::preview::{self, PreviewError, Request};
 use crate::render::{Renderer, Spec};
+use crate::state::Identity;
 
 use super::wire::{Job, Reply, read_body, read_frame, read_len, write_frame, write_reply};
 
@@ -83,7 +84,8 @@ fn handle(renderer: &Renderer, job: Job, body: &[u8], memory: &mut Memory) -> Re
                     Ok(composed) => Reply::Composed {
                         alerts: notification.alerts.len(),
                         status: notification.status,
-                        composed,
+                        identity: Identity::of(&profile, &notification),
+                        composed: Box::new(composed),
                     },
                     Err(error) => Reply::Render(error),
                 }

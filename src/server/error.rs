@@ -101,6 +101,10 @@ pub enum AppError {
     /// The message was not delivered.
     #[error("message not delivered: {0}")]
     Delivery(#[from] DeliveryError),
+    /// The same notification was still being delivered by another request when `max_wait`
+    /// ran out; Alertmanager retries, and then finds it delivered or delivers it.
+    #[error("the same notification is still being delivered by another request; try again")]
+    StillInFlight,
 }
 
 impl AppError {
@@ -115,6 +119,7 @@ impl AppError {
             Self::Render(_) | Self::Unrenderable(_) | Self::WorkersUnavailable(_) => "render",
             Self::LifecycleDisabled | Self::Reload(_) | Self::Preview(_) | Self::PreviewBusy => "",
             Self::ShuttingDown => "shutdown",
+            Self::StillInFlight => "in_flight",
             Self::Delivery(error) => error.reason(),
         }
     }
@@ -132,6 +137,7 @@ impl AppError {
             Self::Preview(PreviewError::Render(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Preview(_) => StatusCode::BAD_REQUEST,
             Self::PreviewBusy
+            | Self::StillInFlight
             | Self::BodyBudgetSpent { .. }
             | Self::ShuttingDown
             | Self::WorkersUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -12,11 +12,14 @@ use serde::Serialize;
 
 use super::{AppError, AppState, body};
 use crate::channel::Channel;
+use crate::delivery::Record;
 use crate::metrics::{Metrics, UNKNOWN_PROFILE};
 use crate::render::{Part, RenderError};
 use crate::runtime::Runtime;
 use crate::sandbox::{ComposeError, Message, SandboxError};
+use crate::state::{Claim, Identity, Lease};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The answer to a delivered notification.
 #[derive(Debug, Serialize)]
@@ -24,7 +27,11 @@ pub(super) struct Accepted {
     status: &'static str,
     profile: String,
     alerts: usize,
+    /// How many notifications shared the message; 0 for a duplicate (nothing was sent).
     merged: usize,
+    /// Delivered within `dedup_window` already: answered without posting again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
 }
 
 /// `POST /send/{profile}`.
@@ -76,6 +83,8 @@ async fn send(
     let (parts, body) = request.into_parts();
     let result = deliver(&state, &profile, path_channel, &parts.headers, body).await;
     match &result {
+        // A duplicate was counted when it was delivered.
+        Ok(accepted) if accepted.duplicate => {}
         Ok(_) => {
             state.metrics.delivered.get_or_create(&label).inc();
             let seconds = started.elapsed().as_secs_f64();
@@ -101,7 +110,7 @@ async fn deliver(
     body: Body,
 ) -> Result<Json<Accepted>, AppError> {
     let runtime = state.runtime.load_full();
-    let (Some(config), Some(robot), Some(&policy)) = (
+    let (Some(config), Some(robot), Some(&(mut policy))) = (
         runtime.config.profiles.get(profile),
         runtime.robots.get(profile),
         runtime.policies.get(profile),
@@ -137,15 +146,39 @@ async fn deliver(
         );
     }
     let (alerts, status) = (message.alerts, message.status);
+    let window = runtime.config.dedup_window;
     // Composed: the snapshot (and with it, after a reload, its render workers) need not live
     // while the robot is waited on.
     let robot = robot.clone();
     drop(runtime);
-    match state
+    // max_wait bounds the notification's wait in all: what the claim spent waiting for a copy
+    // in flight (which, failed, handed the delivery on) is not given again to the robot.
+    let deadline = tokio::time::Instant::now() + policy.max_wait;
+    let claimed = claim(state, profile, message.identity, window, policy.max_wait).await?;
+    policy.max_wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let lease = match claimed {
+        // Handed on just as the wait ran out: nothing left to deliver it with.
+        Some(Some(_)) if policy.max_wait.is_zero() => return Err(AppError::StillInFlight),
+        Some(lease) => lease,
+        None => {
+            return Ok(Json(Accepted {
+                status: "ok",
+                profile: profile.to_owned(),
+                alerts,
+                merged: 0,
+                duplicate: true,
+            }));
+        }
+    };
+    // Recorded as soon as the robot accepted, before Alertmanager is answered (and even if
+    // Alertmanager gave up meanwhile): the moment in which a crash could still make its retry
+    // a duplicate is as short as it can be.
+    let record = lease.map(|lease| Record { lease, window });
+    let outcome = state
         .dispatcher
-        .deliver(profile, &robot, composed, policy)
-        .await
-    {
+        .deliver(profile, &robot, composed, policy, record)
+        .await;
+    match outcome {
         Ok(delivered) => {
             // Each delivery at debug, as Alertmanager logs its notifications: at info it cost
             // a sixth of the throughput (BENCHMARKS.md). Failures are logged at error.
@@ -161,12 +194,46 @@ async fn deliver(
                 profile: profile.to_owned(),
                 alerts,
                 merged: delivered.merged,
+                duplicate: false,
             }))
         }
         Err(error) => {
             tracing::error!(profile, alerts, %error, "not delivered");
             Err(error.into())
         }
+    }
+}
+
+/// Claims the notification for delivery: `Ok(Some(Some(lease)))` to send it (settle the
+/// lease with the outcome), `Ok(Some(None))` to send it without duplicate suppression
+/// (`dedup_window: 0`), `Ok(None)` for a duplicate, answered delivered; another delivery of it
+/// still running when `max_wait` ran out is 503.
+async fn claim(
+    state: &AppState,
+    profile: &str,
+    identity: Identity,
+    window: Duration,
+    max_wait: Duration,
+) -> Result<Option<Option<Lease>>, AppError> {
+    if window.is_zero() {
+        return Ok(Some(None));
+    }
+    match state.dedup.claim(identity, max_wait).await {
+        Claim::Mine(lease) => Ok(Some(Some(lease))),
+        Claim::Duplicate => {
+            state
+                .metrics
+                .duplicates
+                .get_or_create(&Metrics::profile(profile))
+                .inc();
+            tracing::info!(
+                profile,
+                ?identity,
+                "delivered within dedup_window already; not posted again"
+            );
+            Ok(None)
+        }
+        Claim::StillInFlight => Err(AppError::StillInFlight),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::binary::{check, start};
-use crate::helpers::{TestApp, payload, spawn_app};
+use crate::helpers::{TestApp, distinct, payload, spawn_app};
 
 /// 200 bytes that would build a 256 MiB string: 16 bytes doubled 24 times.
 fn doubling() -> String {
@@ -145,8 +145,9 @@ async fn a_saved_template_that_never_finishes_fails_the_reload_with_its_name() {
     std::fs::write(app.path("templates/spin.md.tera"), "fixed").unwrap();
     let response = app.http.post(app.url("/-/reload")).send().await.unwrap();
     assert_eq!(response.status(), 200);
+    // Another notification: the first one again would be a duplicate, never rendered anew.
     assert_eq!(
-        app.post("ops", payload("firing_single.json"))
+        app.post("ops", distinct(&payload("firing_single.json"), 1))
             .await
             .status(),
         200
@@ -186,7 +187,9 @@ async fn a_webhook_whose_template_runs_out_of_time_is_sent_with_the_builtin_temp
     assert_eq!(app.post("ops", body.to_string()).await.status(), 200);
     assert_eq!(app.robot.received().last().unwrap().text(), "custom");
     body["receiver"] = json!("spin");
-    let response = app.post("ops", body.to_string()).await;
+    // Another notification (the receiver is no part of a notification's identity): the
+    // first one again would be a duplicate, never rendered anew.
+    let response = app.post("ops", distinct(&body.to_string(), 1)).await;
 
     assert_eq!(response.status(), 200);
     let received = app.robot.received();
@@ -212,9 +215,10 @@ async fn previews_do_not_take_the_capacity_webhooks_render_with() {
         })
         .collect();
     let mut webhooks = Vec::new();
-    for _ in 0..10 {
+    // Ten notifications, each rendered and sent (the same one ten times would be sent once).
+    for n in 0..10 {
         webhooks.push(
-            app.post("ops", payload("firing_single.json"))
+            app.post("ops", distinct(&payload("firing_single.json"), n))
                 .await
                 .status(),
         );

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, payload, spawn_app_with_robot};
+use crate::helpers::{TestApp, distinct, payload, spawn_app_with_robot};
 use crate::robot::{Limits, Protocol, Received, RobotDouble};
 
 mod answers;
@@ -140,12 +140,14 @@ pub fn edited(name: &str, edit: impl FnOnce(&mut Value)) -> String {
     value.to_string()
 }
 
-/// A one-alert firing notification whose instance is `host-<i>`, to follow it through merges.
+/// A one-alert firing notification whose instance is `host-<i>`, to follow it through merges;
+/// a notification of its own (its own `groupKey`), not a duplicate of another number.
 pub fn numbered(i: usize) -> String {
-    edited("firing_single.json", |n| {
+    let body = edited("firing_single.json", |n| {
         n["alerts"][0]["labels"]["instance"] = Value::from(format!("host-{i}:9100"));
         n["commonLabels"]["instance"] = Value::from(format!("host-{i}:9100"));
-    })
+    });
+    distinct(&body, i)
 }
 
 /// The firing payload with its one alert repeated `count` times.

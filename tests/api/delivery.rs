@@ -10,15 +10,16 @@ use tokio::time::Instant;
 mod lifecycle;
 mod storm;
 
-use crate::helpers::{TestApp, payload, spawn_app};
+use crate::helpers::{TestApp, distinct, payload, spawn_app};
 use crate::robot::{RATE_LIMIT, Received, Reply};
 
-/// A one-alert firing notification whose instance is `host-<i>`, to follow each one through.
+/// A one-alert firing notification whose instance is `host-<i>`, to follow each one through;
+/// a notification of its own (its own `groupKey`), not a duplicate of another number.
 fn numbered(i: usize) -> String {
     let mut n: Value = serde_json::from_str(&payload("firing_single.json")).unwrap();
     n["alerts"][0]["labels"]["instance"] = Value::from(format!("host-{i}:9100"));
     n["commonLabels"]["instance"] = Value::from(format!("host-{i}:9100"));
-    n.to_string()
+    distinct(&n.to_string(), i)
 }
 
 fn yaml(profiles: &str) -> String {

@@ -29,6 +29,18 @@ pub fn payload(name: &str) -> String {
     std::fs::read_to_string(data_dir().join(name)).unwrap()
 }
 
+/// `payload` (a notification's JSON text) as the `n`th of many distinct notifications: its
+/// `groupKey` gets the prefix `<n>/`, so duplicate suppression, which knows a notification by
+/// its profile, `groupKey`, status and alerts, takes each for a notification of its own.
+/// Everything else stays byte for byte, the rendered message included (no built-in template
+/// shows the `groupKey`), so texts built or matched by replacement still match.
+pub fn distinct(payload: &str, n: usize) -> String {
+    const KEY: &str = "\"groupKey\"";
+    let key = payload.find(KEY).expect("a notification with a groupKey") + KEY.len();
+    let open = key + payload[key..].find('"').expect("a groupKey with a value") + 1;
+    format!("{}{n}/{}", &payload[..open], &payload[open..])
+}
+
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
@@ -165,4 +177,23 @@ pub async fn serve(state: AppState) -> SocketAddr {
 /// The JSON body of an answer.
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     response.json().await.unwrap()
+}
+
+#[test]
+fn distinct_payloads_differ_in_their_group_key_alone() {
+    let original: serde_json::Value = serde_json::from_str(&payload("firing_single.json")).unwrap();
+    let spaced = "{\"status\": \"firing\", \"groupKey\" : \"{}:{a=\\\"b\\\"}\", \"alerts\": []}";
+
+    let seven: serde_json::Value =
+        serde_json::from_str(&distinct(&payload("firing_single.json"), 7)).unwrap();
+    let spaced: serde_json::Value = serde_json::from_str(&distinct(spaced, 3)).unwrap();
+
+    let mut expected = original.clone();
+    expected["groupKey"] = format!("7/{}", original["groupKey"].as_str().unwrap()).into();
+    assert_eq!(seven, expected);
+    assert_eq!(spaced["groupKey"], "3/{}:{a=\"b\"}");
+    assert_ne!(
+        distinct(&payload("firing_single.json"), 1),
+        distinct(&payload("firing_single.json"), 2)
+    );
 }

@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::routing::post;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{ops_yaml, payload, spawn_app};
+use crate::helpers::{distinct, ops_yaml, payload, spawn_app};
 use crate::robot::Reply;
 
 /// This process's resident memory in bytes (the server under test runs in-process).
@@ -103,7 +103,12 @@ async fn a_robot_answering_200_mb_is_not_counted_delivered_and_memory_stays_smal
 
 /// A valid webhook body of exactly `len` bytes: a one-alert payload padded with whitespace.
 fn padded(len: usize) -> String {
-    let mut body = payload("firing_single.json");
+    padded_as(len, 0)
+}
+
+/// [`padded`], as the `n`th of many distinct notifications (each delivered, none a duplicate).
+fn padded_as(len: usize, n: usize) -> String {
+    let mut body = distinct(&payload("firing_single.json"), n);
     let pad = len - body.len();
     body.extend(std::iter::repeat_n(' ', pad));
     body
@@ -139,8 +144,11 @@ async fn webhooks_past_the_in_flight_budget_are_answered_503_with_retry_after() 
     // The slow webhook holds the 900 kB it sent (its share grows as bytes arrive, up to what
     // it declared); once its handler has read them, a second one does not fit.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
     let refused = loop {
-        let response = app.post("ops", body.clone()).await;
+        // A notification of its own each time: a copy of one delivered would only be answered.
+        n += 1;
+        let response = app.post("ops", padded_as(body.len(), n)).await;
         if response.status() == 503 {
             break response;
         }
@@ -156,7 +164,8 @@ async fn webhooks_past_the_in_flight_budget_are_answered_503_with_retry_after() 
     let mut answer = String::new();
     slow.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert_eq!(app.post("ops", body).await.status(), 200);
+    let another = padded_as(body.len(), n + 1);
+    assert_eq!(app.post("ops", another).await.status(), 200);
 }
 
 #[tokio::test]
@@ -255,7 +264,8 @@ async fn a_body_is_given_back_to_the_budget_once_rendered_not_when_the_robot_ans
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    let second = app.post("ops", padded(900_000)).await;
+    // Another notification: the same one would wait for the first's outcome, not its budget.
+    let second = app.post("ops", padded_as(900_000, 1)).await;
 
     assert_eq!(second.status(), 200);
     assert_eq!(first.await.unwrap(), 200);
@@ -265,11 +275,15 @@ async fn a_body_is_given_back_to_the_budget_once_rendered_not_when_the_robot_ans
 async fn a_burst_of_large_webhooks_holds_memory_to_the_budget() {
     let app = spawn_app(&budget_yaml(4 * MIB, 8 * MIB), &[]).await;
     app.robot.unlimited();
-    let body = Bytes::from(padded(4 * MIB - 100));
+    // 24 notifications of their own (copies of one would be sent once), made before the
+    // baseline so that only the server's memory counts.
+    let bodies: Vec<Bytes> = (0..=24)
+        .map(|n| Bytes::from(padded_as(4 * MIB - 100, n)))
+        .collect();
     let before = rss();
     let watch = RssWatch::start();
 
-    let answers = futures_util::future::join_all((0..24).map(|_| {
+    let answers = futures_util::future::join_all(bodies[..24].iter().map(|body| {
         let request = app.http.post(app.url("/dingtalk/ops/send"));
         request
             .header("content-type", "application/json")
@@ -293,5 +307,5 @@ async fn a_burst_of_large_webhooks_holds_memory_to_the_budget() {
         "RSS grew by {} MiB {statuses:?}",
         grown / MIB
     );
-    assert_eq!(app.post("ops", body).await.status(), 200);
+    assert_eq!(app.post("ops", bodies[24].clone()).await.status(), 200);
 }

@@ -5,6 +5,7 @@ mod binary;
 mod bounds;
 mod browser;
 mod channels;
+mod dedup;
 mod delivery;
 mod fuzz;
 mod golden;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use alertrelay::reload::watch;
 
-use crate::helpers::{TestApp, json, ops_yaml, payload, spawn_app};
+use crate::helpers::{TestApp, distinct, json, ops_yaml, payload, spawn_app};
 
 const TEMPLATE: &str = "default.md.tera";
 
@@ -20,11 +20,17 @@ async fn wait_for_swap(app: &TestApp, before: &Arc<alertrelay::runtime::Runtime>
     }
 }
 
-/// The text of the last message after posting one notification.
+/// The text of the message a new notification (numbered by how many the robot has, so never
+/// a duplicate of an earlier one) arrived as.
 async fn send_and_read(app: &TestApp) -> String {
-    let response = app.post("ops", payload("firing_single.json")).await;
+    let before = app.robot.received().len();
+    let response = app
+        .post("ops", distinct(&payload("firing_single.json"), before))
+        .await;
     assert_eq!(response.status(), 200);
-    app.robot.received().last().unwrap().text().to_owned()
+    let received = app.robot.received();
+    assert_eq!(received.len(), before + 1, "no new message arrived");
+    received.last().unwrap().text().to_owned()
 }
 
 fn watching(app: &TestApp) {
@@ -259,7 +265,7 @@ async fn concurrent_webhooks_during_100_reloads_each_see_one_config() {
     let templates = app.path("templates");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut senders = Vec::new();
-    for _ in 0..4 {
+    for sender in 0..4 {
         let (http, url, stop) = (
             app.http.clone(),
             app.url("/dingtalk/ops/send"),
@@ -268,10 +274,12 @@ async fn concurrent_webhooks_during_100_reloads_each_see_one_config() {
         senders.push(tokio::spawn(async move {
             let mut sent = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Each webhook a notification of its own, every one sent.
+                let body = distinct(&payload("firing_group.json"), sender * 1_000_000 + sent);
                 let response = http
                     .post(&url)
                     .header("content-type", "application/json")
-                    .body(payload("firing_group.json"))
+                    .body(body)
                     .send()
                     .await
                     .unwrap();

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::{Chan, QUICK, TOKEN, answer, post, robot_requests, spawn, spawn_with};
-use crate::helpers::{TestApp, payload, spawn_app};
+use crate::helpers::{TestApp, distinct, payload, spawn_app};
 use crate::robot::{Limits, Reply};
 
 async fn http_5xx_is_retried_then_delivered(chan: Chan) {
@@ -193,7 +193,13 @@ async fn metrics_show_channel_and_code(chan: Chan, refusal: (i64, &'static str))
 
     let delivered = post(&app, &chan.path("ops"), payload("firing_single.json")).await;
     app.robot.script([Reply::Errcode(refusal.0, refusal.1)]);
-    let refused = post(&app, &chan.path("ops"), payload("firing_single.json")).await;
+    // Another notification: the first one again would be a duplicate, never sent.
+    let refused = post(
+        &app,
+        &chan.path("ops"),
+        distinct(&payload("firing_single.json"), 1),
+    )
+    .await;
 
     assert_eq!(delivered.status(), 200);
     assert_eq!(refused.status(), 502);

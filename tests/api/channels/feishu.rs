@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{Chan, TOKEN, answer, edited, post, robot_requests, spawn};
-use crate::helpers::{payload, spawn_app_with_robot};
+use crate::helpers::{distinct, payload, spawn_app_with_robot};
 use crate::robot::{Reply, RobotDouble};
 
 const FEISHU: Chan = Chan::Feishu;
@@ -292,8 +292,9 @@ async fn a_feishu_bot_answering_the_legacy_status_code_form_is_read_right() {
     let delivered = post(&app, "/feishu/ops/send", payload("firing_single.json")).await;
     app.robot
         .script([Reply::Errcode(19024, "Key Words Not Found")]);
-    let (refused, refusal) =
-        answer(post(&app, "/feishu/ops/send", payload("firing_single.json")).await).await;
+    // Another notification: the first one again would be a duplicate, never sent.
+    let other = distinct(&payload("firing_single.json"), 1);
+    let (refused, refusal) = answer(post(&app, "/feishu/ops/send", other).await).await;
 
     assert_eq!(delivered.status(), 200);
     assert_eq!(app.robot.received().len(), 1);

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use serde_json::Value;
 
 use super::{Chan, PATIENT, delivered_hosts, edited, numbered, post, profile, spawn_with};
-use crate::helpers::{TestApp, spawn_app_with_robot};
+use crate::helpers::{TestApp, distinct, spawn_app_with_robot};
 use crate::robot::{Limits, Received, RobotDouble};
 
 /// Posts notifications `range` to `path` all at once; (number, status) of each, in order.
@@ -161,12 +161,13 @@ async fn a_burst_of_120_to_a_feishu_bot_with_a_lowered_rate_limit_keeps_to_it() 
     assert!(most_in_any(&received, Duration::from_secs(1)) <= 5);
 }
 
-/// A one-alert resolved notification whose instance is `host-<i>`.
+/// A one-alert resolved notification whose instance is `host-<i>`, a notification of its own.
 fn numbered_resolved(i: usize) -> String {
-    edited("resolved.json", |n| {
+    let body = edited("resolved.json", |n| {
         n["alerts"][0]["labels"]["instance"] = Value::from(format!("host-{i}:9100"));
         n["commonLabels"]["instance"] = Value::from(format!("host-{i}:9100"));
-    })
+    });
+    distinct(&body, i)
 }
 
 #[tokio::test(start_paused = true)]
