@@ -12,6 +12,7 @@ mod helpers;
 mod limits;
 mod preview;
 mod properties;
+mod redis;
 mod reload;
 mod robot;
 mod send;
