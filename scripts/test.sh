@@ -12,6 +12,8 @@ needs=(
   systemd-analyze:systemd                            # example unit check
   chromium:chromium                                  # preview page browser test
   chromedriver:chromium-driver                       #   driven over WebDriver
+  redis-server:redis-server                          # shared state of replicas (tests start their own)
+  openssl:openssl                                    #   certificates for its rediss:// test
 )
 missing=()
 for pair in "${needs[@]}"; do

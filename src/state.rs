@@ -10,6 +10,7 @@
 //! caller went away), frees the identity for the next attempt.
 
 pub mod memory;
+pub mod redis;
 
 use std::time::Duration;
 

@@ -13,6 +13,7 @@ mod helpers;
 mod limits;
 mod preview;
 mod properties;
+mod redis;
 mod reload;
 mod robot;
 mod send;

@@ -1,0 +1,57 @@
+-- Takes a slot in every one of a robot's windows at once, or says how long until one frees.
+-- KEYS[1]: the robot's slots in flight (sorted set: slot -> when its hold ends, ms).
+-- KEYS[1 + j]: window j (sorted set: slot -> when it leaves the window, ms).
+-- ARGV[1]: the new slot's id; ARGV[2]: how long it may stay in flight (ms, the request's
+-- timeout); ARGV[1 + 2j], ARGV[2 + 2j]: window j's limit and length (ms).
+-- Times are Redis's clock, the same for every replica.
+-- Returns {1, now}: taken at now (ms since the epoch); {0, wait}: none free for wait ms.
+if redis.replicate_commands then
+  redis.replicate_commands()
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local flight = KEYS[1]
+local hold = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', flight, '-inf', now)
+
+local wait = 0
+for j = 1, #KEYS - 1 do
+  local key = KEYS[1 + j]
+  local limit = tonumber(ARGV[1 + 2 * j])
+  local length = tonumber(ARGV[2 + 2 * j])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local used = redis.call('ZCARD', key)
+  if used >= limit then
+    -- With a lowered limit, enough older slots must leave for the count to fall below it.
+    local first = redis.call('ZRANGE', key, used - limit, used - limit, 'WITHSCORES')
+    local free_in = length
+    if first[1] and not redis.call('ZSCORE', flight, first[1]) then
+      free_in = tonumber(first[2]) - now
+    end
+    -- (One in flight frees a window after its answer at the soonest: ask again then.)
+    if free_in > wait then
+      wait = free_in
+    end
+  end
+end
+if wait > 0 then
+  return {0, math.ceil(wait)}
+end
+
+-- Keeps `key` at least until `until_ms`.
+local function keep(key, until_ms)
+  if redis.call('PTTL', key) < until_ms - now then
+    redis.call('PEXPIRE', key, until_ms - now)
+  end
+end
+redis.call('ZADD', flight, now + hold, ARGV[1])
+keep(flight, now + hold)
+for j = 1, #KEYS - 1 do
+  local key = KEYS[1 + j]
+  -- In flight the slot counts until its hold ends plus a window, so the slot of a replica
+  -- killed mid-request frees itself; its answer rewrites this.
+  local leaves = now + hold + tonumber(ARGV[2 + 2 * j])
+  redis.call('ZADD', key, leaves, ARGV[1])
+  keep(key, leaves)
+end
+return {1, now}
