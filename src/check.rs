@@ -2,8 +2,9 @@
 
 use std::io::Write;
 
-use crate::config::{ConfigError, Sources};
+use crate::config::{ConfigError, Sources, StateConfig};
 use crate::runtime::{BuildError, Runtime};
+use crate::state::redis::{RedisState, StateError};
 
 /// Checks the configuration from `sources`, writing a report like `promtool check config`'s.
 /// Returns whether it is valid.
@@ -27,6 +28,19 @@ pub async fn check(sources: &Sources, out: &mut impl Write) -> std::io::Result<b
                     .collect::<Vec<_>>()
                     .join(", ")
             )?;
+            match shared_state(&config.state).await {
+                Err(error) => {
+                    writeln!(out, "  FAILED: state.redis: {error}")?;
+                    return Ok(false);
+                }
+                Ok(Some(unreachable)) => {
+                    writeln!(
+                        out,
+                        "  WARNING: state.redis: {unreachable} (replicas fall back to memory until it answers)"
+                    )?;
+                }
+                Ok(None) => {}
+            }
             for (name, profile) in &config.profiles {
                 let channel = profile.channel;
                 for warning in channel.unsupported_mentions(profile.message, &profile.mention) {
@@ -42,6 +56,20 @@ pub async fn check(sources: &Sources, out: &mut impl Write) -> std::io::Result<b
             }
             Ok(false)
         }
+    }
+}
+
+/// Connects to `state.redis`, when set: a wrong URL, password or certificate is an error
+/// (the operator must fix it); Redis merely unreachable is `Ok(Some(why))`, a warning, for
+/// replicas may start before Redis does and fall back until it answers.
+pub async fn shared_state(config: &StateConfig) -> Result<Option<StateError>, StateError> {
+    let Some(url) = &config.redis else {
+        return Ok(None);
+    };
+    match RedisState::connect(url.expose(), &config.key_prefix).await {
+        Ok(_) => Ok(None),
+        Err(error) if error.is_misconfigured() => Err(error),
+        Err(error) => Ok(Some(error)),
     }
 }
 

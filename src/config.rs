@@ -66,8 +66,31 @@ pub struct Config {
     /// delivered without posting again. Keep it below Alertmanager's `repeat_interval`, or
     /// reminders are suppressed too. 0 remembers nothing.
     pub dedup_window: Duration,
+    /// Where replicas share what they know (`state:`).
+    pub state: StateConfig,
     /// Profiles by name: the `<profile>` of `/send/<profile>` and `/<channel>/<profile>/send`.
     pub profiles: BTreeMap<String, Profile>,
+}
+
+/// The `state:` block. Read when the process starts (a reload does not reconnect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    /// The Redis URL replicas share, when set; it may hold a password, so it prints `***`.
+    pub redis: Option<Secret>,
+    /// What every Redis key starts with.
+    pub key_prefix: String,
+    /// How many replicas share the robots (for the budget each keeps while Redis is away).
+    pub replicas: u32,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            redis: None,
+            key_prefix: "alertrelay".into(),
+            replicas: 1,
+        }
+    }
 }
 
 /// One robot and how to talk to it.
@@ -240,6 +263,11 @@ impl Config {
             throttle_penalty: raw.throttle_penalty,
             rate_limit_margin: raw.rate_limit_margin,
             dedup_window: raw.dedup_window,
+            state: StateConfig {
+                redis: raw.state.redis.map(Secret::new),
+                key_prefix: raw.state.key_prefix,
+                replicas: raw.state.replicas,
+            },
             profiles,
         })
     }
@@ -256,6 +284,7 @@ impl Config {
             throttle_penalty: default_throttle_penalty(),
             rate_limit_margin: default_rate_limit_margin(),
             dedup_window: default_dedup_window(),
+            state: StateConfig::default(),
             profiles: BTreeMap::new(),
         }
     }

@@ -178,6 +178,10 @@ impl Record {
     fn settle(self, delivered: bool) {
         self.lease.settle(delivered, self.window);
     }
+
+    async fn settle_now(self, delivered: bool) {
+        self.lease.settle_now(delivered, self.window).await;
+    }
 }
 
 /// Routes notifications to per-robot workers. Lives as long as the server, across reloads,
@@ -277,7 +281,7 @@ impl Dispatcher {
                 .await;
             robots::lock(&robots).note(&key, &result, policy.throttle_penalty, &profile);
             if let Some(record) = record {
-                record.settle(result.is_ok());
+                record.settle_now(result.is_ok()).await;
             }
             result.map(|()| Delivered { merged: 1 })
         });

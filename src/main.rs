@@ -43,6 +43,9 @@ async fn serve() -> anyhow::Result<()> {
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
     let sources = cli.sources();
     let runtime = Runtime::load(&sources).await?;
+    if let Some(error) = check::shared_state(&runtime.config.state).await? {
+        tracing::warn!(%error, "state.redis does not answer yet; duplicates are suppressed in memory only until it does");
+    }
     let profiles: Vec<&String> = runtime.config.profiles.keys().collect();
     tracing::info!(?profiles, timezone = %runtime.config.timezone, "configuration loaded");
     let state = server::AppState::new(runtime, sources)

@@ -93,6 +93,9 @@ pub struct Metrics {
     /// Notifications answered delivered without posting again: delivered within
     /// `dedup_window` already.
     pub duplicates: Family<ProfileLabel, Counter>,
+    /// 1 while the shared state (Redis) answers, 0 while duplicates are suppressed in memory
+    /// only; 1 without Redis (memory is the backend, and it is up).
+    pub state_backend_up: Gauge,
     /// 1 when the last reload succeeded, 0 when it failed (the name Prometheus uses).
     pub reload_successful: Gauge,
     /// Unix time of the last successful reload.
@@ -170,6 +173,13 @@ impl Metrics {
             "Notifications already delivered within dedup_window, answered 200 without posting again",
             Family::default(),
         );
+        let state_backend_up = add(
+            &mut r,
+            "state_backend_up",
+            "Whether the shared state backend (Redis, with state.redis) answers; 1 without Redis",
+            Gauge::default(),
+        );
+        state_backend_up.set(1);
         let reload_successful = add(
             &mut r,
             "config_last_reload_successful",
@@ -199,6 +209,7 @@ impl Metrics {
             rate_limit_wait,
             retries,
             duplicates,
+            state_backend_up,
             reload_successful,
             reload_success_timestamp,
         }

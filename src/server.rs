@@ -22,11 +22,13 @@ use axum::response::{IntoResponse, Response};
 
 use crate::channel;
 use crate::config::Sources;
+use crate::config::StateConfig;
 use crate::delivery::Dispatcher;
 use crate::metrics::{self, Metrics};
 use crate::reload::Reloader;
 use crate::runtime::Runtime;
 use crate::state::Dedup;
+use crate::state::redis::RedisState;
 pub use error::AppError;
 
 /// What handlers share.
@@ -60,10 +62,11 @@ impl AppState {
         metrics.record_reload(true);
         let reloader = Arc::new(Reloader::new(sources, runtime.clone(), metrics.clone()));
         let dispatcher = Arc::new(Dispatcher::new(channel::Client::new(), metrics.clone()));
+        let dedup = Dedup::with_redis(shared_state(&runtime.load().config.state, &metrics));
         Self {
             runtime,
             dispatcher,
-            dedup: Dedup::default(),
+            dedup,
             metrics,
             reloader,
             lifecycle: false,
@@ -84,6 +87,44 @@ impl AppState {
         self.lifecycle = enabled;
         self
     }
+}
+
+/// The Redis the config names, if any, with its health reported (logged once per change,
+/// and as `alertrelay_state_backend_up`). A URL that cannot even be opened is logged and left
+/// out: memory keeps suppressing duplicates. Startup checks the connection first (see
+/// `main`), so this is only reached with a config that passed.
+fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisState> {
+    let url = config.redis.as_ref()?;
+    let redis = match RedisState::open(url.expose(), &config.key_prefix) {
+        Ok(redis) => redis,
+        Err(error) => {
+            tracing::error!(%error, "cannot use state.redis; duplicates are suppressed in memory only");
+            metrics.state_backend_up.set(0);
+            return None;
+        }
+    };
+    let mut health = redis.health();
+    let (metrics, addr, probe) = (metrics.clone(), redis.addr().to_owned(), redis.clone());
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            // Health is known after a first call; until then it reads "down".
+            let _ = probe.ping().await;
+            drop(probe);
+            loop {
+                let up = *health.borrow_and_update();
+                metrics.state_backend_up.set(i64::from(up));
+                if up {
+                    tracing::info!(redis = %addr, "shared state: Redis answers");
+                } else {
+                    tracing::warn!(redis = %addr, "shared state: Redis does not answer; duplicates are suppressed in memory only until it does");
+                }
+                if health.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    Some(redis)
 }
 
 /// Every route. Builds the router without binding, so tests can drive it directly.

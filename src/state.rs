@@ -1,5 +1,8 @@
 //! Where delivery's shared facts live: which notifications were delivered lately (duplicate
-//! suppression), in this process's memory or in Redis, shared by every replica.
+//! suppression), in this process's memory and, with `state.redis`, in Redis, shared by every
+//! replica. Memory comes first (one claim per identity per process reaches Redis); while
+//! Redis cannot be reached, memory alone decides, and nothing waits on Redis for longer than
+//! its call timeout.
 //!
 //! A notification's [`Identity`] is its profile, `groupKey`, status and the set of its
 //! alerts (fingerprint, status, startsAt, endsAt). Before a notification is sent, it is
@@ -17,6 +20,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::alert::Notification;
+use redis::{RedisClaim, RedisState, Ticket, Waited};
 
 /// What makes two notifications the same message: a SHA-256 over the profile, `groupKey`,
 /// status and the sorted (fingerprint, status, startsAt, endsAt) of every alert.
@@ -81,20 +85,47 @@ pub enum Claim {
 }
 
 /// The right to deliver one notification. Settled delivered, the identity is remembered for
-/// the window; settled failed, or dropped unsettled, it is freed at once.
+/// the window (here and, with Redis, for every replica); settled failed, or dropped
+/// unsettled, it is freed at once.
 #[derive(Debug)]
 pub struct Lease {
     identity: Identity,
     store: memory::Shared,
+    /// The claim in Redis, when there is one.
+    shared: Option<(RedisState, Ticket)>,
     settled: bool,
 }
 
 impl Lease {
     /// The robot answered: remember the notification for `window` when it was delivered,
-    /// else free it for the next attempt.
+    /// else free it for the next attempt. Redis learns it in the background; use
+    /// [`Lease::settle_now`] where an answer waits on it.
     pub fn settle(mut self, delivered: bool, window: Duration) {
         self.settled = true;
         self.store.settle(self.identity, delivered, window);
+        if let Some((redis, ticket)) = self.shared.take() {
+            spawn_settle(redis, ticket, delivered, window);
+        }
+    }
+
+    /// As [`Lease::settle`], telling Redis before it returns (within Redis's call timeout):
+    /// a delivery is recorded for every replica before Alertmanager is answered.
+    pub async fn settle_now(mut self, delivered: bool, window: Duration) {
+        self.settled = true;
+        self.store.settle(self.identity, delivered, window);
+        if let Some((redis, ticket)) = self.shared.take()
+            && let Err(error) = redis.settle(ticket, delivered, window).await
+        {
+            tracing::debug!(%error, "could not record the delivery in Redis");
+        }
+    }
+}
+
+fn spawn_settle(redis: RedisState, ticket: Ticket, delivered: bool, window: Duration) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = redis.settle(ticket, delivered, window).await;
+        });
     }
 }
 
@@ -102,18 +133,35 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if !self.settled {
             self.store.settle(self.identity, false, Duration::ZERO);
+            if let Some((redis, ticket)) = self.shared.take() {
+                spawn_settle(redis, ticket, false, Duration::ZERO);
+            }
         }
     }
 }
 
-/// Duplicate suppression for the process (memory). Lives as long as the server, across
-/// reloads.
+/// Duplicate suppression for the process, and with Redis across replicas. Lives as long as
+/// the server, across reloads.
 #[derive(Debug, Clone, Default)]
 pub struct Dedup {
     store: memory::Shared,
+    redis: Option<RedisState>,
 }
 
+/// How long a claim in Redis holds past `max_wait` before it expires on its own: the last
+/// request to the robot may still be running (at most a `timeout`) when `max_wait` ends, and
+/// a replica killed mid-delivery must not hold the notification much longer.
+const CLAIM_SLACK: Duration = Duration::from_secs(30);
+
 impl Dedup {
+    /// Duplicate suppression shared through `redis` as well as kept in memory.
+    pub fn with_redis(redis: Option<RedisState>) -> Self {
+        Self {
+            store: memory::Shared::default(),
+            redis,
+        }
+    }
+
     /// Claims `identity`: a duplicate, ours, or (after waiting at most `max_wait` for the
     /// delivery in flight) still in flight. A delivery in flight that fails hands the claim
     /// to one of its waiters.
@@ -123,11 +171,16 @@ impl Dedup {
             match self.store.try_claim(identity) {
                 memory::Try::Duplicate => return Claim::Duplicate,
                 memory::Try::Mine => {
-                    return Claim::Mine(Lease {
+                    let lease = Lease {
                         identity,
                         store: self.store.clone(),
+                        shared: None,
                         settled: false,
-                    });
+                    };
+                    return match &self.redis {
+                        Some(redis) => self.claim_shared(redis, lease, deadline, max_wait).await,
+                        None => Claim::Mine(lease),
+                    };
                 }
                 memory::Try::Wait(mut done) => {
                     let waited = tokio::time::timeout_at(deadline, done.changed()).await;
@@ -139,7 +192,46 @@ impl Dedup {
         }
     }
 
-    /// How many identities are remembered or in flight (bounded, see [`memory::CAPACITY`]).
+    /// The claim across replicas, holding this process's: a duplicate another replica
+    /// delivered, ours, or another replica's still in flight at the deadline. Redis trouble
+    /// leaves the claim to memory alone.
+    async fn claim_shared(
+        &self,
+        redis: &RedisState,
+        mut lease: Lease,
+        deadline: tokio::time::Instant,
+        max_wait: Duration,
+    ) -> Claim {
+        loop {
+            let claimed = redis.claim(lease.identity, max_wait + CLAIM_SLACK).await;
+            let waited = match claimed {
+                Ok(RedisClaim::Mine(ticket)) => {
+                    lease.shared = Some((redis.clone(), ticket));
+                    return Claim::Mine(lease);
+                }
+                Ok(RedisClaim::Duplicate) => Ok(Waited::Delivered),
+                Ok(RedisClaim::InFlight) => redis.wait_for(lease.identity, deadline).await,
+                Err(error) => Err(error),
+            };
+            match waited {
+                Ok(Waited::Freed) => {}
+                Ok(Waited::Delivered) => {
+                    // Remembered here too, so copies of it stop at memory; the lease is ours,
+                    // and settling it delivered is what another replica did.
+                    lease.settle(true, max_wait.max(CLAIM_SLACK));
+                    return Claim::Duplicate;
+                }
+                Ok(Waited::StillInFlight) => return Claim::StillInFlight,
+                Err(error) => {
+                    tracing::debug!(%error, "Redis unavailable; duplicates are suppressed in memory only");
+                    return Claim::Mine(lease);
+                }
+            }
+        }
+    }
+
+    /// How many identities are remembered or in flight here (bounded, see
+    /// [`memory::CAPACITY`]).
     pub fn len(&self) -> usize {
         self.store.len()
     }

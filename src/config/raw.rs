@@ -53,8 +53,78 @@ pub(super) struct RawConfig {
         deserialize_with = "duration::deserialize"
     )]
     pub(super) dedup_window: Duration,
+    #[serde(default)]
+    pub(super) state: RawState,
     #[serde(default, deserialize_with = "profile_map")]
     pub(super) profiles: BTreeMap<String, RawProfile>,
+}
+
+/// The `state:` block: where replicas share what they know.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawState {
+    #[serde(default, deserialize_with = "redis_url")]
+    pub(super) redis: Option<String>,
+    #[serde(default = "default_key_prefix", deserialize_with = "key_prefix")]
+    pub(super) key_prefix: String,
+    #[serde(default = "default_replicas", deserialize_with = "replicas")]
+    pub(super) replicas: u32,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        Self {
+            redis: None,
+            key_prefix: default_key_prefix(),
+            replicas: default_replicas(),
+        }
+    }
+}
+
+fn default_key_prefix() -> String {
+    "alertrelay".into()
+}
+
+fn default_replicas() -> u32 {
+    1
+}
+
+/// `redis://` or `rediss://`, `${ENV}` expanded; errors never hold the URL (it may hold a
+/// password).
+fn redis_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = expand_env(&String::deserialize(d)?)
+        .map_err(|e| serde::de::Error::custom(format_args!("redis: {e}")))?;
+    match url::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some() => {
+            Ok(Some(text.trim().to_owned()))
+        }
+        Ok(url) => Err(serde::de::Error::custom(format_args!(
+            "redis: the URL must be redis://HOST[:PORT][/DB] or rediss:// (TLS), not {}://",
+            url.scheme()
+        ))),
+        Err(e) => Err(serde::de::Error::custom(format_args!(
+            "redis: not a valid URL ({e})"
+        ))),
+    }
+}
+
+fn key_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let prefix = String::deserialize(d)?;
+    if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+        return Err(serde::de::Error::custom(
+            "key_prefix: a non-empty word without spaces (it starts every Redis key)",
+        ));
+    }
+    Ok(prefix)
+}
+
+fn replicas<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u32::deserialize(d)? {
+        0 => Err(serde::de::Error::custom(
+            "replicas: how many replicas share the robots, at least 1",
+        )),
+        n => Ok(n),
+    }
 }
 
 #[derive(Deserialize)]

@@ -358,3 +358,36 @@ fn an_unknown_channel_is_refused_with_its_line() {
     assert_eq!(line, Some(4), "{message}");
     assert!(message.contains("slack"), "{message}");
 }
+
+#[test]
+fn the_state_block_is_read_and_checked_with_its_line() {
+    let config = load(&format!(
+        "state:\n  redis: redis://:pw@redis:6379/0\n  key_prefix: team-a\n  replicas: 3\nprofiles:\n  p:\n    url: {URL}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.state.redis.as_ref().unwrap().expose(),
+        "redis://:pw@redis:6379/0"
+    );
+    assert_eq!(
+        (config.state.key_prefix.as_str(), config.state.replicas),
+        ("team-a", 3)
+    );
+    assert!(
+        !format!("{:?}", config.state).contains("pw"),
+        "the URL's password printed"
+    );
+    let default = load(&format!("profiles:\n  p:\n    url: {URL}\n")).unwrap();
+    assert_eq!(default.state, StateConfig::default());
+
+    for (block, line, says) in [
+        ("  redis: http://redis:6379\n", 2, "redis://"),
+        ("  key_prefix: \"a b\"\n", 2, "key_prefix"),
+        ("  replicas: 0\n", 2, "at least 1"),
+        ("  redis: redis://r\n  nope: 1\n", 3, "nope"),
+    ] {
+        let (at, message) = invalid(&format!("state:\n{block}profiles:\n  p:\n    url: {URL}\n"));
+        assert_eq!(at, Some(line), "{block}: {message}");
+        assert!(message.contains(says), "{block}: {message}");
+    }
+}

@@ -215,6 +215,13 @@ impl Worker {
         robots::lock(&self.robots).note(&self.key, &result, policy.throttle_penalty, &profile);
         let merged = batch.len();
         let outcome = result.map(|()| Delivered { merged });
+        // Recorded (for every replica, with Redis) before any of them is answered.
+        let mut batch = batch;
+        for job in &mut batch {
+            if let Some(record) = job.record.take() {
+                record.settle_now(outcome.is_ok()).await;
+            }
+        }
         for job in batch {
             self.answer(job, outcome.clone());
         }

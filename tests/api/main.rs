@@ -15,6 +15,7 @@ mod preview;
 mod properties;
 mod redis;
 mod reload;
+mod replicas;
 mod robot;
 mod send;
 mod shutdown;

@@ -16,11 +16,11 @@ use tokio::time::Instant;
 
 use crate::helpers::Process;
 
-const PASSWORD: &str = "s3cret-Pass-7781";
+pub(crate) const PASSWORD: &str = "s3cret-Pass-7781";
 const SECOND: Duration = Duration::from_secs(1);
 
 /// A `redis-server` child on 127.0.0.1, without persistence, killed (and reaped) on drop.
-struct Redis {
+pub(crate) struct Redis {
     child: Option<Process>,
     port: u16,
     extra: Vec<String>,
@@ -37,11 +37,11 @@ fn free_port() -> u16 {
 }
 
 impl Redis {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::launch(None, vec![]).await
     }
 
-    async fn with_password() -> Self {
+    pub(crate) async fn with_password() -> Self {
         Self::launch(Some(PASSWORD), vec![]).await
     }
 
@@ -62,7 +62,7 @@ impl Redis {
     }
 
     /// Starts the server on its port and waits until it answers PING.
-    async fn run(&mut self) {
+    pub(crate) async fn run(&mut self) {
         let mut command = Command::new("redis-server");
         command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -114,7 +114,7 @@ impl Redis {
         ) && (line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.child = None;
     }
 
@@ -122,14 +122,14 @@ impl Redis {
         self.child.as_ref().expect("running").id() as i32
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self.password {
             Some(password) => self.url_with(password),
             None => format!("redis://127.0.0.1:{}/0", self.port),
         }
     }
 
-    fn url_with(&self, password: &str) -> String {
+    pub(crate) fn url_with(&self, password: &str) -> String {
         format!("redis://:{password}@127.0.0.1:{}/0", self.port)
     }
 
