@@ -20,6 +20,7 @@ mod attempt;
 mod budget;
 mod merge;
 mod robots;
+mod shared;
 mod worker;
 
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use crate::compose::Composed;
 use crate::config::{Config, Profile};
 use crate::metrics::Metrics;
 use crate::state::Lease;
+use crate::state::redis::RedisState;
 
 pub use budget::Windows;
 pub use merge::MergeQueue;
@@ -194,6 +196,8 @@ pub struct Dispatcher {
     shutdown: watch::Sender<bool>,
     /// Handed to requests sent without a worker, so their retries stop at shutdown too.
     stopping: watch::Receiver<bool>,
+    /// Replicas' shared state (`state.redis`), for throttles every replica keeps to.
+    shared: Option<RedisState>,
 }
 
 impl Dispatcher {
@@ -206,7 +210,14 @@ impl Dispatcher {
             robots: Arc::default(),
             shutdown,
             stopping,
+            shared: None,
         }
+    }
+
+    /// Keeps to the throttles other replicas sharing `redis` saw, and shares its own.
+    pub fn with_shared(mut self, redis: Option<RedisState>) -> Self {
+        self.shared = redis;
+        self
     }
 
     /// Delivers one notification and answers when it was delivered or why not.
@@ -262,6 +273,10 @@ impl Dispatcher {
         if let Some(left) = robots::lock(&self.robots).throttled_for(&key, now) {
             return Err(DeliveryError::Throttled(robot.channel(), left));
         }
+        if let Some(left) = shared::throttled_elsewhere(self.shared.as_ref(), &key).await {
+            robots::lock(&self.robots).hold(&key, left);
+            return Err(DeliveryError::Throttled(robot.channel(), left));
+        }
         let body = message.body().into();
         let (client, metrics, robots) = (
             self.client.clone(),
@@ -269,6 +284,7 @@ impl Dispatcher {
             self.robots.clone(),
         );
         let (stopping, profile, robot) = (self.stopping.clone(), profile.to_owned(), robot.clone());
+        let redis = self.shared.clone();
         let request = tokio::spawn(async move {
             let context = attempt::Context::new(&client, &metrics, &profile, &robot, &stopping);
             let result = context
@@ -280,6 +296,7 @@ impl Dispatcher {
                 )
                 .await;
             robots::lock(&robots).note(&key, &result, policy.throttle_penalty, &profile);
+            shared::share_throttle(redis.as_ref(), &key, &result, policy.throttle_penalty).await;
             if let Some(record) = record {
                 record.settle_now(result.is_ok()).await;
             }
@@ -309,6 +326,7 @@ impl Dispatcher {
             self.shutdown.subscribe(),
             self.robots.clone(),
             key.to_owned(),
+            self.shared.clone(),
         );
         tokio::spawn(worker.run(rx));
         tx

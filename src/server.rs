@@ -61,8 +61,11 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         metrics.record_reload(true);
         let reloader = Arc::new(Reloader::new(sources, runtime.clone(), metrics.clone()));
-        let dispatcher = Arc::new(Dispatcher::new(channel::Client::new(), metrics.clone()));
-        let dedup = Dedup::with_redis(shared_state(&runtime.load().config.state, &metrics));
+        let shared = shared_state(&runtime.load().config.state, &metrics);
+        let dispatcher = Arc::new(
+            Dispatcher::new(channel::Client::new(), metrics.clone()).with_shared(shared.clone()),
+        );
+        let dedup = Dedup::with_redis(shared);
         Self {
             runtime,
             dispatcher,

@@ -64,6 +64,13 @@ impl Robots {
         tracing::error!(profile, %error, penalty = ?penalty, "the robot throttled us; holding its messages back");
     }
 
+    /// Leaves the robot alone for `left` (another replica's penalty, learnt through Redis).
+    pub(super) fn hold(&mut self, key: &str, left: Duration) {
+        let until = Instant::now() + left;
+        let held = self.throttled.entry(key.to_owned()).or_insert(until);
+        *held = (*held).max(until);
+    }
+
     /// Hands `job` to the robot's worker, starting one with `spawn` if it has none (or if
     /// its worker is gone, which only a bug could do).
     pub(super) fn hand_over(

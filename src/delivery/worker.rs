@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use super::attempt::{self, Gate};
 use super::budget::{Budget, Windows};
 use super::robots::{self, Robots};
-use super::{Delivered, DeliveryError, Job, merge};
+use super::{Delivered, DeliveryError, Job, merge, shared};
 use crate::channel::Client;
 use crate::metrics::Metrics;
+use crate::state::redis::RedisState;
 
 pub(super) struct Worker {
     client: Client,
@@ -23,6 +24,8 @@ pub(super) struct Worker {
     robots: Arc<Mutex<Robots>>,
     /// The robot's key in `robots`.
     key: String,
+    /// Replicas' shared state, for throttles every replica keeps to.
+    shared: Option<RedisState>,
     queue: VecDeque<Job>,
     budget: Budget,
 }
@@ -72,6 +75,7 @@ impl Worker {
         shutdown: watch::Receiver<bool>,
         robots: Arc<Mutex<Robots>>,
         key: String,
+        shared: Option<RedisState>,
     ) -> Self {
         Self {
             client,
@@ -79,6 +83,7 @@ impl Worker {
             shutdown,
             robots,
             key,
+            shared,
             queue: VecDeque::new(),
             budget: Budget::default(),
         }
@@ -176,6 +181,11 @@ impl Worker {
     }
 
     async fn send_batch(&mut self) {
+        if let Some(left) = shared::throttled_elsewhere(self.shared.as_ref(), &self.key).await {
+            // Another replica's penalty: held here too, so the next round answers at once.
+            robots::lock(&self.robots).hold(&self.key, left);
+            return;
+        }
         let now = Instant::now();
         let Some(windows) = self.queue.back().map(|job| job.policy.windows) else {
             return;
@@ -213,6 +223,13 @@ impl Worker {
             .send(message.body().into(), policy.timeout, deadline, &mut gate)
             .await;
         robots::lock(&self.robots).note(&self.key, &result, policy.throttle_penalty, &profile);
+        shared::share_throttle(
+            self.shared.as_ref(),
+            &self.key,
+            &result,
+            policy.throttle_penalty,
+        )
+        .await;
         let merged = batch.len();
         let outcome = result.map(|()| Delivered { merged });
         // Recorded (for every replica, with Redis) before any of them is answered.

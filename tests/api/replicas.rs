@@ -187,3 +187,38 @@ fn check_refuses_a_wrong_redis_password_without_showing_it() {
     assert_eq!(code, Some(0), "{stdout}");
     drop(redis);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttle_one_replica_was_told_holds_the_robot_back_on_every_replica() {
+    let redis = Redis::start().await;
+    let robot = RobotDouble::start().await;
+    let (a, b) = (
+        replica(&robot, &redis.url()).await,
+        replica(&robot, &redis.url()).await,
+    );
+    robot.script([Reply::Errcode(130_101, "send too fast")]);
+    let body = payload("firing_single.json");
+
+    let (throttled, answer) = post(&a, &body).await;
+    let started = std::time::Instant::now();
+    let (held, other) = post(&b, &crate::helpers::distinct(&body, 1)).await;
+
+    assert_eq!(throttled, 503, "{answer}");
+    assert_eq!(
+        held, 503,
+        "the other replica sent to a throttled robot: {other}"
+    );
+    assert!(
+        other["error"].as_str().unwrap().contains("throttled"),
+        "{other}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "not answered at once"
+    );
+    assert_eq!(
+        robot.requests(),
+        1,
+        "the other replica sent to a throttled robot"
+    );
+}
