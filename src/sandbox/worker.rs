@@ -160,12 +160,8 @@ struct Memory {
     before_parse: Option<usize>,
 }
 
-/// Room for the template contexts of a parsed payload, per byte the parse took. A
-/// 10,000-alert preview renders its notification whole (for the size it would have had) as
-/// well as cut; 4 left it a few MiB short when the allocator had not yet returned freed
-/// pages on a loaded host (`bounds::previews_do_not_take_the_capacity_webhooks_render_with`
-/// failed with "needed more than 84 MiB"). Padding still buys nothing: it parses to nothing.
-const CONTEXT_PER_PARSED: usize = 8;
+/// Room for the template contexts of a parsed payload, per byte the parse took.
+const CONTEXT_PER_PARSED: usize = 4;
 
 impl Memory {
     fn new() -> Self {
