@@ -24,6 +24,15 @@ pub struct TestApp {
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// A port nothing listens on now (for a child process to bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Reads a test-data payload by file name.
 pub fn payload(name: &str) -> String {
     std::fs::read_to_string(data_dir().join(name)).unwrap()

@@ -14,7 +14,7 @@ use alertrelay::state::redis::{
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
-use crate::helpers::Process;
+use crate::helpers::{Process, free_port};
 
 pub(crate) const PASSWORD: &str = "s3cret-Pass-7781";
 const SECOND: Duration = Duration::from_secs(1);
@@ -26,14 +26,6 @@ pub(crate) struct Redis {
     extra: Vec<String>,
     password: Option<&'static str>,
     dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Redis {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, free_port, spawn_app};
 use crate::robot::{Protocol, Reply};
 
 fn repo(path: &str) -> PathBuf {
@@ -250,14 +250,6 @@ struct Alertmanager {
     _child: crate::helpers::Process,
     url: String,
     _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Alertmanager {
