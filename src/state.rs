@@ -34,29 +34,34 @@ impl Identity {
             .alerts
             .iter()
             .map(|alert| {
+                // Seconds and nanoseconds, defined for every year (nanoseconds alone overflow
+                // outside 1677–2262, and two such times would read alike).
+                // The fingerprint (payload text, which may hold any character) goes first,
+                // prefixed by its length, so no fingerprint can pass for another's fields.
                 format!(
-                    "{}\u{0}{}\u{0}{}\u{0}{}",
+                    "{}:{}\u{0}{}\u{0}{}.{:09}\u{0}{}.{:09}",
+                    alert.fingerprint.len(),
                     alert.fingerprint,
                     alert.status.as_str(),
-                    alert.starts_at.timestamp_nanos_opt().unwrap_or_default(),
-                    alert.ends_at.timestamp_nanos_opt().unwrap_or_default(),
+                    alert.starts_at.timestamp(),
+                    alert.starts_at.timestamp_subsec_nanos(),
+                    alert.ends_at.timestamp(),
+                    alert.ends_at.timestamp_subsec_nanos(),
                 )
             })
             .collect();
         alerts.sort_unstable();
         let mut hash = Sha256::new();
-        // Each field ends with a NUL, which none of them holds, so no two lists hash alike.
-        for field in [
+        // Each field is preceded by its length, so no two lists of fields hash alike whatever
+        // text they hold (a groupKey may hold a NUL as well as anything else).
+        let fields = [
             profile,
             &notification.group_key,
             notification.status.as_str(),
-        ] {
+        ];
+        for field in fields.into_iter().chain(alerts.iter().map(String::as_str)) {
+            hash.update((field.len() as u64).to_le_bytes());
             hash.update(field.as_bytes());
-            hash.update([0]);
-        }
-        for alert in &alerts {
-            hash.update(alert.as_bytes());
-            hash.update([0]);
         }
         Self(hash.finalize().into())
     }
@@ -269,12 +274,28 @@ mod tests {
         let mut ended = group.clone();
         ended.alerts[0].ends_at = "2026-11-25T05:00:00Z".parse().unwrap();
         assert_ne!(Identity::of("ops", &ended), base);
+        // Times outside the range nanoseconds since 1970 can hold still tell apart.
+        let mut far = group.clone();
+        far.alerts[0].ends_at = "9999-12-31T00:00:00Z".parse().unwrap();
+        let mut farther = group.clone();
+        farther.alerts[0].ends_at = "9999-12-31T00:00:01Z".parse().unwrap();
+        assert_ne!(Identity::of("ops", &far), Identity::of("ops", &farther));
         let mut fewer = group.clone();
         fewer.alerts.pop();
         assert_ne!(Identity::of("ops", &fewer), base);
-        let mut other_group = group;
+        let mut other_group = group.clone();
         other_group.group_key = "{}:{alertname=\"x\"}".into();
         assert_ne!(Identity::of("ops", &other_group), base);
+        // Payload text holding NULs cannot move a field across a boundary: a groupKey ending
+        // in "\0firing" beside alert `fp1` reads, NUL-separated, exactly like the plain
+        // groupKey beside an alert whose fingerprint is "firing\0fp1".
+        let mut one = sample("firing");
+        one.alerts[0].fingerprint = "fp1".into();
+        let mut two = one.clone();
+        one.group_key = format!("{}\u{0}firing", one.group_key).into();
+        two.alerts[0].fingerprint = "firing\u{0}fp1".into();
+        assert_ne!(Identity::of("ops", &one), Identity::of("ops", &two));
+        drop(group);
     }
 
     #[tokio::test(start_paused = true)]
