@@ -67,7 +67,7 @@ impl Merger {
             all: mention.all,
         };
         let channel = self.message.channel;
-        let separator = separator(channel, self.message.kind);
+        let separator = channel.rule(self.message.kind);
         let kind = self.message.kind;
         let mut growth = channel.text_len(kind, separator) + channel.text_len(kind, &part.text);
         if channel.shows_title(self.message.kind) {
@@ -147,11 +147,6 @@ impl Merger {
             self.first_title.clone()
         };
     }
-}
-
-/// Between two parts: the channel's rule ([`Channel::rule`]).
-fn separator(channel: Channel, kind: MessageKind) -> &'static str {
-    channel.rule(kind)
 }
 
 /// The bytes the `[合并N条] ` prefix adds to the title of `parts` parts (none for one).

@@ -190,7 +190,8 @@ impl Worker {
         let Some(windows) = self.queue.back().map(|job| job.policy.windows) else {
             return;
         };
-        let Some((batch, message)) = merge::take(&mut self.queue, self.budget.free(now, &windows))
+        let Some((mut batch, message)) =
+            merge::take(&mut self.queue, self.budget.free(now, &windows))
         else {
             return;
         };
@@ -233,7 +234,6 @@ impl Worker {
         let merged = batch.len();
         let outcome = result.map(|()| Delivered { merged });
         // Recorded (for every replica, with Redis) before any of them is answered.
-        let mut batch = batch;
         for job in &mut batch {
             if let Some(record) = job.record.take() {
                 record.settle_now(outcome.is_ok()).await;

@@ -44,7 +44,7 @@ fn reference(parts: &[&Composed]) -> Composed {
         merged.text = format!(
             "{}{}{}",
             merged.text,
-            separator(part.channel, part.kind),
+            part.channel.rule(part.kind),
             part.text
         );
         for mobile in &part.mention.mobiles {
