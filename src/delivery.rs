@@ -21,6 +21,7 @@ mod budget;
 mod merge;
 mod robots;
 mod shared;
+mod slots;
 mod worker;
 
 use std::sync::{Arc, Mutex};
@@ -76,6 +77,9 @@ mod tests {
 pub struct Policy {
     /// The robot's rate windows; none = no budget.
     pub windows: Windows,
+    /// The share of them this replica keeps to while it cannot reach the budget replicas
+    /// share (`rate_limit / replicas`, with `state.redis`); all of them without it.
+    pub alone: Windows,
     /// Timeout of one robot request.
     pub timeout: Duration,
     /// How long the notification may wait, in all, before it is answered.
@@ -102,8 +106,14 @@ impl Policy {
             .filter(|limit| *limit > 0)
             .min()
             .unwrap_or(0);
+        let windows = Windows::of(profile.channel, rate_limit);
+        let alone = match config.state.redis {
+            Some(_) => windows.share(config.state.replicas),
+            None => windows,
+        };
         Self {
-            windows: Windows::of(profile.channel, rate_limit),
+            windows,
+            alone,
             timeout: config.timeout,
             max_wait: config.max_wait,
             throttle_penalty: profile.channel.throttle_penalty(config.throttle_penalty),

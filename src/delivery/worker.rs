@@ -3,14 +3,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::attempt::{self, Gate};
-use super::budget::{Budget, Windows};
+use super::attempt;
 use super::robots::{self, Robots};
+use super::slots::{Free, SlotGate, Slots};
 use super::{Delivered, DeliveryError, Job, merge, shared};
 use crate::channel::Client;
 use crate::metrics::Metrics;
@@ -27,36 +26,8 @@ pub(super) struct Worker {
     /// Replicas' shared state, for throttles every replica keeps to.
     shared: Option<RedisState>,
     queue: VecDeque<Job>,
-    budget: Budget,
-}
-
-/// Takes budget slots for attempts, held while each is in flight; waits for one when the
-/// budget is spent.
-struct BudgetGate<'a> {
-    budget: &'a mut Budget,
-    windows: Windows,
-    margin: Duration,
-}
-
-impl Gate for BudgetGate<'_> {
-    async fn acquire(&mut self, deadline: Instant) -> Result<(), DeliveryError> {
-        let now = Instant::now();
-        if let Some(free_at) = self.budget.next_free(now, &self.windows) {
-            if free_at > deadline {
-                return Err(DeliveryError::WaitTimeout(
-                    deadline.saturating_duration_since(now),
-                ));
-            }
-            tokio::time::sleep_until(free_at).await;
-        }
-        self.budget.take();
-        Ok(())
-    }
-
-    fn settle(&mut self, late: Duration) {
-        self.budget
-            .settle(Instant::now() + late, self.margin, &self.windows);
-    }
+    /// The robot's budget: shared through Redis, or this replica's.
+    slots: Slots,
 }
 
 enum Next {
@@ -82,10 +53,10 @@ impl Worker {
             metrics,
             shutdown,
             robots,
+            slots: Slots::new(&key, shared.clone()),
             key,
             shared,
             queue: VecDeque::new(),
-            budget: Budget::default(),
         }
     }
 
@@ -158,13 +129,13 @@ impl Worker {
             }
         }
         let Some(newest) = self.queue.back() else {
-            return match self.budget.last_counted(now) {
+            return match self.slots.last_counted(now) {
                 Some(free_at) => Next::WaitUntil(Some(free_at)),
                 None => Next::Retire,
             };
         };
-        let windows = newest.policy.windows;
-        let Some(free_at) = self.budget.next_free(now, &windows) else {
+        let policy = newest.policy;
+        let Some(free_at) = self.slots.next_free(now, &policy) else {
             return Next::Send;
         };
         // Spent: answer those that cannot wait for the next slot, sleep until the slot
@@ -186,13 +157,19 @@ impl Worker {
             robots::lock(&self.robots).hold(&self.key, left);
             return;
         }
-        let now = Instant::now();
-        let Some(windows) = self.queue.back().map(|job| job.policy.windows) else {
+        let Some(newest) = self.queue.back().map(|job| job.policy) else {
             return;
         };
-        let Some((mut batch, message)) =
-            merge::take(&mut self.queue, self.budget.free(now, &windows))
-        else {
+        // The first slot is taken before the batch is chosen: how many more the budget has
+        // free (on every replica, with Redis) says how much to merge.
+        let reserved = self.slots.free(&newest).await;
+        let free = match &reserved {
+            Free::Slots(free, _) => *free,
+            // Spent: the next round waits for the slot (and answers who cannot wait).
+            Free::Spent => return,
+        };
+        let now = Instant::now();
+        let Some((mut batch, message)) = merge::take(&mut self.queue, free) else {
             return;
         };
         let first = &batch[0];
@@ -208,11 +185,7 @@ impl Worker {
                 self.metrics.merged.get_or_create(&label).inc();
             }
         }
-        let mut gate = BudgetGate {
-            budget: &mut self.budget,
-            windows,
-            margin: policy.rate_limit_margin,
-        };
+        let mut gate = SlotGate::new(&mut self.slots, newest, reserved);
         let context = attempt::Context::new(
             &self.client,
             &self.metrics,

@@ -4,7 +4,8 @@
 -- ARGV[1]: the new slot's id; ARGV[2]: how long it may stay in flight (ms, the request's
 -- timeout); ARGV[1 + 2j], ARGV[2 + 2j]: window j's limit and length (ms).
 -- Times are Redis's clock, the same for every replica.
--- Returns {1, now}: taken at now (ms since the epoch); {0, wait}: none free for wait ms.
+-- Returns {1, now, free}: taken at now (ms since the epoch), with free more slots left in
+-- every window; {0, wait, 0}: none free for wait ms.
 if redis.replicate_commands then
   redis.replicate_commands()
 end
@@ -15,12 +16,16 @@ local hold = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', flight, '-inf', now)
 
 local wait = 0
+local free = nil
 for j = 1, #KEYS - 1 do
   local key = KEYS[1 + j]
   local limit = tonumber(ARGV[1 + 2 * j])
   local length = tonumber(ARGV[2 + 2 * j])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   local used = redis.call('ZCARD', key)
+  if free == nil or limit - used - 1 < free then
+    free = limit - used - 1
+  end
   if used >= limit then
     -- With a lowered limit, enough older slots must leave for the count to fall below it.
     local first = redis.call('ZRANGE', key, used - limit, used - limit, 'WITHSCORES')
@@ -35,7 +40,7 @@ for j = 1, #KEYS - 1 do
   end
 end
 if wait > 0 then
-  return {0, math.ceil(wait)}
+  return {0, math.ceil(wait), 0}
 end
 
 -- Keeps `key` at least until `until_ms`.
@@ -54,4 +59,4 @@ for j = 1, #KEYS - 1 do
   redis.call('ZADD', key, leaves, ARGV[1])
   keep(key, leaves)
 end
-return {1, now}
+return {1, now, free}
