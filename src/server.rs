@@ -92,6 +92,9 @@ impl AppState {
     }
 }
 
+/// How often a Redis that does not answer is asked again.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The Redis the config names, if any, with its health reported (logged once per change,
 /// and as `alertrelay_state_backend_up`). A URL that cannot even be opened is logged and left
 /// out: memory keeps suppressing duplicates. Startup checks the connection first (see
@@ -112,17 +115,26 @@ fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisSta
         runtime.spawn(async move {
             // Health is known after a first call; until then it reads "down".
             let _ = probe.ping().await;
-            drop(probe);
             loop {
                 let up = *health.borrow_and_update();
                 metrics.state_backend_up.set(i64::from(up));
                 if up {
                     tracing::info!(redis = %addr, "shared state: Redis answers");
                 } else {
-                    tracing::warn!(redis = %addr, "shared state: Redis does not answer; duplicates are suppressed in memory only until it does");
+                    tracing::warn!(redis = %addr, "shared state: Redis does not answer; until it does, duplicates are suppressed in memory and each robot's budget is rate_limit / replicas");
                 }
-                if health.changed().await.is_err() {
-                    return;
+                // While Redis is away it is asked again every PROBE_INTERVAL, so it is used
+                // again (and the gauge says so) without waiting for a webhook.
+                loop {
+                    tokio::select! {
+                        changed = health.changed() => match changed {
+                            Ok(()) => break,
+                            Err(_) => return,
+                        },
+                        () = tokio::time::sleep(PROBE_INTERVAL), if !up => {
+                            let _ = probe.ping().await;
+                        }
+                    }
                 }
             }
         });

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, json, payload, spawn_app_with_robot};
+use crate::binary::{self, Running};
+use crate::helpers::{TestApp, distinct, json, payload, spawn_app_with_robot};
 use crate::redis::{PASSWORD, Redis};
 use crate::robot::{Reply, RobotDouble};
 
@@ -221,4 +222,200 @@ async fn a_throttle_one_replica_was_told_holds_the_robot_back_on_every_replica()
         1,
         "the other replica sent to a throttled robot"
     );
+}
+
+/// A folder holding a `profiles.yaml` for replica processes sharing `redis_url`, whose
+/// template shows just each notification's `groupKey` (as `<groupKey>`), so a test can tell
+/// which notifications a message (merged or not) carries.
+fn shared_config(robot: &RobotDouble, redis_url: &str, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/default.md.tera"),
+        "<{{ groupKey }}>",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("profiles.yaml"),
+        format!(
+            "timeout: 2s\n{extra}state:\n  redis: {redis_url}\n  key_prefix: processes\n  replicas: 3\nprofiles:\n  ops:\n    url: {}\n",
+            robot.url("shared-token")
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// An alertrelay process on the config in `dir`.
+fn process(dir: &tempfile::TempDir) -> Running {
+    let file = dir.path().join("profiles.yaml");
+    binary::start(&[&format!("--config.file={}", file.display())])
+}
+
+async fn post_to(addr: &str, body: String) -> u16 {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/dingtalk/ops/send"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Posts `count` distinct notifications round-robin over `replicas`, one every `every`, and
+/// calls `midway` before the `at`th. Returns each one's status, in order.
+async fn burst(
+    replicas: &[Running],
+    count: usize,
+    every: Duration,
+    (at, midway): (usize, impl FnOnce()),
+) -> Vec<u16> {
+    let body = payload("firing_single.json");
+    let mut posts = Vec::new();
+    let mut midway = Some(midway);
+    for n in 0..count {
+        if n == at {
+            midway.take().unwrap()();
+        }
+        let (addr, body) = (replicas[n % replicas.len()].addr.clone(), distinct(&body, n));
+        posts.push(tokio::spawn(async move { post_to(&addr, body).await }));
+        tokio::time::sleep(every).await;
+    }
+    let mut statuses = Vec::new();
+    for post in posts {
+        statuses.push(post.await.unwrap());
+    }
+    statuses
+}
+
+/// Every notification answered 200 is in some message the robot accepted, and every other
+/// one was answered 5xx (Alertmanager retries it). Returns how many were delivered.
+fn every_alert_delivered_or_answered_5xx(robot: &RobotDouble, statuses: &[u16]) -> usize {
+    let texts: Vec<String> = robot
+        .received()
+        .iter()
+        .map(|m| m.text().to_owned())
+        .collect();
+    for (n, status) in statuses.iter().enumerate() {
+        let marker = format!("<{n}/");
+        let carried = texts.iter().filter(|t| t.contains(&marker)).count();
+        match status {
+            200 => assert_eq!(carried, 1, "notification {n}: answered 200, in {carried} messages"),
+            500.. => assert_eq!(carried, 0, "notification {n}: answered {status}, yet delivered"),
+            other => panic!("notification {n} answered {other}"),
+        }
+    }
+    statuses.iter().filter(|s| **s == 200).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replica_processes_sharing_redis_never_send_a_robot_more_than_its_minute() {
+    let redis = Redis::start().await;
+    let robot = RobotDouble::start().await;
+    let dir = shared_config(&robot, &redis.url(), "max_wait: 4s\n");
+    let replicas: Vec<Running> = (0..3).map(|_| process(&dir)).collect();
+
+    let statuses = burst(&replicas, 60, Duration::from_millis(15), (0, || {})).await;
+
+    assert_eq!(
+        robot.refused(130_101),
+        0,
+        "the replicas together sent more than 20 in a minute"
+    );
+    let delivered = every_alert_delivered_or_answered_5xx(&robot, &statuses);
+    eprintln!("DEBUG delivered {delivered} messages {} statuses {statuses:?}", robot.received().len());
+    let messages = robot.received().len();
+    assert!(
+        (15..=20).contains(&messages),
+        "{messages} messages: the shared budget should let about 20 through"
+    );
+    assert!(delivered >= messages, "{delivered} delivered in {messages}");
+    for replica in &replicas {
+        let metrics = reqwest::get(format!("http://{}/metrics", replica.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(metrics.contains("alertrelay_state_backend_up 1"), "{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_killed_mid_burst_loses_nothing_and_each_replica_keeps_to_its_share() {
+    let mut redis = Redis::start().await;
+    let robot = RobotDouble::start().await;
+    let dir = shared_config(&robot, &redis.url(), "max_wait: 4s\n");
+    let replicas: Vec<Running> = (0..3).map(|_| process(&dir)).collect();
+
+    // Nine out (three a replica, through Redis), then each is on its own with a third.
+    let kill = (9, || redis.stop());
+    let statuses = burst(&replicas, 60, Duration::from_millis(15), kill).await;
+
+    assert_eq!(
+        robot.refused(130_101),
+        0,
+        "replicas without Redis sent more than the robot's minute"
+    );
+    let delivered = every_alert_delivered_or_answered_5xx(&robot, &statuses);
+    eprintln!("DEBUG delivered {delivered} messages {} statuses {statuses:?}", robot.received().len());
+    assert!(
+        delivered >= 10,
+        "only {delivered} delivered: Redis going away should not stop delivery"
+    );
+
+    redis.run().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for replica in &replicas {
+        loop {
+            let metrics = reqwest::get(format!("http://{}/metrics", replica.addr))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.contains("alertrelay_state_backend_up 1") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a replica never used Redis again:\n{}",
+                replica.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_notification_delivered_by_a_process_killed_after_is_not_posted_again_by_a_fresh_one() {
+    let redis = Redis::start().await;
+    let robot = RobotDouble::start().await;
+    let dir = shared_config(&robot, &redis.url(), "");
+    let body = payload("firing_single.json");
+    let first = process(&dir);
+    assert_eq!(post_to(&first.addr, body.clone()).await, 200);
+
+    let pid = first.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(first);
+    let fresh = process(&dir);
+    let answer = reqwest::Client::new()
+        .post(format!("http://{}/dingtalk/ops/send", fresh.addr))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert!(duplicate(&answer), "{answer}");
+    assert_eq!(robot.received().len(), 1, "posted twice");
 }
