@@ -7,6 +7,9 @@
 //!   and token and shared by every profile that points at it. One worker task per robot owns its budget and queue
 //!   (`worker`), so a slow or throttled robot never delays another; it retires when it holds
 //!   neither. Throttle penalties (`robots`) belong to the robot, budget or not.
+//! - **Replicas** (`slots`, `shared`): with `state.redis` the budget and the throttles are
+//!   one per robot for every replica, in Redis; while it does not answer each replica keeps
+//!   to `rate_limit / replicas`.
 //! - **Merging while waiting** (`merge`): when more notifications wait than the budget has
 //!   slots, they are merged into as few messages as fit under the size cap.
 //! - **Bounded waits**: a notification that cannot be sent within `max_wait` is answered

@@ -1,7 +1,9 @@
-//! Replicas that act as one (issue 16): alertrelay processes sharing one Redis (`state.redis`)
-//! suppress each other's duplicates — the same notification posted to two replicas reaches the
-//! robot once — and one that cannot reach Redis keeps delivering, on memory alone, saying so
-//! in `alertrelay_state_backend_up`. Real Redis (`redis-server` children), real servers.
+//! Replicas that act as one (issue 16): alertrelay servers and processes sharing one Redis
+//! (`state.redis`) suppress each other's duplicates (the same notification posted to two
+//! replicas reaches the robot once, also after the one that delivered it was killed), keep to
+//! one budget and one throttle per robot, and one that cannot reach Redis keeps delivering on
+//! its share of the budget and memory, saying so in `alertrelay_state_backend_up`. Real
+//! Redis (`redis-server` children), real processes, the robot double counting by its clock.
 
 use std::time::Duration;
 
@@ -279,7 +281,10 @@ async fn burst(
         if n == at {
             midway.take().unwrap()();
         }
-        let (addr, body) = (replicas[n % replicas.len()].addr.clone(), distinct(&body, n));
+        let (addr, body) = (
+            replicas[n % replicas.len()].addr.clone(),
+            distinct(&body, n),
+        );
         posts.push(tokio::spawn(async move { post_to(&addr, body).await }));
         tokio::time::sleep(every).await;
     }
@@ -302,8 +307,14 @@ fn every_alert_delivered_or_answered_5xx(robot: &RobotDouble, statuses: &[u16]) 
         let marker = format!("<{n}/");
         let carried = texts.iter().filter(|t| t.contains(&marker)).count();
         match status {
-            200 => assert_eq!(carried, 1, "notification {n}: answered 200, in {carried} messages"),
-            500.. => assert_eq!(carried, 0, "notification {n}: answered {status}, yet delivered"),
+            200 => assert_eq!(
+                carried, 1,
+                "notification {n}: answered 200, in {carried} messages"
+            ),
+            500.. => assert_eq!(
+                carried, 0,
+                "notification {n}: answered {status}, yet delivered"
+            ),
             other => panic!("notification {n} answered {other}"),
         }
     }
@@ -325,7 +336,6 @@ async fn three_replica_processes_sharing_redis_never_send_a_robot_more_than_its_
         "the replicas together sent more than 20 in a minute"
     );
     let delivered = every_alert_delivered_or_answered_5xx(&robot, &statuses);
-    eprintln!("DEBUG delivered {delivered} messages {} statuses {statuses:?}", robot.received().len());
     let messages = robot.received().len();
     assert!(
         (15..=20).contains(&messages),
@@ -339,7 +349,10 @@ async fn three_replica_processes_sharing_redis_never_send_a_robot_more_than_its_
             .text()
             .await
             .unwrap();
-        assert!(metrics.contains("alertrelay_state_backend_up 1"), "{metrics}");
+        assert!(
+            metrics.contains("alertrelay_state_backend_up 1"),
+            "{metrics}"
+        );
     }
 }
 
@@ -360,33 +373,13 @@ async fn redis_killed_mid_burst_loses_nothing_and_each_replica_keeps_to_its_shar
         "replicas without Redis sent more than the robot's minute"
     );
     let delivered = every_alert_delivered_or_answered_5xx(&robot, &statuses);
-    eprintln!("DEBUG delivered {delivered} messages {} statuses {statuses:?}", robot.received().len());
     assert!(
         delivered >= 10,
         "only {delivered} delivered: Redis going away should not stop delivery"
     );
 
     redis.run().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    for replica in &replicas {
-        loop {
-            let metrics = reqwest::get(format!("http://{}/metrics", replica.addr))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if metrics.contains("alertrelay_state_backend_up 1") {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "a replica never used Redis again:\n{}",
-                replica.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    backend_up_everywhere(&replicas, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -418,4 +411,62 @@ async fn a_notification_delivered_by_a_process_killed_after_is_not_posted_again_
     let answer: Value = answer.json().await.unwrap();
     assert!(duplicate(&answer), "{answer}");
     assert_eq!(robot.received().len(), 1, "posted twice");
+}
+
+/// Waits until every replica's `alertrelay_state_backend_up` reads `up`.
+async fn backend_up_everywhere(replicas: &[Running], up: u8) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for replica in replicas {
+        loop {
+            let metrics = reqwest::get(format!("http://{}/metrics", replica.addr))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.contains(&format!("alertrelay_state_backend_up {up}")) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "alertrelay_state_backend_up never read {up}:\n{}",
+                replica.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_back_empty_does_not_hand_out_the_slots_replicas_used_alone() {
+    let mut redis = Redis::start().await;
+    let robot = RobotDouble::start().await;
+    let dir = shared_config(&robot, &redis.url(), "max_wait: 3s\n");
+    let replicas: Vec<Running> = (0..3).map(|_| process(&dir)).collect();
+    redis.stop();
+    let alone = burst(&replicas, 15, Duration::from_millis(10), (0, || {})).await;
+    backend_up_everywhere(&replicas, 0).await;
+    // It restarts with nothing in it: the 15 sent alone are not among its slots.
+    redis.run().await;
+    backend_up_everywhere(&replicas, 1).await;
+
+    let mut statuses = alone;
+    let body = payload("firing_single.json");
+    for n in 15..45 {
+        let addr = &replicas[n % 3].addr;
+        statuses.push(post_to(addr, distinct(&body, n)).await);
+    }
+
+    assert_eq!(
+        robot.refused(130_101),
+        0,
+        "Redis back empty let the replicas past the robot's minute"
+    );
+    assert_eq!(
+        &statuses[..15],
+        [200; 15],
+        "five each, within a third of 20"
+    );
+    let delivered = every_alert_delivered_or_answered_5xx(&robot, &statuses);
+    assert!(delivered > 15, "none delivered once Redis was back");
 }
