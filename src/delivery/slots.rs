@@ -91,12 +91,14 @@ impl Slots {
         redis_at.max(own_at)
     }
 
-    /// What the next message may take; with Redis this takes its slot there already (one
-    /// call, which is also how a replica finds Redis back after it was away).
+    /// What the next message may take; with Redis (while it answers) this takes its slot
+    /// there already, in one call.
     pub(super) async fn free(&mut self, policy: &Policy) -> Free {
         let now = Instant::now();
         let own_free = self.budget.free(now, &self.own(policy));
-        if let Some(shared) = &mut self.shared {
+        // While Redis is away it is not asked (the server's probe finds it back within a
+        // second): a Redis that hangs would cost every message a call's timeout.
+        if let Some(shared) = self.shared.as_mut().filter(|s| s.redis.is_up()) {
             let alone_lately = shared.alone_until.is_some_and(|until| until > now);
             if alone_lately && own_free == 0 {
                 return Free::Spent;
