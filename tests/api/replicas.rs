@@ -472,3 +472,37 @@ async fn a_redis_back_empty_does_not_hand_out_the_slots_replicas_used_alone() {
     let delivered = every_alert_delivered_or_answered_5xx(&robot, &statuses);
     assert!(delivered > 15, "none delivered once Redis was back");
 }
+
+#[test]
+fn check_warns_where_replicas_cannot_share_a_budget_as_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.yaml");
+    let robot = "http://127.0.0.1:1/robot/send?access_token=t";
+    std::fs::write(
+        &file,
+        format!("state:\n  replicas: 3\nprofiles:\n  ops:\n    url: {robot}\n"),
+    )
+    .unwrap();
+    let (code, stdout) = binary::check(&file);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("state.replicas: 3 has no effect without state.redis"),
+        "{stdout}"
+    );
+
+    // Nothing listens on port 1: Redis merely unreachable is a warning too.
+    std::fs::write(
+        &file,
+        format!(
+            "state:\n  redis: redis://127.0.0.1:1/0\n  replicas: 3\nprofiles:\n  ops:\n    url: {robot}\n    rate_limit: 2\n  wide:\n    url: {robot}2\n"
+        ),
+    )
+    .unwrap();
+    let (code, stdout) = binary::check(&file);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("profile \"ops\": 2 a 60s among 3 replicas: while Redis is away each sends 1 (3 together)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("profile \"wide\""), "{stdout}");
+}
