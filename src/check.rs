@@ -41,7 +41,7 @@ pub async fn check(sources: &Sources, out: &mut impl Write) -> std::io::Result<b
                 }
                 Ok(None) => {}
             }
-            for warning in replica_warnings(&config) {
+            for warning in replica_warnings(config) {
                 writeln!(out, "  WARNING: {warning}")?;
             }
             for (name, profile) in &config.profiles {
