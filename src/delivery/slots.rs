@@ -40,8 +40,10 @@ struct Shared {
     /// Redis said no slot frees before then.
     wait_until: Option<Instant>,
     /// Until then a shared slot also needs room in this replica's share: it sent alone
-    /// lately, and those messages are not in Redis.
+    /// lately, or Redis was away or lost its keys, so Redis may not count all it sent.
     alone_until: Option<Instant>,
+    /// [`RedisState::forgotten`] when last looked at.
+    forgotten: u64,
 }
 
 /// What the next message may take.
@@ -64,6 +66,7 @@ impl Slots {
                 robot: RobotHash::of(key),
                 wait_until: None,
                 alone_until: None,
+                forgotten: 0,
             }),
         }
     }
@@ -96,20 +99,40 @@ impl Slots {
     pub(super) async fn free(&mut self, policy: &Policy) -> Free {
         let now = Instant::now();
         let own_free = self.budget.free(now, &self.own(policy));
+        if let Some(shared) = &mut self.shared {
+            if !shared.redis.is_up() {
+                // Whatever it sends meanwhile, and whatever others send, Redis will not
+                // know: once it is back, a window of keeping to the share as well.
+                shared.keep_to_share(now, policy);
+            }
+        }
         // While Redis is away it is not asked (the server's probe finds it back within a
         // second): a Redis that hangs would cost every message a call's timeout.
         if let Some(shared) = self.shared.as_mut().filter(|s| s.redis.is_up()) {
-            let alone_lately = shared.alone_until.is_some_and(|until| until > now);
+            let mut alone_lately = shared.alone_until.is_some_and(|until| until > now);
             if alone_lately && own_free == 0 {
                 return Free::Spent;
             }
             let windows = policy.windows.as_slice();
             match shared
                 .redis
-                .take_slot(&shared.robot, windows, policy.timeout)
+                .take_slot(&shared.robot, windows, hold(policy))
                 .await
             {
                 Ok(Take::Slot(slot)) => {
+                    if shared.redis.forgotten() != shared.forgotten {
+                        // Redis lost its keys: the slots taken before are not in it.
+                        shared.forgotten = shared.redis.forgotten();
+                        shared.keep_to_share(now, policy);
+                        alone_lately = true;
+                        if own_free == 0 {
+                            let _ = shared
+                                .redis
+                                .settle_slot(slot, policy.rate_limit_margin, Duration::ZERO)
+                                .await;
+                            return Free::Spent;
+                        }
+                    }
                     let free = slot.free_after().saturating_add(1);
                     let free = if alone_lately {
                         free.min(own_free)
@@ -123,7 +146,7 @@ impl Slots {
                     return Free::Spent;
                 }
                 // Away: this replica's share, below.
-                Err(_) => {}
+                Err(_) => shared.keep_to_share(now, policy),
             }
         }
         match own_free {
@@ -147,11 +170,7 @@ impl Slots {
     fn take(&mut self, slot: Option<&SlotId>, policy: &Policy) {
         self.budget.take();
         if let (Some(shared), None) = (&mut self.shared, slot) {
-            // In flight up to a timeout, perhaps counted a timeout after that, then a window.
-            let until = Instant::now()
-                + 2 * policy.timeout
-                + policy.windows.counted_for(policy.rate_limit_margin);
-            shared.alone_until = shared.alone_until.max(Some(until));
+            shared.keep_to_share(Instant::now(), policy);
         }
     }
 
@@ -165,6 +184,26 @@ impl Slots {
             let _ = shared.redis.settle_slot(slot, margin, late).await;
         }
     }
+}
+
+impl Shared {
+    /// Keeps to this replica's share as well as to Redis until whatever it sends now has
+    /// left every window.
+    fn keep_to_share(&mut self, now: Instant, policy: &Policy) {
+        let until =
+            now + hold(policy).saturating_add(policy.windows.counted_for(policy.rate_limit_margin));
+        self.alone_until = self.alone_until.max(Some(until));
+    }
+}
+
+/// How long a slot may be counted before its answer frees it in Redis: in flight up to a
+/// timeout, perhaps counted a timeout after that (see `attempt::late_by`), plus the margin.
+/// A replica killed mid-request leaves its slot counted this long plus the window.
+fn hold(policy: &Policy) -> Duration {
+    policy
+        .timeout
+        .saturating_mul(2)
+        .saturating_add(policy.rate_limit_margin)
 }
 
 /// Takes a slot for each attempt of one message, held while the attempt is in flight; waits

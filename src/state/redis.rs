@@ -19,15 +19,18 @@
 //! |---|---|---|---|
 //! | `{prefix}:dedup:{identity hex}` | string | `d` delivered, `f:{ticket}` being delivered | `dedup_window`, or `in_flight_for` |
 //! | `{prefix}:budget:{{robot}}:{window ms}` | sorted set | a slot per message → when it leaves the window (ms) | with its last slot |
+//! | `{prefix}:budget:{{robot}}:flight` | sorted set | a slot per request in flight → when its hold ends (ms) | with its last slot |
 //! | `{prefix}:throttle:{robot}` | string | `1` | with the penalty |
+//! | `{prefix}:epoch:budget` | string | a random token set once: another one means Redis lost its keys | never |
 //!
-//! A robot's budget keys share the hash tag `{robot}`, so one script may touch them all on a
-//! Redis Cluster too.
+//! One Redis (or Valkey) server, with or without replicas of its own; Redis Cluster is not
+//! supported (the budget script touches the epoch beside the robot's keys).
 
 mod budget;
 mod dedup;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -144,6 +147,10 @@ pub struct RedisState {
     tls: bool,
     /// Whether the last call succeeded.
     up: Arc<watch::Sender<bool>>,
+    /// The budget's epoch last read from Redis, and how often it changed: a new one means
+    /// Redis lost what it held (see [`RedisState::forgotten`]).
+    epoch: Arc<std::sync::Mutex<Option<String>>>,
+    forgotten: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RedisState {
@@ -232,6 +239,8 @@ impl RedisState {
             password,
             tls,
             up: Arc::new(watch::channel(false).0),
+            epoch: Arc::default(),
+            forgotten: Arc::default(),
         })
     }
 
@@ -254,6 +263,23 @@ impl RedisState {
     /// after [`RedisState::open`] until a call succeeds).
     pub fn is_up(&self) -> bool {
         *self.up.borrow()
+    }
+
+    /// How many times this process found that Redis had lost what it held (restarted
+    /// without persistence, flushed, failed over to a copy that lagged): the budgets'
+    /// epoch, a key that never expires, was gone or another. Slots taken before are no
+    /// longer counted there, so a replica must also keep to its own count for a window.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten.load(Ordering::Relaxed)
+    }
+
+    /// Notes the epoch a budget script read.
+    fn note_epoch(&self, epoch: String) {
+        let mut known = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+        if known.as_ref().is_some_and(|known| *known != epoch) {
+            self.forgotten.fetch_add(1, Ordering::Relaxed);
+        }
+        *known = Some(epoch);
     }
 
     /// Changes of [`RedisState::is_up`], each announced once: for a log line and the

@@ -130,7 +130,7 @@ impl Redis {
     }
 
     /// A plain connection for looking inside.
-    async fn raw(&self) -> redis::aio::MultiplexedConnection {
+    pub(crate) async fn raw(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())
             .unwrap()
             .get_multiplexed_async_connection()

@@ -506,3 +506,58 @@ fn check_warns_where_replicas_cannot_share_a_budget_as_asked() {
     );
     assert!(!stdout.contains("profile \"wide\""), "{stdout}");
 }
+
+/// Posts notifications `range` one after another, round-robin over `replicas`.
+async fn one_by_one(replicas: &[Running], range: std::ops::Range<usize>) -> Vec<u16> {
+    let body = payload("firing_single.json");
+    let mut statuses = Vec::new();
+    for n in range {
+        let addr = &replicas[n % replicas.len()].addr;
+        statuses.push(post_to(addr, distinct(&body, n)).await);
+    }
+    statuses
+}
+
+/// Fifteen messages through Redis, then `forget` makes Redis lose its keys, then thirty
+/// more notifications: the robot's minute must still hold.
+async fn redis_forgets_mid_minute(forget: impl AsyncFnOnce(&mut Redis)) {
+    let mut redis = Redis::start().await;
+    let robot = RobotDouble::start().await;
+    let dir = shared_config(&robot, &redis.url(), "max_wait: 3s\n");
+    let replicas: Vec<Running> = (0..3).map(|_| process(&dir)).collect();
+    let mut statuses = one_by_one(&replicas, 0..15).await;
+    assert_eq!(statuses, [200; 15]);
+
+    forget(&mut redis).await;
+    statuses.extend(one_by_one(&replicas, 15..45).await);
+
+    assert_eq!(
+        robot.refused(130_101),
+        0,
+        "a Redis that lost its keys let the replicas past the robot's minute"
+    );
+    let delivered = every_alert_delivered_or_answered_5xx(&robot, &statuses);
+    assert!(delivered > 15, "none delivered after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_restarted_empty_mid_minute_does_not_hand_out_the_minute_again() {
+    redis_forgets_mid_minute(async |redis: &mut Redis| {
+        redis.stop();
+        redis.run().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_flushed_mid_minute_does_not_hand_out_the_minute_again() {
+    // No connection breaks: only the budget's epoch tells the replicas.
+    redis_forgets_mid_minute(async |redis: &mut Redis| {
+        let mut raw = redis.raw().await;
+        redis::cmd("FLUSHALL")
+            .query_async::<()>(&mut raw)
+            .await
+            .unwrap();
+    })
+    .await;
+}

@@ -46,7 +46,7 @@ impl SlotId {
 
     /// How many more slots every window had free once this one was taken (by every
     /// replica's count, at that moment): what the messages waiting behind this one may take.
-    pub fn free_after(&self) -> usize {
+    pub(crate) fn free_after(&self) -> usize {
         self.free
     }
 }
@@ -73,18 +73,20 @@ impl RedisState {
             }));
         }
         let mut call = TAKE.prepare_invoke();
-        call.key(self.flight_key(robot));
+        call.key(self.key("epoch", "budget"))
+            .key(self.flight_key(robot));
         for window in windows {
             call.key(self.window_key(robot, window.length));
         }
-        call.arg(&member).arg(millis(hold_for));
+        call.arg(token()).arg(&member).arg(millis(hold_for));
         for window in windows {
             call.arg(window.limit).arg(millis(window.length).max(1));
         }
         let mut con = self.manager.clone();
-        let (taken, at, free): (i64, i64, i64) = self
+        let (taken, at, free, epoch): (i64, i64, i64, String) = self
             .run(async move { call.invoke_async(&mut con).await })
             .await?;
+        self.note_epoch(epoch);
         match (taken, u64::try_from(at), usize::try_from(free)) {
             (1, Ok(at), Ok(free)) => Ok(Take::Slot(SlotId {
                 robot: robot.clone(),
@@ -129,8 +131,7 @@ impl RedisState {
             .map_err(|_| self.unexpected("the settle script", at))
     }
 
-    /// `{prefix}:budget:{robot}:{length ms}`; the braces make the robot a Cluster hash tag,
-    /// so one script may touch all of its keys.
+    /// `{prefix}:budget:{robot}:{length ms}`.
     fn window_key(&self, robot: &RobotHash, length: Duration) -> String {
         format!(
             "{}:budget:{{{}}}:{}",

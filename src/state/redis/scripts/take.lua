@@ -1,26 +1,34 @@
 -- Takes a slot in every one of a robot's windows at once, or says how long until one frees.
--- KEYS[1]: the robot's slots in flight (sorted set: slot -> when its hold ends, ms).
--- KEYS[1 + j]: window j (sorted set: slot -> when it leaves the window, ms).
--- ARGV[1]: the new slot's id; ARGV[2]: how long it may stay in flight (ms, the request's
--- timeout); ARGV[1 + 2j], ARGV[2 + 2j]: window j's limit and length (ms).
+-- KEYS[1]: this Redis's epoch (a string every replica reads; it never expires): a new one
+-- means Redis lost what it held (a restart without persistence, a flush, a failover).
+-- KEYS[2]: the robot's slots in flight (sorted set: slot -> when its hold ends, ms).
+-- KEYS[2 + j]: window j (sorted set: slot -> when it leaves the window, ms).
+-- ARGV[1]: an epoch to set if there is none; ARGV[2]: the new slot's id; ARGV[3]: how long
+-- it may stay in flight (ms); ARGV[2 + 2j], ARGV[3 + 2j]: window j's limit and length (ms).
 -- Times are Redis's clock, the same for every replica.
--- Returns {1, now, free}: taken at now (ms since the epoch), with free more slots left in
--- every window; {0, wait, 0}: none free for wait ms.
+-- Returns {1, now, free, epoch}: taken at now (ms since the epoch), with free more slots
+-- left in every window; {0, wait, 0, epoch}: none free for wait ms.
 if redis.replicate_commands then
   redis.replicate_commands()
 end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local flight = KEYS[1]
-local hold = tonumber(ARGV[2])
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local flight = KEYS[2]
+local hold = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', flight, '-inf', now)
 
+local windows = #KEYS - 2
 local wait = 0
 local free = nil
-for j = 1, #KEYS - 1 do
-  local key = KEYS[1 + j]
-  local limit = tonumber(ARGV[1 + 2 * j])
-  local length = tonumber(ARGV[2 + 2 * j])
+for j = 1, windows do
+  local key = KEYS[2 + j]
+  local limit = tonumber(ARGV[2 + 2 * j])
+  local length = tonumber(ARGV[3 + 2 * j])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   local used = redis.call('ZCARD', key)
   if free == nil or limit - used - 1 < free then
@@ -40,7 +48,7 @@ for j = 1, #KEYS - 1 do
   end
 end
 if wait > 0 then
-  return {0, math.ceil(wait), 0}
+  return {0, math.ceil(wait), 0, epoch}
 end
 
 -- Keeps `key` at least until `until_ms`.
@@ -49,14 +57,14 @@ local function keep(key, until_ms)
     redis.call('PEXPIRE', key, until_ms - now)
   end
 end
-redis.call('ZADD', flight, now + hold, ARGV[1])
+redis.call('ZADD', flight, now + hold, ARGV[2])
 keep(flight, now + hold)
-for j = 1, #KEYS - 1 do
-  local key = KEYS[1 + j]
+for j = 1, windows do
+  local key = KEYS[2 + j]
   -- In flight the slot counts until its hold ends plus a window, so the slot of a replica
   -- killed mid-request frees itself; its answer rewrites this.
-  local leaves = now + hold + tonumber(ARGV[2 + 2 * j])
-  redis.call('ZADD', key, leaves, ARGV[1])
+  local leaves = now + hold + tonumber(ARGV[3 + 2 * j])
+  redis.call('ZADD', key, leaves, ARGV[2])
   keep(key, leaves)
 end
-return {1, now, free}
+return {1, now, free, epoch}
