@@ -110,11 +110,13 @@ fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisSta
         }
     };
     let mut health = redis.health();
+    // Down until a call succeeds (startup connected already, or the probe below).
+    metrics.state_backend_up.set(i64::from(redis.is_up()));
     let (metrics, addr, probe) = (metrics.clone(), redis.addr().to_owned(), redis.clone());
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             // Health is known after a first call; until then it reads "down".
-            let _ = probe.ping().await;
+            let _ = probe.probe().await;
             loop {
                 let up = *health.borrow_and_update();
                 metrics.state_backend_up.set(i64::from(up));
@@ -132,7 +134,7 @@ fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisSta
                             Err(_) => return,
                         },
                         () = tokio::time::sleep(PROBE_INTERVAL), if !up => {
-                            let _ = probe.ping().await;
+                            let _ = probe.probe().await;
                         }
                     }
                 }

@@ -182,7 +182,9 @@ impl Dedup {
                         shared: None,
                         settled: false,
                     };
-                    return match &self.redis {
+                    // While Redis is away it is not asked (the server's probe finds it back
+                    // within a second): a Redis that hangs would cost every webhook a call.
+                    return match self.redis.as_ref().filter(|redis| !redis.is_away()) {
                         Some(redis) => self.claim_shared(redis, lease, deadline, max_wait).await,
                         None => Claim::Mine(lease),
                     };
@@ -208,7 +210,9 @@ impl Dedup {
         max_wait: Duration,
     ) -> Claim {
         loop {
-            let claimed = redis.claim(lease.identity, max_wait + CLAIM_SLACK).await;
+            let claimed = redis
+                .claim_keeping(lease.identity, max_wait + CLAIM_SLACK)
+                .await;
             let waited = match claimed {
                 Ok(RedisClaim::Mine(ticket)) => {
                     lease.shared = Some((redis.clone(), ticket));
@@ -216,7 +220,12 @@ impl Dedup {
                 }
                 Ok(RedisClaim::Duplicate) => Ok(Waited::Delivered),
                 Ok(RedisClaim::InFlight) => redis.wait_for(lease.identity, deadline).await,
-                Err(error) => Err(error),
+                Err((error, ticket)) => {
+                    // Redis may have taken a claim whose answer timed out: settling its
+                    // ticket records the outcome there too.
+                    lease.shared = ticket.map(|ticket| (redis.clone(), ticket));
+                    Err(error)
+                }
             };
             match waited {
                 Ok(Waited::Freed) => {}

@@ -14,7 +14,7 @@ pub(super) async fn throttled_elsewhere(
     key: &str,
 ) -> Option<Duration> {
     // Not asked while away (see `slots`): its penalties are then this replica's own.
-    let redis = shared.filter(|redis| redis.is_up())?;
+    let redis = shared.filter(|redis| !redis.is_away())?;
     redis
         .throttled_for(&RobotHash::of(key))
         .await

@@ -83,7 +83,7 @@ impl Slots {
     /// answer while it answers, else this replica's count.
     pub(super) fn next_free(&mut self, now: Instant, policy: &Policy) -> Option<Instant> {
         let own = self.own(policy);
-        let Some(shared) = self.shared.as_ref().filter(|s| s.redis.is_up()) else {
+        let Some(shared) = self.shared.as_ref().filter(|s| !s.redis.is_away()) else {
             return self.budget.next_free(now, &own);
         };
         let redis_at = shared.wait_until.filter(|at| *at > now);
@@ -99,16 +99,14 @@ impl Slots {
     pub(super) async fn free(&mut self, policy: &Policy) -> Free {
         let now = Instant::now();
         let own_free = self.budget.free(now, &self.own(policy));
-        if let Some(shared) = &mut self.shared {
-            if !shared.redis.is_up() {
-                // Whatever it sends meanwhile, and whatever others send, Redis will not
-                // know: once it is back, a window of keeping to the share as well.
-                shared.keep_to_share(now, policy);
-            }
+        if let Some(shared) = self.shared.as_mut().filter(|s| s.redis.is_away()) {
+            // Whatever it sends meanwhile, and whatever others send, Redis will not know:
+            // once it is back, a window of keeping to the share as well.
+            shared.keep_to_share(now, policy);
         }
         // While Redis is away it is not asked (the server's probe finds it back within a
         // second): a Redis that hangs would cost every message a call's timeout.
-        if let Some(shared) = self.shared.as_mut().filter(|s| s.redis.is_up()) {
+        if let Some(shared) = self.shared.as_mut().filter(|s| !s.redis.is_away()) {
             let mut alone_lately = shared.alone_until.is_some_and(|until| until > now);
             if alone_lately && own_free == 0 {
                 return Free::Spent;

@@ -135,18 +135,26 @@ impl Worker {
             };
         };
         let policy = newest.policy;
-        let Some(free_at) = self.slots.next_free(now, &policy) else {
-            return Next::Send;
-        };
         // Spent: answer those that cannot wait for the next slot, sleep until the slot
-        // frees or the next deadline passes.
-        let (expired, waiting): (Vec<Job>, Vec<Job>) =
-            self.queue.drain(..).partition(|job| job.deadline < free_at);
-        self.queue = waiting.into();
-        for job in expired {
-            let waited = now.duration_since(job.enqueued);
-            self.answer(job, Err(DeliveryError::WaitTimeout(waited)));
+        // frees or the next deadline passes. Free: still answer those out of time, never
+        // sent with no time left (the robot might take one Alertmanager is told failed).
+        let free_at = self.slots.next_free(now, &policy);
+        let cutoff = free_at.unwrap_or(now);
+        if self.queue.iter().any(|job| job.deadline < cutoff) {
+            let (expired, waiting): (Vec<Job>, Vec<Job>) =
+                self.queue.drain(..).partition(|job| job.deadline < cutoff);
+            self.queue = waiting.into();
+            for job in expired {
+                let waited = now.duration_since(job.enqueued);
+                self.answer(job, Err(DeliveryError::WaitTimeout(waited)));
+            }
         }
+        let Some(free_at) = free_at else {
+            return match self.queue.is_empty() {
+                true => Next::WaitUntil(Some(now)),
+                false => Next::Send,
+            };
+        };
         let next_deadline = self.queue.iter().map(|job| job.deadline).min();
         Next::WaitUntil(Some(next_deadline.map_or(free_at, |d| d.min(free_at))))
     }
@@ -206,12 +214,10 @@ impl Worker {
         .await;
         let merged = batch.len();
         let outcome = result.map(|()| Delivered { merged });
-        // Recorded (for every replica, with Redis) before any of them is answered.
-        for job in &mut batch {
-            if let Some(record) = job.record.take() {
-                record.settle_now(outcome.is_ok()).await;
-            }
-        }
+        // Recorded (for every replica, with Redis) before any of them is answered; all at
+        // once, so a Redis that hangs costs the batch one call's timeout, not one a part.
+        let records = batch.iter_mut().filter_map(|job| job.record.take());
+        futures_util::future::join_all(records.map(|r| r.settle_now(outcome.is_ok()))).await;
         for job in batch {
             self.answer(job, outcome.clone());
         }

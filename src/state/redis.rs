@@ -147,6 +147,8 @@ pub struct RedisState {
     tls: bool,
     /// Whether the last call succeeded.
     up: Arc<watch::Sender<bool>>,
+    /// Whether any call has ended yet (before one has, Redis is not known to be away).
+    known: Arc<std::sync::atomic::AtomicBool>,
     /// The budget's epoch last read from Redis, and how often it changed: a new one means
     /// Redis lost what it held (see [`RedisState::forgotten`]).
     epoch: Arc<std::sync::Mutex<Option<String>>>,
@@ -239,6 +241,7 @@ impl RedisState {
             password,
             tls,
             up: Arc::new(watch::channel(false).0),
+            known: Arc::default(),
             epoch: Arc::default(),
             forgotten: Arc::default(),
         })
@@ -257,6 +260,24 @@ impl RedisState {
                 reason: format!("PING answered {other:?}"),
             }),
         }
+    }
+
+    /// Asks Redis whether it takes writes, as every script must (a Redis out of memory
+    /// under `noeviction`, or a read-only copy after a failover, still answers PING): for
+    /// the probe that finds it back while it is away.
+    pub async fn probe(&self) -> Result<(), StateError> {
+        let key = self.key("probe", "up");
+        let mut con = self.manager.clone();
+        self.run(async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("PX")
+                .arg(1_000)
+                .query_async::<()>(&mut con)
+                .await
+        })
+        .await
     }
 
     /// Whether the last call to Redis succeeded (true after [`RedisState::connect`], false
@@ -280,6 +301,12 @@ impl RedisState {
             self.forgotten.fetch_add(1, Ordering::Relaxed);
         }
         *known = Some(epoch);
+    }
+
+    /// Whether the last call to Redis failed: known to be away, so callers that would
+    /// rather not wait on it fall back at once (before any call, it is not known away).
+    pub fn is_away(&self) -> bool {
+        self.known.load(Ordering::Relaxed) && !self.is_up()
     }
 
     /// Changes of [`RedisState::is_up`], each announced once: for a log line and the
@@ -349,6 +376,7 @@ impl RedisState {
 
     /// Notes how a call went, announcing a change.
     fn note(&self, up: bool) {
+        self.known.store(true, Ordering::Relaxed);
         self.up
             .send_if_modified(|was| std::mem::replace(was, up) != up);
     }
