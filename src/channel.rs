@@ -131,7 +131,7 @@ impl Window {
     /// The window's share of a per-minute `margin`: all of it for a minute, in proportion
     /// for a shorter window (a second's gets a sixtieth), so the margin keeps its meaning, a
     /// share of the window, whatever its length.
-    pub fn margin(&self, margin: Duration) -> Duration {
+    pub(crate) fn margin(&self, margin: Duration) -> Duration {
         if self.length >= MINUTE {
             margin
         } else {

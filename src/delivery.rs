@@ -4,8 +4,8 @@
 //! - **Rate budget per robot** (`budget`): never more than its channel allows in any window
 //!   by the robot's own clock (`rate_limit` a minute; Feishu also 5 a second; a message counts
 //!   from when its answer came back, plus `rate_limit_margin`), keyed by the robot's channel
-//!   and token and shared by every profile that points at it. One worker task per robot owns its budget and queue
-//!   (`worker`), so a slow or throttled robot never delays another; it retires when it holds
+//!   and token and shared by every profile that points at it. One worker task per robot owns
+//!   its budget and queue (`worker`), so a slow or throttled robot never delays another; it retires when it holds
 //!   neither. Throttle penalties (`robots`) belong to the robot, budget or not.
 //! - **Replicas** (`slots`, `shared`): with `state.redis` the budget and the throttles are
 //!   one per robot for every replica, in Redis; while it does not answer each replica keeps

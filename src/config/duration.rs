@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 /// reading could overflow, and no setting means anything that long.
 pub const MAX: Duration = Duration::from_secs(10 * 365 * 86_400);
 
-/// Parses a duration such as `5s` or `1m30s` (units ms, s, m, h, d), at most [`MAX`].
+/// Parses a duration such as `5s` or `1m30s` (units ms, s, m, h, d), at most ten years.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let total = parse_any(text)?;
     within(total, text)

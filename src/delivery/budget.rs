@@ -48,7 +48,7 @@ impl Windows {
 
     /// Each window's limit divided among `replicas` (rounded down, at least 1): the share
     /// one replica keeps to while it cannot reach the budget they share.
-    pub fn share(mut self, replicas: u32) -> Self {
+    pub(crate) fn share(mut self, replicas: u32) -> Self {
         for window in &mut self.windows[..self.len] {
             window.limit = (window.limit / replicas.max(1)).max(1);
         }
@@ -56,13 +56,13 @@ impl Windows {
     }
 
     /// The windows, as a slice.
-    pub fn as_slice(&self) -> &[Window] {
+    pub(crate) fn as_slice(&self) -> &[Window] {
         &self.windows[..self.len]
     }
 
     /// The longest window's length plus its share of `margin` (zero without a budget): how
     /// long a message stays counted after its answer.
-    pub fn counted_for(&self, margin: Duration) -> Duration {
+    pub(crate) fn counted_for(&self, margin: Duration) -> Duration {
         self.iter()
             .map(|w| w.length + w.margin(margin))
             .max()
