@@ -561,3 +561,29 @@ async fn a_redis_flushed_mid_minute_does_not_hand_out_the_minute_again() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_state_block_the_process_started_with() {
+    let redis = Redis::start().await;
+    let robot = RobotDouble::start().await;
+    let app = replica(&robot, &redis.url()).await;
+    let file = app.path("profiles.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+
+    std::fs::write(
+        &file,
+        text.replace("replicas: 2", "replicas: 5")
+            .replace("timeout: 2s", "timeout: 3s"),
+    )
+    .unwrap();
+    app.state.reloader.reload("test").await.unwrap();
+
+    let runtime = app.state.reloader.current();
+    assert_eq!(
+        runtime.config.timeout,
+        Duration::from_secs(3),
+        "the rest reloads"
+    );
+    assert_eq!(runtime.config.state.replicas, 2, "state: is read at start");
+    assert_eq!(runtime.policies["ops"].alone.per_minute(), 10);
+}
