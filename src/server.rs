@@ -28,7 +28,7 @@ use crate::metrics::{self, Metrics};
 use crate::reload::Reloader;
 use crate::runtime::Runtime;
 use crate::state::Dedup;
-use crate::state::redis::RedisState;
+use crate::state::redis::{HEARTBEAT, RedisState};
 pub use error::AppError;
 
 /// What handlers share.
@@ -92,9 +92,6 @@ impl AppState {
     }
 }
 
-/// How often a Redis that does not answer is asked again.
-const PROBE_INTERVAL: Duration = Duration::from_secs(1);
-
 /// The Redis the config names, if any, with its health reported (logged once per change,
 /// and as `alertrelay_state_backend_up`). A URL that cannot even be opened is logged and left
 /// out: memory keeps suppressing duplicates. Startup checks the connection first (see
@@ -102,7 +99,7 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisState> {
     let url = config.redis.as_ref()?;
     let redis = match RedisState::open(url.expose(), &config.key_prefix) {
-        Ok(redis) => redis,
+        Ok(redis) => redis.with_replicas(config.replicas),
         Err(error) => {
             tracing::error!(%error, "cannot use state.redis; duplicates are suppressed in memory only");
             metrics.state_backend_up.set(0);
@@ -116,7 +113,7 @@ fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisSta
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             // Health is known after a first call; until then it reads "down".
-            let _ = probe.probe().await;
+            let _ = probe.heartbeat().await;
             loop {
                 let up = *health.borrow_and_update();
                 metrics.state_backend_up.set(i64::from(up));
@@ -125,16 +122,17 @@ fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisSta
                 } else {
                     tracing::warn!(redis = %addr, "shared state: Redis does not answer; until it does, duplicates are suppressed in memory and each robot's budget is rate_limit / replicas");
                 }
-                // While Redis is away it is asked again every PROBE_INTERVAL, so it is used
-                // again (and the gauge says so) without waiting for a webhook.
+                // A heartbeat every second: while Redis answers, the other replicas know
+                // this one is on it; while it is away, it is how Redis is found back
+                // without waiting for a webhook.
                 loop {
                     tokio::select! {
                         changed = health.changed() => match changed {
                             Ok(()) => break,
                             Err(_) => return,
                         },
-                        () = tokio::time::sleep(PROBE_INTERVAL), if !up => {
-                            let _ = probe.probe().await;
+                        () = tokio::time::sleep(HEARTBEAT) => {
+                            let _ = probe.heartbeat().await;
                         }
                     }
                 }

@@ -22,6 +22,7 @@
 //! | `{prefix}:budget:{{robot}}:flight` | sorted set | a slot per request in flight → when its hold ends (ms) | with its last slot |
 //! | `{prefix}:throttle:{robot}` | string | `1` | with the penalty |
 //! | `{prefix}:epoch:budget` | string | a random token set once: another one means Redis lost its keys | never |
+//! | `{prefix}:replicas:live` | sorted set | a replica's token → when it was last heard from (ms) | a while after the last |
 //!
 //! One Redis (or Valkey) server, with or without replicas of its own; Redis Cluster is not
 //! supported (the budget script touches the epoch beside the robot's keys).
@@ -48,6 +49,15 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// The longest [`RedisState::connect`] waits for Redis to answer (connecting, TLS, AUTH and
 /// a PING), once at startup or in `check`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often each replica tells Redis it is alive ([`RedisState::heartbeat`]).
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A replica not heard from for this long may be away from Redis, sending on its own share.
+pub const LIVE_FOR: Duration = Duration::from_secs(3);
+
+static HEARTBEAT_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("redis/scripts/heartbeat.lua")));
 
 /// How often [`RedisState::wait_for`] looks whether a delivery in flight ended.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -149,6 +159,11 @@ pub struct RedisState {
     up: Arc<watch::Sender<bool>>,
     /// Whether any call has ended yet (before one has, Redis is not known to be away).
     known: Arc<std::sync::atomic::AtomicBool>,
+    /// This process among the replicas (a random token), for their heartbeats.
+    id: Arc<str>,
+    /// How many replicas share the robots (`state.replicas`): those not heard from lately
+    /// may be sending on their own shares, which the budget script holds back for them.
+    replicas: u32,
     /// The budget's epoch last read from Redis, and how often it changed: a new one means
     /// Redis lost what it held (see [`RedisState::forgotten`]).
     epoch: Arc<std::sync::Mutex<Option<String>>>,
@@ -242,9 +257,17 @@ impl RedisState {
             tls,
             up: Arc::new(watch::channel(false).0),
             known: Arc::default(),
+            id: token().into(),
+            replicas: 1,
             epoch: Arc::default(),
             forgotten: Arc::default(),
         })
+    }
+
+    /// The same connection, for `replicas` replicas sharing the robots (at least 1).
+    pub fn with_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas.max(1);
+        self
     }
 
     /// Asks Redis whether it is there (for `check`, startup, and a probe while it is down).
@@ -262,22 +285,19 @@ impl RedisState {
         }
     }
 
-    /// Asks Redis whether it takes writes, as every script must (a Redis out of memory
-    /// under `noeviction`, or a read-only copy after a failover, still answers PING): for
-    /// the probe that finds it back while it is away.
-    pub async fn probe(&self) -> Result<(), StateError> {
-        let key = self.key("probe", "up");
+    /// Tells Redis this replica is alive (every [`HEARTBEAT`]): the budget script holds
+    /// back the share of each replica it has not heard from within [`LIVE_FOR`], as that one
+    /// may be sending on its own. A write, so it also finds out whether Redis takes writes
+    /// (a Redis out of memory under `noeviction`, or a read-only copy after a failover,
+    /// still answers PING): the probe that finds Redis back while it is away.
+    pub async fn heartbeat(&self) -> Result<(), StateError> {
+        let mut call = HEARTBEAT_SCRIPT.prepare_invoke();
+        call.key(self.key("replicas", "live"))
+            .arg(&*self.id)
+            .arg(millis(LIVE_FOR));
         let mut con = self.manager.clone();
-        self.run(async move {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(1)
-                .arg("PX")
-                .arg(1_000)
-                .query_async::<()>(&mut con)
-                .await
-        })
-        .await
+        self.run(async move { call.invoke_async::<()>(&mut con).await })
+            .await
     }
 
     /// Whether the last call to Redis succeeded (true after [`RedisState::connect`], false

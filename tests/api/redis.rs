@@ -838,8 +838,8 @@ async fn no_key_or_value_in_redis_holds_a_robots_token() {
         .unwrap();
     assert_eq!(
         keys.len(),
-        6,
-        "throttle, in flight, two windows, the epoch, a claim: {keys:?}"
+        7,
+        "throttle, in flight, two windows, the epoch, the replicas, a claim: {keys:?}"
     );
     let mut dump = String::new();
     for key in &keys {

@@ -587,3 +587,30 @@ async fn a_reload_keeps_the_state_block_the_process_started_with() {
     assert_eq!(runtime.config.state.replicas, 2, "state: is read at start");
     assert_eq!(runtime.policies["ops"].alone.per_minute(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_cut_off_from_redis_is_held_a_share_by_the_others() {
+    let redis = Redis::start().await;
+    let robot = RobotDouble::start().await;
+    let dir = shared_config(&robot, &redis.url(), "max_wait: 3s\n");
+    // The third replica's Redis is a port nothing listens on: it is on its own share.
+    let cut_off = shared_config(
+        &robot,
+        &format!("redis://127.0.0.1:{}/0", crate::helpers::free_port()),
+        "max_wait: 3s\n",
+    );
+    let mut replicas: Vec<Running> = (0..2).map(|_| process(&dir)).collect();
+    replicas.push(process(&cut_off));
+    // Each on Redis has said it is alive; the third never will.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let statuses = burst(&replicas, 60, Duration::from_millis(10), (0, || {})).await;
+
+    assert_eq!(
+        robot.refused(130_101),
+        0,
+        "the cut-off replica's share came on top of the whole budget"
+    );
+    let delivered = every_alert_delivered_or_answered_5xx(&robot, &statuses);
+    assert!(delivered >= 15, "only {delivered} delivered");
+}

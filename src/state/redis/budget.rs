@@ -74,11 +74,17 @@ impl RedisState {
         }
         let mut call = TAKE.prepare_invoke();
         call.key(self.key("epoch", "budget"))
+            .key(self.key("replicas", "live"))
             .key(self.flight_key(robot));
         for window in windows {
             call.key(self.window_key(robot, window.length));
         }
-        call.arg(token()).arg(&member).arg(millis(hold_for));
+        call.arg(token())
+            .arg(&member)
+            .arg(millis(hold_for))
+            .arg(&*self.id)
+            .arg(self.replicas)
+            .arg(millis(super::LIVE_FOR));
         for window in windows {
             call.arg(window.limit).arg(millis(window.length).max(1));
         }
