@@ -245,10 +245,13 @@ fn the_kubernetes_manifest_mounts_its_configmap_as_a_directory_with_probes() {
     assert_ok(&output);
 }
 
+/// Where Alertmanager's log goes, in its directory.
+const LOG: &str = "alertmanager.log";
+
 /// A real Alertmanager on a free port, routing by `project` to alertrelay's profiles.
-struct Alertmanager {
+pub(crate) struct Alertmanager {
     _child: crate::helpers::Process,
-    url: String,
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -280,7 +283,7 @@ receivers:
     }
 
     /// Alertmanager with this configuration.
-    async fn start_with(config: &str) -> Self {
+    pub(crate) async fn start_with(config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("alertmanager.yml");
         std::fs::write(&file, config).unwrap();
@@ -296,7 +299,7 @@ receivers:
             .arg(format!("--web.external-url=http://127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(LOG)).unwrap())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("prometheus-alertmanager: {e}; run scripts/test.sh, which installs it")
@@ -323,7 +326,12 @@ receivers:
         am
     }
 
-    async fn post(&self, alerts: serde_json::Value) {
+    /// What Alertmanager logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join(LOG)).unwrap_or_default()
+    }
+
+    pub(crate) async fn post(&self, alerts: serde_json::Value) {
         let response = reqwest::Client::new()
             .post(format!("{}/api/v2/alerts", self.url))
             .json(&alerts)
@@ -338,7 +346,7 @@ receivers:
     }
 }
 
-fn alert(name: &str, project: &str) -> serde_json::Value {
+pub(crate) fn alert(name: &str, project: &str) -> serde_json::Value {
     json!({
         "labels": {"alertname": name, "project": project, "instance": format!("{project}-01:9100"), "severity": "critical"},
         "annotations": {"summary": format!("{project} {name}"), "description": "磁盘 /data 使用超过 85%"},
@@ -347,7 +355,7 @@ fn alert(name: &str, project: &str) -> serde_json::Value {
     })
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
         assert!(
