@@ -1,7 +1,7 @@
 //! The listener's side of `--web.config.file` (exporter-toolkit's web configuration): TLS
 //! through rustls, client certificates, basic auth with bcrypt, extra response headers.
 //!
-//! [`Web`] holds the current [`config::WebConfig`] in an `ArcSwap`: each new connection takes
+//! [`Web`] holds the current web config in an `ArcSwap`: each new connection takes
 //! the TLS config it finds there, and each request the users and headers, so a reload
 //! ([`Web::reload`], run by [`watch`] when web.yml or a certificate, key or CA file changes,
 //! and on SIGHUP) applies to what comes next without a restart. A broken file keeps the last
@@ -9,11 +9,11 @@
 //!
 //! | module | its one job |
 //! |---|---|
-//! | [`config`] | web.yml → validated [`config::WebConfig`], problems with file and line |
-//! | [`tls`] | `tls_server_config` → a rustls `ServerConfig` |
-//! | [`auth`] | `basic_auth_users`: bcrypt, cached per credential, bounded |
-//! | [`names`] | a client certificate's subject and SANs |
-//! | [`listener`] | accepts TCP, runs TLS handshakes (bounded, timed), hands streams to axum |
+//! | `config` | web.yml → a validated `WebConfig`, problems with file and line |
+//! | `tls` | `tls_server_config` → a rustls `ServerConfig` |
+//! | `auth` | `basic_auth_users`: bcrypt, cached per credential, bounded |
+//! | `names` | a client certificate's subject and SANs |
+//! | `listener` | accepts TCP, runs TLS handshakes (bounded, timed), hands streams to axum |
 //! | [`watch`] | reloads on changes to the files the config was read from |
 
 pub(crate) mod auth;

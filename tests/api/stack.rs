@@ -222,13 +222,19 @@ fn the_kubernetes_manifest_mounts_its_configmap_as_a_directory_with_probes() {
             .unwrap_or_else(|| panic!("no {k}"))
     };
     let container = &kind("Deployment")["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/-/healthy");
-    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/-/ready");
-    let mount = &container["volumeMounts"][0];
-    assert!(
-        mount["subPath"].is_null(),
-        "a subPath mount never sees ConfigMap updates"
-    );
+    // Behind the web config only /-/healthy answers without the password, over HTTPS.
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["path"], "/-/healthy", "{probe}");
+        assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+    }
+    let args = container["args"].as_array().unwrap();
+    assert!(args.iter().any(|a| a == "--web.healthy-without-auth"));
+    for mount in container["volumeMounts"].as_array().unwrap() {
+        assert!(
+            mount["subPath"].is_null(),
+            "a subPath mount never sees ConfigMap or Secret updates"
+        );
+    }
     assert_eq!(kind("Deployment")["spec"]["replicas"], 1);
     // The ConfigMap's files, laid out as the kubelet would, pass alertrelay check.
     let dir = tempfile::tempdir().unwrap();
@@ -243,6 +249,57 @@ fn the_kubernetes_manifest_mounts_its_configmap_as_a_directory_with_probes() {
         .output()
         .unwrap();
     assert_ok(&output);
+    // The web config Secret, beside a certificate and key as cert-manager writes them, passes
+    // alertrelay check --web.config.file.
+    let web_secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "alertrelay-web")
+        .expect("the web config Secret");
+    let web_dir = tempfile::tempdir().unwrap();
+    let web_yml = web_dir.path().join("web.yml");
+    std::fs::write(
+        &web_yml,
+        web_secret["stringData"]["web.yml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let server = crate::web::Ca::new("cluster issuer").server();
+    std::fs::write(web_dir.path().join("tls.crt"), &server.cert).unwrap();
+    std::fs::write(web_dir.path().join("tls.key"), &server.key).unwrap();
+    let web_flag = format!("--web.config.file={}", web_yml.display());
+    assert!(
+        args.iter()
+            .any(|a| a == "--web.config.file=/etc/alertrelay-web/web.yml"),
+        "{args:?}"
+    );
+    let text = assert_ok(&check_web(&web_flag, web_dir.path()));
+    assert!(
+        text.contains("SUCCESS: web config: HTTPS, basic auth for 1 user"),
+        "{text}"
+    );
+}
+
+/// `alertrelay check` on a web config alone, run in `dir` (which holds no profiles.yaml).
+fn check_web(flag: &str, dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_alertrelay"))
+        .args(["check", flag])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_example_web_config_passes_alertrelay_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let web_yml = dir.path().join("web.yml");
+    std::fs::copy(repo("examples/web.yml"), &web_yml).unwrap();
+    let server = crate::web::Ca::new("example CA").server();
+    std::fs::write(dir.path().join("tls.crt"), &server.cert).unwrap();
+    std::fs::write(dir.path().join("tls.key"), &server.key).unwrap();
+    let flag = format!("--web.config.file={}", web_yml.display());
+
+    let text = assert_ok(&check_web(&flag, dir.path()));
+
+    assert!(text.contains("SUCCESS: web config: HTTPS"), "{text}");
 }
 
 /// Where Alertmanager's log goes, in its directory.

@@ -135,3 +135,53 @@ async fn configured_headers_are_on_every_answer_refusals_included() {
     assert_eq!(served.status(), 200);
     assert_eq!(served.headers()["x-frame-options"], "deny");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_wrong_passwords_is_bounded_and_a_cached_client_still_gets_in() {
+    // Cost 12: each check takes long enough that the flood outlasts the slots' wait.
+    let hash = bcrypt::hash(PASSWORD, 12).unwrap();
+    let app = WebApp::start(&format!("basic_auth_users:\n  {USER}: {hash}\n"), &[]).await;
+    let right = basic(&format!("{USER}:{PASSWORD}"));
+    assert_eq!(get_ready(&app, &right).await, 200);
+
+    let flood: Vec<_> = (0..60)
+        .map(|i| {
+            let (url, wrong) = (app.http("/-/ready"), basic(&format!("{USER}:guess-{i}")));
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let response = http.get(url).header("authorization", wrong).send().await;
+                response.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let during = get_ready(&app, &right).await;
+    let mut statuses = Vec::new();
+    for request in flood {
+        statuses.push(request.await.unwrap());
+    }
+
+    assert_eq!(
+        during, 200,
+        "the cached credential was held up by the flood"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503),
+        "{statuses:?}"
+    );
+    let overloaded = statuses.iter().filter(|s| **s == 503).count();
+    assert!(overloaded > 0, "every guess got a bcrypt: {statuses:?}");
+    let metrics = app.metrics();
+    let line = format!("alertrelay_http_auth_failures_total{{reason=\"overloaded\"}} {overloaded}");
+    assert!(metrics.contains(&line), "{line} not in\n{metrics}");
+}
+
+async fn get_ready(app: &WebApp, authorization: &str) -> u16 {
+    let response = reqwest::Client::new()
+        .get(app.http("/-/ready"))
+        .header("authorization", authorization)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
