@@ -156,3 +156,48 @@ fn a_broken_web_config_at_startup_stops_the_process_with_file_and_line() {
     assert!(stderr.contains("web.yml:2: basic_auth_users"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_binary_serves_https_with_mutual_tls_and_logs_the_client_subject_but_no_secret() {
+    let (ca, clients) = (Ca::new("server CA"), Ca::new("client CA"));
+    let (server, alertmanager) = (ca.server(), clients.client("alertmanager"));
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("server.crt"), &server.cert);
+    write(&dir.path().join("server.key"), &server.key);
+    write(&dir.path().join("client-ca.crt"), &clients.pem());
+    let hash = bcrypt::hash("am-pass", 4).unwrap();
+    let yml = tls_yml(&format!(
+        "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.crt\nbasic_auth_users:\n  am: {hash}\n"
+    ));
+    write(&dir.path().join("web.yml"), &yml);
+    let web_flag = format!("--web.config.file={}", dir.path().join("web.yml").display());
+    let robot = crate::robot::RobotDouble::start().await;
+    let profile = format!("--ding.profile=ops={}", robot.url("t"));
+    let app = crate::binary::start(&[&profile, &web_flag, "--log.level=debug"]);
+    let port = app.addr.rsplit(':').next().unwrap();
+    let url = format!("https://localhost:{port}/dingtalk/ops/send");
+    let https = super::client(&ca, Some(&alertmanager)).build().unwrap();
+
+    let response = https
+        .post(&url)
+        .basic_auth("am", Some("am-pass"))
+        .header("content-type", "application/json")
+        .body(crate::helpers::payload("firing_single.json"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(robot.received().len(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !app.log().contains("client certificate verified") {
+        assert!(std::time::Instant::now() < deadline, "{}", app.log());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let log = app.log();
+    assert!(log.contains("CN=alertmanager"), "{log}");
+    assert!(log.contains("tls=true"), "{log}");
+    for secret in ["am-pass", "PRIVATE KEY", &hash] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}
