@@ -11,12 +11,14 @@
 //! |---|---|
 //! | `config` | web.yml → a validated `WebConfig`, problems with file and line |
 //! | `tls` | `tls_server_config` → a rustls `ServerConfig` |
+//! | `clients` | `client_auth_type`, `client_allowed_sans` → a rustls client verifier |
 //! | `auth` | `basic_auth_users`: bcrypt, cached per credential, bounded |
 //! | `names` | a client certificate's subject and SANs |
 //! | `listener` | accepts TCP, runs TLS handshakes (bounded, timed), hands streams to axum |
 //! | [`watch`] | reloads on changes to the files the config was read from |
 
 pub(crate) mod auth;
+pub(crate) mod clients;
 pub(crate) mod config;
 pub(crate) mod listener;
 pub(crate) mod names;

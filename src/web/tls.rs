@@ -1,21 +1,18 @@
 //! `tls_server_config` → a rustls `ServerConfig`: the certificate and key (checked to match),
 //! client certificates as exporter-toolkit's `client_auth_type` names them, versions, cipher
-//! suites and curves. What rustls cannot do (TLS 1.0/1.1, CBC suites, P-521) is refused.
+//! suites and curves (client certificates: `clients`). What rustls cannot do (TLS 1.0/1.1, CBC suites, P-521) is refused.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{CryptoProvider, SupportedKxGroup, WebPkiSupportedAlgorithms, ring};
+use rustls::crypto::{CryptoProvider, SupportedKxGroup, ring};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use rustls::server::WebPkiClientVerifier;
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{
-    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-    SupportedCipherSuite, SupportedProtocolVersion,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
 use serde::Deserialize;
+
+use super::clients::{self, ClientAuth, ClientCa};
 
 /// The raw `tls_server_config` block. `key` is a secret: this type has no `Debug`.
 #[derive(Deserialize, Default)]
@@ -59,16 +56,6 @@ pub(super) struct Built {
 
 /// A problem: the key it is about (for its line) and what is wrong, never a key's bytes.
 type Problem = (&'static str, String);
-
-/// exporter-toolkit's `client_auth_type` values (Go's `tls.ClientAuthType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClientAuth {
-    NoClientCert,
-    RequestClientCert,
-    RequireAnyClientCert,
-    VerifyClientCertIfGiven,
-    RequireAndVerifyClientCert,
-}
 
 /// Builds the rustls config; relative paths are taken from `base` (web.yml's directory).
 pub(super) fn server_config(raw: &RawTls, base: &Path) -> Result<Built, Problem> {
@@ -253,211 +240,21 @@ fn curve(name: &str) -> Result<&'static dyn SupportedKxGroup, String> {
     }
 }
 
-fn client_auth(raw: &RawTls) -> Result<ClientAuth, Problem> {
-    Ok(match raw.client_auth_type.as_deref().unwrap_or("") {
-        "" | "NoClientCert" => ClientAuth::NoClientCert,
-        "RequestClientCert" => ClientAuth::RequestClientCert,
-        "RequireAnyClientCert" => ClientAuth::RequireAnyClientCert,
-        "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
-        "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
-        other => {
-            return Err((
-                "client_auth_type",
-                format!(
-                    "{other:?}: expected NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-                ),
-            ));
-        }
-    })
-}
-
 fn client_verifier(
     raw: &RawTls,
     base: &Path,
     provider: &Arc<CryptoProvider>,
     files: &mut Vec<PathBuf>,
 ) -> Result<Arc<dyn ClientCertVerifier>, Problem> {
-    let auth = client_auth(raw)?;
-    let ca_name = if raw.client_ca.is_some() {
-        "client_ca"
+    let auth = ClientAuth::parse(raw.client_auth_type.as_deref())?;
+    let keys = ("client_ca", "client_ca_file");
+    let pem = pem_source(&raw.client_ca, &raw.client_ca_file, base, keys, files)?;
+    let key = if raw.client_ca.is_some() {
+        keys.0
     } else {
-        "client_ca_file"
+        keys.1
     };
-    let ca = pem_source(
-        &raw.client_ca,
-        &raw.client_ca_file,
-        base,
-        ("client_ca", "client_ca_file"),
-        files,
-    )?;
+    let ca = pem.as_deref().map(|pem| ClientCa { pem, key });
     let sans = raw.client_allowed_sans.clone().unwrap_or_default();
-    if !sans.is_empty()
-        && !matches!(
-            auth,
-            ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert
-        )
-    {
-        return Err((
-            "client_allowed_sans",
-            "needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert".into(),
-        ));
-    }
-    let verifier: Arc<dyn ClientCertVerifier> = match (auth, ca) {
-        (ClientAuth::NoClientCert, Some(_)) => {
-            return Err((ca_name, "a client CA is configured without a client_auth_type that asks for client certificates".into()));
-        }
-        (ClientAuth::NoClientCert, None) => WebPkiClientVerifier::no_client_auth(),
-        (ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert, _) => {
-            Arc::new(AnyCertificate {
-                mandatory: auth == ClientAuth::RequireAnyClientCert,
-                algorithms: provider.signature_verification_algorithms,
-            })
-        }
-        (_, None) => {
-            return Err((
-                "client_auth_type",
-                "verifying client certificates needs client_ca_file (or client_ca)".into(),
-            ));
-        }
-        (_, Some(pem)) => {
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|_| (ca_name, "not a PEM certificate".to_owned()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| (ca_name, format!("not a usable CA certificate: {e}")))?;
-            }
-            if roots.is_empty() {
-                return Err((ca_name, "no PEM certificate in it".into()));
-            }
-            let builder =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-            let builder = if auth == ClientAuth::VerifyClientCertIfGiven {
-                builder.allow_unauthenticated()
-            } else {
-                builder
-            };
-            builder.build().map_err(|e| (ca_name, e.to_string()))?
-        }
-    };
-    if sans.is_empty() {
-        return Ok(verifier);
-    }
-    Ok(Arc::new(AllowedSans {
-        inner: verifier,
-        sans,
-    }))
-}
-
-/// `RequestClientCert` and `RequireAnyClientCert`: any certificate is taken without checking
-/// who issued it (Go's meaning; exporter-toolkit calls these insecure), but the client must
-/// still prove it holds the certificate's key.
-#[derive(Debug)]
-struct AnyCertificate {
-    mandatory: bool,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ClientCertVerifier for AnyCertificate {
-    fn client_auth_mandatory(&self) -> bool {
-        self.mandatory
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `client_allowed_sans`: after the inner check, the certificate must carry one of these
-/// names (DNS, IP, e-mail or URI) exactly.
-#[derive(Debug)]
-struct AllowedSans {
-    inner: Arc<dyn ClientCertVerifier>,
-    sans: Vec<String>,
-}
-
-impl ClientCertVerifier for AllowedSans {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
-        let names = super::names::subject_alt_names(end_entity);
-        if names.iter().any(|n| self.sans.contains(n)) {
-            Ok(verified)
-        } else {
-            Err(rustls::Error::General(
-                "client certificate SAN not allowed".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    clients::verifier(auth, ca, sans, provider)
 }
