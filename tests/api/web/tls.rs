@@ -157,3 +157,30 @@ async fn client_allowed_sans_refuses_a_verified_certificate_with_another_name() 
     assert_eq!(allowed.get(&url).send().await.unwrap().status(), 200);
     assert!(other.get(&url).send().await.is_err());
 }
+
+#[tokio::test]
+async fn a_client_that_connects_and_says_nothing_is_closed_after_the_handshake_timeout() {
+    use tokio::io::AsyncReadExt;
+    let ca = Ca::new("test CA");
+    let app = serving("", &ca, &[]).await;
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let started = std::time::Instant::now();
+
+    // Meanwhile others are served.
+    let https = client(&ca, None).build().unwrap();
+    let response = https.get(app.https("/-/healthy")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), idle.read(&mut buffer))
+        .await
+        .expect("the idle connection was never closed");
+
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+    assert!(
+        app.metrics()
+            .contains("alertrelay_tls_handshake_failures_total{reason=\"timeout\"} 1"),
+        "{}",
+        app.metrics()
+    );
+}
