@@ -96,7 +96,11 @@ impl WebConfig {
             1 => "basic auth for 1 user".to_owned(),
             n => format!("basic auth for {n} users"),
         };
-        format!("{tls}, {users}, {} extra headers", self.headers.len())
+        let headers = match self.headers.len() {
+            1 => "1 extra header".to_owned(),
+            n => format!("{n} extra headers"),
+        };
+        format!("{tls}, {users}, {headers}")
     }
 
     /// Reads and validates `file`, and the certificate, key and CA files it names.
