@@ -258,3 +258,62 @@ fn client_verifier(
     let sans = raw.client_allowed_sans.clone().unwrap_or_default();
     clients::verifier(auth, ca, sans, provider)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_go_name_of_a_tls12_suite_rustls_has_is_taken() {
+        for name in [
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        ] {
+            let suite = cipher_suite(name).unwrap();
+            assert_eq!(suite.version(), &rustls::version::TLS12, "{name}");
+        }
+        assert!(
+            cipher_suite("TLS_AES_128_GCM_SHA256")
+                .unwrap_err()
+                .contains("TLS 1.3")
+        );
+        assert!(cipher_suite("TLS_RSA_WITH_AES_128_GCM_SHA256").is_err());
+        assert!(cipher_suite("aes").is_err());
+    }
+
+    #[test]
+    fn versions_run_from_min_to_max_and_a_max_below_the_min_is_refused() {
+        let raw = |min: &str, max: &str| RawTls {
+            min_version: Some(min.into()),
+            max_version: Some(max.into()),
+            ..RawTls::default()
+        };
+        assert_eq!(versions(&raw("TLS12", "TLS13")).unwrap().len(), 2);
+        let only13 = versions(&raw("TLS13", "TLS13")).unwrap();
+        assert_eq!(only13, [&rustls::version::TLS13]);
+        assert_eq!(
+            versions(&raw("TLS13", "TLS12")).err().unwrap().0,
+            "max_version"
+        );
+        assert_eq!(
+            versions(&raw("TLS11", "TLS13")).err().unwrap().0,
+            "min_version"
+        );
+    }
+
+    #[test]
+    fn a_tls_block_with_nothing_set_means_plain_http() {
+        assert!(RawTls::default().is_empty());
+        let with_cert = RawTls {
+            cert_file: Some("server.crt".into()),
+            ..RawTls::default()
+        };
+        assert!(!with_cert.is_empty());
+    }
+}
