@@ -129,19 +129,15 @@ impl WebConfig {
                 problem(line, without_values(&strip_location(&e.to_string())))
             })?
             .unwrap_or_default();
-        if raw.rate_limit.is_some() {
-            return Err(problem(
-                locate(text, &["rate_limit"]),
-                "rate_limit is not supported by alertrelay; remove it (each robot's rate budget is kept by alertrelay itself)".into(),
-            ));
+        if let Some((line, message)) = unsupported(&raw, text) {
+            return Err(problem(line, message));
         }
         let base = file.parent().unwrap_or(Path::new(""));
         let mut files = vec![file.to_path_buf()];
         let tls = match &raw.tls_server_config {
             Some(raw_tls) if !raw_tls.is_empty() => {
                 let built = tls::server_config(raw_tls, base).map_err(|(key, message)| {
-                    let line = locate(text, &["tls_server_config", key])
-                        .or_else(|| locate(text, &["tls_server_config"]));
+                    let line = at(text, &["tls_server_config", key]);
                     problem(line, format!("tls_server_config.{key}: {message}"))
                 })?;
                 files.extend(built.files);
@@ -150,23 +146,14 @@ impl WebConfig {
             _ => None,
         };
         let http = raw.http_server_config.unwrap_or_default();
-        if http.http2 == Some(true) {
-            return Err(problem(
-                locate(text, &["http_server_config", "http2"]),
-                "http_server_config.http2: alertrelay serves HTTP/1.1 only; set http2: false or leave it out".into(),
-            ));
-        }
         let headers = headers(http.headers.unwrap_or_default()).map_err(|(header, message)| {
-            let line = locate(text, &["http_server_config", "headers", &header])
-                .or_else(|| locate(text, &["http_server_config", "headers"]));
-            problem(line, message)
+            problem(
+                at(text, &["http_server_config", "headers", &header]),
+                message,
+            )
         })?;
-        let users =
-            Users::new(raw.basic_auth_users.unwrap_or_default()).map_err(|(user, message)| {
-                let line = locate(text, &["basic_auth_users", &user])
-                    .or_else(|| locate(text, &["basic_auth_users"]));
-                problem(line, message)
-            })?;
+        let users = Users::new(raw.basic_auth_users.unwrap_or_default())
+            .map_err(|(user, message)| problem(at(text, &["basic_auth_users", &user]), message))?;
         Ok(Self {
             tls,
             users,
@@ -174,6 +161,29 @@ impl WebConfig {
             files,
         })
     }
+}
+
+/// The line of the key at `path`, or else of its parent.
+fn at(text: &str, path: &[&str]) -> Option<usize> {
+    locate(text, path).or_else(|| locate(text, &path[..path.len() - 1]))
+}
+
+/// Keys of the format that alertrelay cannot honour: refused, with their line.
+fn unsupported(raw: &RawWebConfig, text: &str) -> Option<(Option<usize>, String)> {
+    if raw.rate_limit.is_some() {
+        return Some((
+            locate(text, &["rate_limit"]),
+            "rate_limit is not supported by alertrelay; remove it (each robot's rate budget is kept by alertrelay itself)".into(),
+        ));
+    }
+    let http2 = raw.http_server_config.as_ref().and_then(|h| h.http2);
+    if http2 == Some(true) {
+        return Some((
+            locate(text, &["http_server_config", "http2"]),
+            "http_server_config.http2: alertrelay serves HTTP/1.1 only; set http2: false or leave it out".into(),
+        ));
+    }
+    None
 }
 
 /// Validates `http_server_config.headers` as exporter-toolkit does: only its five headers,
