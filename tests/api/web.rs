@@ -165,8 +165,7 @@ impl WebApp {
         self.state.metrics.encode()
     }
 
-    /// Waits until the web config was reloaded `n` times in all (successfully or not), by
-    /// the reload gauge's timestamp or the failure gauge.
+    /// Waits until the `/metrics` text satisfies `done` (a reload gauge says what it waits for).
     pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !done(&self.metrics()) {
