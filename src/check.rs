@@ -1,10 +1,50 @@
 //! `alertrelay check`: the validation a reload does, offline, for configs kept in git.
 
 use std::io::Write;
+use std::path::Path;
 
 use crate::config::{ConfigError, Sources, StateConfig};
 use crate::runtime::{BuildError, Runtime};
 use crate::state::redis::{RedisState, StateError};
+use crate::web::Web;
+
+/// `alertrelay check`: the web config when `--web.config.file` is given, and the profiles
+/// unless only a web config was asked about (no `--config.file`, no profile flags, and no
+/// `profiles.yaml` where the default points). Returns whether everything checked is valid.
+pub async fn check_all(
+    sources: &Sources,
+    web_config: Option<&Path>,
+    out: &mut impl Write,
+) -> std::io::Result<bool> {
+    let mut valid = true;
+    if let Some(file) = web_config {
+        valid &= web(file, out)?;
+    }
+    let profiles_asked = sources.file_required
+        || !sources.flag_profiles.is_empty()
+        || sources.file.exists()
+        || web_config.is_none();
+    if profiles_asked {
+        valid &= check(sources, out).await?;
+    }
+    Ok(valid)
+}
+
+/// Checks a `--web.config.file`: YAML, keys, files readable, key matching its certificate,
+/// bcrypt hashes; each problem with file and line.
+pub fn web(file: &Path, out: &mut impl Write) -> std::io::Result<bool> {
+    writeln!(out, "Checking {}", file.display())?;
+    match Web::check(file) {
+        Ok(summary) => {
+            writeln!(out, "  SUCCESS: web config: {summary}")?;
+            Ok(true)
+        }
+        Err(error) => {
+            writeln!(out, "  FAILED:\n{error}")?;
+            Ok(false)
+        }
+    }
+}
 
 /// Checks the configuration from `sources`, writing a report like `promtool check config`'s.
 /// Returns whether it is valid.

@@ -58,6 +58,16 @@ pub struct Cli {
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
     pub log_format: LogFormat,
 
+    /// The exporter-toolkit web configuration (TLS, client certificates, basic auth, response
+    /// headers), as Prometheus and Alertmanager read it; reloaded when it or a file it names
+    /// changes.
+    #[arg(long = "web.config.file", value_name = "FILE", global = true)]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Answer /-/healthy without basic auth (for kubelet probes); off by default.
+    #[arg(long = "web.healthy-without-auth")]
+    pub healthy_without_auth: bool,
+
     /// How long shutdown waits for deliveries in flight.
     #[arg(long = "web.shutdown-timeout", value_name = "DURATION", default_value = "30s", value_parser = crate::config::parse_duration)]
     pub shutdown_timeout: Duration,
@@ -202,6 +212,16 @@ mod tests {
             .map(|(name, _)| name)
             .collect();
         assert_eq!(names, ["ops", "wx"]);
+    }
+
+    #[test]
+    fn check_takes_the_web_config_file_after_the_command() {
+        let cli =
+            Cli::try_parse_from(["alertrelay", "check", "--web.config.file", "web.yml"]).unwrap();
+        assert_eq!(cli.web_config_file, Some(PathBuf::from("web.yml")));
+        assert!(!cli.healthy_without_auth);
+        let cli = Cli::try_parse_from(["alertrelay", "--web.healthy-without-auth"]).unwrap();
+        assert!(cli.healthy_without_auth);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! | [`sandbox`] | render workers: every render in a child process with capped memory and time |
 //! | [`runtime`] | one immutable snapshot of config + templates + workers + robots |
 //! | [`server`] | the HTTP router, handlers, status codes, graceful shutdown |
+//! | [`web`] | `--web.config.file`: TLS through rustls, client certificates, basic auth, reloaded on change |
 //! | [`cli`], [`telemetry`] | flags and logging for the binary |
 
 pub mod alert;
@@ -41,3 +42,4 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod web;

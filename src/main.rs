@@ -9,6 +9,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use alertrelay::cli::{Cli, Command};
 use alertrelay::reload::{Reloader, watch};
 use alertrelay::runtime::Runtime;
+use alertrelay::web::{self, Web};
 use alertrelay::{check, sandbox, server, telemetry};
 
 /// jemalloc instead of glibc's malloc: a profile under load showed a fifth of the CPU in
@@ -36,7 +37,8 @@ fn main() -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if cli.command == Some(Command::Check) {
-        let valid = check::check(&cli.sources(), &mut std::io::stdout()).await?;
+        let web = cli.web_config_file.as_deref();
+        let valid = check::check_all(&cli.sources(), web, &mut std::io::stdout()).await?;
         std::process::exit(if valid { 0 } else { 1 });
     }
     telemetry::init(cli.log_level, cli.log_format);
@@ -51,19 +53,29 @@ async fn serve() -> anyhow::Result<()> {
     let state = server::AppState::new(runtime, sources)
         .with_lifecycle(cli.enable_lifecycle)
         .with_preview(cli.enable_preview);
+    let web = Web::load(
+        cli.web_config_file.as_deref(),
+        cli.healthy_without_auth,
+        state.metrics.clone(),
+    )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    watch::spawn(state.reloader.clone(), stopped(stop_rx));
+    watch::spawn(state.reloader.clone(), stopped(stop_rx.clone()));
+    web::watch::spawn(web.clone(), stopped(stop_rx));
     // Signals are listened for before "listening" is logged: one sent right after it must
     // not find the default action (SIGHUP and SIGTERM end the process).
     let (hangup, terminate) = (
         listen(SignalKind::hangup()),
         listen(SignalKind::terminate()),
     );
-    tokio::spawn(reload_on_sighup(state.reloader.clone(), hangup));
+    tokio::spawn(reload_on_sighup(
+        state.reloader.clone(),
+        web.clone(),
+        hangup,
+    ));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
+    tracing::info!(address = %listener.local_addr()?, tls = web.tls(), "listening");
     let dispatcher = state.dispatcher.clone();
     let shutdown = async move {
         shutdown_signal(terminate).await;
@@ -71,8 +83,9 @@ async fn serve() -> anyhow::Result<()> {
         // Waiting notifications get a truthful 503 now; requests in flight finish.
         dispatcher.shut_down();
     };
-    server::run(
+    server::run_web(
         listener,
+        &web,
         server::router(state),
         shutdown,
         cli.shutdown_timeout,
@@ -93,13 +106,14 @@ fn listen(kind: SignalKind) -> Option<Signal> {
         .ok()
 }
 
-/// Reloads on every SIGHUP.
-async fn reload_on_sighup(reloader: Arc<Reloader>, hangup: Option<Signal>) {
+/// Reloads the profiles and the web config on every SIGHUP.
+async fn reload_on_sighup(reloader: Arc<Reloader>, web: Web, hangup: Option<Signal>) {
     let Some(mut hangup) = hangup else {
         return;
     };
     while hangup.recv().await.is_some() {
         let _ = reloader.reload("SIGHUP").await;
+        let _ = web.reload("SIGHUP");
     }
 }
 

@@ -47,6 +47,13 @@ pub struct RobotLabels {
     pub code: &'static str,
 }
 
+/// `reason` only, from a fixed set (see where it is recorded).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why.
+    pub reason: &'static str,
+}
+
 /// The profile label value for webhooks to unknown profiles.
 pub const UNKNOWN_PROFILE: &str = "";
 
@@ -100,6 +107,18 @@ pub struct Metrics {
     pub reload_successful: Gauge,
     /// Unix time of the last successful reload.
     pub reload_success_timestamp: Gauge<f64, AtomicU64>,
+    /// Requests refused by basic auth, by `reason`: `missing`, `malformed`, `unknown_user`,
+    /// `wrong_password`, `overloaded`. Never the user name.
+    pub auth_failures: Family<ReasonLabel, Counter>,
+    /// bcrypt verifications run (a valid credential costs one; the cache answers the rest).
+    pub bcrypt_verifications: Counter,
+    /// TLS connections that did not complete a handshake, by `reason`: `plain_http`,
+    /// `handshake`, `timeout`, `closed`.
+    pub tls_handshake_failures: Family<ReasonLabel, Counter>,
+    /// 1 when the last `--web.config.file` reload succeeded, 0 when it failed.
+    pub web_reload_successful: Gauge,
+    /// Unix time of the last successful web config (re)load.
+    pub web_reload_success_timestamp: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -192,6 +211,36 @@ impl Metrics {
             "Timestamp of the last successful configuration reload",
             Gauge::<f64, AtomicU64>::default(),
         );
+        let auth_failures = add(
+            &mut r,
+            "http_auth_failures",
+            "Requests refused by basic authentication, by reason",
+            Family::default(),
+        );
+        let bcrypt_verifications = add(
+            &mut r,
+            "http_auth_bcrypt_verifications",
+            "bcrypt password verifications run (cached results are not counted)",
+            Counter::default(),
+        );
+        let tls_handshake_failures = add(
+            &mut r,
+            "tls_handshake_failures",
+            "TLS connections closed before a completed handshake, by reason",
+            Family::default(),
+        );
+        let web_reload_successful = add(
+            &mut r,
+            "web_config_last_reload_successful",
+            "Whether the last web configuration (--web.config.file) reload attempt was successful",
+            Gauge::default(),
+        );
+        let web_reload_success_timestamp = add(
+            &mut r,
+            "web_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful web configuration reload",
+            Gauge::<f64, AtomicU64>::default(),
+        );
         r.register(
             "build",
             "alertrelay's version",
@@ -212,6 +261,11 @@ impl Metrics {
             state_backend_up,
             reload_successful,
             reload_success_timestamp,
+            auth_failures,
+            bcrypt_verifications,
+            tls_handshake_failures,
+            web_reload_successful,
+            web_reload_success_timestamp,
         }
     }
 
@@ -243,12 +297,40 @@ impl Metrics {
         }
     }
 
+    /// Records the outcome of a web config (re)load.
+    pub fn record_web_reload(&self, success: bool) {
+        self.web_reload_successful.set(i64::from(success));
+        if success {
+            self.web_reload_success_timestamp.set(unix_now());
+        }
+    }
+
+    /// Counts a request refused by basic auth.
+    pub fn record_auth_failure(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Counts a TLS connection that did not complete its handshake.
+    pub fn record_tls_failure(&self, reason: &'static str) {
+        self.tls_handshake_failures
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod body;
 mod error;
+mod guard;
 mod preview;
 mod send;
 
@@ -29,6 +30,8 @@ use crate::reload::Reloader;
 use crate::runtime::Runtime;
 use crate::state::Dedup;
 use crate::state::redis::{HEARTBEAT, RedisState};
+use crate::web::Web;
+use crate::web::listener::TlsListener;
 pub use error::AppError;
 
 /// What handlers share.
@@ -202,6 +205,41 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
+    run_on(listener, router, shutdown, grace).await
+}
+
+/// As [`run`], behind `web`'s configuration: every request passes its basic auth and every
+/// answer gets its headers, and connections are served over TLS when it has
+/// `tls_server_config`.
+pub async fn run_web(
+    listener: TcpListener,
+    web: &Web,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        web.clone(),
+        guard::guard,
+    ));
+    if web.tls() {
+        let listener = TlsListener::new(listener, web.clone())?;
+        run_on(listener, router, shutdown, grace).await
+    } else {
+        run_on(listener, router, shutdown, grace).await
+    }
+}
+
+async fn run_on<L>(
+    listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let (expired_tx, expired_rx) = tokio::sync::watch::channel(false);
     let router = router.layer(axum::middleware::from_fn_with_state(
         expired_rx,

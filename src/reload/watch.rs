@@ -30,8 +30,8 @@ pub const DEBOUNCE: Duration = Duration::from_millis(50);
 pub const MAX_DEBOUNCE: Duration = Duration::from_secs(2);
 
 /// What to watch: directories, and which names in them matter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Targets {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Targets {
     /// (directory, the names in it that matter; empty = every name).
     dirs: Vec<(PathBuf, BTreeSet<OsString>)>,
 }
@@ -69,7 +69,7 @@ impl Targets {
     }
 
     /// Adds `name` in `dir` (`None`: every name in it) to what matters.
-    fn add(&mut self, dir: PathBuf, name: Option<OsString>) {
+    pub(crate) fn add(&mut self, dir: PathBuf, name: Option<OsString>) {
         let Some(index) = self.dirs.iter().position(|(watched, _)| *watched == dir) else {
             self.dirs.push((dir, name.into_iter().collect()));
             return;
@@ -86,7 +86,7 @@ impl Targets {
     }
 
     /// Whether a changed path is one that matters.
-    fn matters(&self, path: &Path) -> bool {
+    pub(crate) fn matters(&self, path: &Path) -> bool {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return false;
         };
@@ -98,7 +98,7 @@ impl Targets {
     }
 }
 
-fn parent_dir(file: &Path) -> PathBuf {
+pub(crate) fn parent_dir(file: &Path) -> PathBuf {
     match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -165,7 +165,7 @@ async fn watch_loop(
 /// Debounce: returns once the files that matter have not changed for [`DEBOUNCE`], or
 /// [`MAX_DEBOUNCE`] after it was called. Changes to other files are taken off the channel
 /// without counting.
-async fn settle(targets: &Targets, rx: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>) {
+pub(crate) async fn settle(targets: &Targets, rx: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>) {
     let give_up = Instant::now() + MAX_DEBOUNCE;
     let mut quiet = Instant::now() + DEBOUNCE;
     loop {
@@ -181,7 +181,10 @@ async fn settle(targets: &Targets, rx: &mut mpsc::UnboundedReceiver<Vec<PathBuf>
 
 /// Sets up the watches; a directory that cannot be watched (it does not exist yet) is logged
 /// and skipped: its creation shows up in its parent's watch.
-fn start(targets: &Targets, tx: mpsc::UnboundedSender<Vec<PathBuf>>) -> Option<RecommendedWatcher> {
+pub(crate) fn start(
+    targets: &Targets,
+    tx: mpsc::UnboundedSender<Vec<PathBuf>>,
+) -> Option<RecommendedWatcher> {
     let handler = move |event: notify::Result<Event>| match event {
         Ok(event) if relevant_kind(&event.kind) => {
             let _ = tx.send(event.paths);

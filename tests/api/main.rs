@@ -20,3 +20,4 @@ mod robot;
 mod send;
 mod shutdown;
 mod stack;
+mod web;

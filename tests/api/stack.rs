@@ -224,13 +224,19 @@ fn the_kubernetes_manifest_runs_three_replicas_on_one_redis_and_mounts_its_confi
     };
     let kind = |k: &str| named(k, "alertrelay");
     let container = &kind("Deployment")["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/-/healthy");
-    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/-/ready");
-    let mount = &container["volumeMounts"][0];
-    assert!(
-        mount["subPath"].is_null(),
-        "a subPath mount never sees ConfigMap updates"
-    );
+    // Behind the web config only /-/healthy answers without the password, over HTTPS.
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["path"], "/-/healthy", "{probe}");
+        assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+    }
+    let args = container["args"].as_array().unwrap();
+    assert!(args.iter().any(|a| a == "--web.healthy-without-auth"));
+    for mount in container["volumeMounts"].as_array().unwrap() {
+        assert!(
+            mount["subPath"].is_null(),
+            "a subPath mount never sees ConfigMap or Secret updates"
+        );
+    }
     let replicas = &kind("Deployment")["spec"]["replicas"];
     assert_eq!(replicas, 3);
     let budget = &kind("PodDisruptionBudget")["spec"];
@@ -267,6 +273,33 @@ fn the_kubernetes_manifest_runs_three_replicas_on_one_redis_and_mounts_its_confi
         .output()
         .unwrap();
     assert_ok(&output);
+    // The web config Secret, beside a certificate and key as cert-manager writes them, passes
+    // alertrelay check --web.config.file.
+    let web_secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "alertrelay-web")
+        .expect("the web config Secret");
+    let web_dir = tempfile::tempdir().unwrap();
+    let web_yml = web_dir.path().join("web.yml");
+    std::fs::write(
+        &web_yml,
+        web_secret["stringData"]["web.yml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let server = crate::web::Ca::new("cluster issuer").server();
+    std::fs::write(web_dir.path().join("tls.crt"), &server.cert).unwrap();
+    std::fs::write(web_dir.path().join("tls.key"), &server.key).unwrap();
+    let web_flag = format!("--web.config.file={}", web_yml.display());
+    assert!(
+        args.iter()
+            .any(|a| a == "--web.config.file=/etc/alertrelay-web/web.yml"),
+        "{args:?}"
+    );
+    let text = assert_ok(&check_web(&web_flag, web_dir.path()));
+    assert!(
+        text.contains("SUCCESS: web config: HTTPS, basic auth for 1 user"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -307,10 +340,37 @@ fn the_two_host_example_passes_alertrelay_check_and_amtool() {
     ));
 }
 
+/// `alertrelay check` on a web config alone, run in `dir` (which holds no profiles.yaml).
+fn check_web(flag: &str, dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_alertrelay"))
+        .args(["check", flag])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_example_web_config_passes_alertrelay_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let web_yml = dir.path().join("web.yml");
+    std::fs::copy(repo("examples/web.yml"), &web_yml).unwrap();
+    let server = crate::web::Ca::new("example CA").server();
+    std::fs::write(dir.path().join("tls.crt"), &server.cert).unwrap();
+    std::fs::write(dir.path().join("tls.key"), &server.key).unwrap();
+    let flag = format!("--web.config.file={}", web_yml.display());
+
+    let text = assert_ok(&check_web(&flag, dir.path()));
+
+    assert!(text.contains("SUCCESS: web config: HTTPS"), "{text}");
+}
+
+/// Where Alertmanager's log goes, in its directory.
+const LOG: &str = "alertmanager.log";
+
 /// A real Alertmanager on a free port, routing by `project` to alertrelay's profiles.
-struct Alertmanager {
+pub(crate) struct Alertmanager {
     _child: crate::helpers::Process,
-    url: String,
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -342,7 +402,7 @@ receivers:
     }
 
     /// Alertmanager with this configuration.
-    async fn start_with(config: &str) -> Self {
+    pub(crate) async fn start_with(config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("alertmanager.yml");
         std::fs::write(&file, config).unwrap();
@@ -358,7 +418,7 @@ receivers:
             .arg(format!("--web.external-url=http://127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(LOG)).unwrap())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("prometheus-alertmanager: {e}; run scripts/test.sh, which installs it")
@@ -385,7 +445,12 @@ receivers:
         am
     }
 
-    async fn post(&self, alerts: serde_json::Value) {
+    /// What Alertmanager logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join(LOG)).unwrap_or_default()
+    }
+
+    pub(crate) async fn post(&self, alerts: serde_json::Value) {
         let response = reqwest::Client::new()
             .post(format!("{}/api/v2/alerts", self.url))
             .json(&alerts)
@@ -400,7 +465,7 @@ receivers:
     }
 }
 
-fn alert(name: &str, project: &str) -> serde_json::Value {
+pub(crate) fn alert(name: &str, project: &str) -> serde_json::Value {
     json!({
         "labels": {"alertname": name, "project": project, "instance": format!("{project}-01:9100"), "severity": "critical"},
         "annotations": {"summary": format!("{project} {name}"), "description": "磁盘 /data 使用超过 85%"},
@@ -409,7 +474,7 @@ fn alert(name: &str, project: &str) -> serde_json::Value {
     })
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
         assert!(

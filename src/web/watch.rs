@@ -1,0 +1,54 @@
+//! Reloads the web configuration when web.yml or a certificate, key or CA file it names
+//! changes (cert-manager and kubelet rotate them in place), with the profiles watcher's
+//! approach: watch the directories, debounce, watch afresh after each reload.
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+
+use super::Web;
+use crate::reload::watch::{Targets, parent_dir, settle, start};
+
+/// Sets up the watches now (a change right after this returns is seen), then reloads after
+/// each quiet burst of changes until `shutdown` completes. Without a web config file, does
+/// nothing.
+pub fn spawn(
+    web: Web,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
+    let mut targets = targets(&web);
+    let mut watcher = start(&targets, tx.clone());
+    tokio::spawn(async move {
+        if web.file().is_none() {
+            return;
+        }
+        tokio::pin!(shutdown);
+        loop {
+            let paths = tokio::select! {
+                () = &mut shutdown => return,
+                paths = rx.recv() => match paths { Some(p) => p, None => return },
+            };
+            if !paths.iter().any(|p| targets.matters(p)) {
+                continue;
+            }
+            settle(&targets, &mut rx).await;
+            let _ = web.reload("file change");
+            targets = self::targets(&web);
+            // The new watches exist before the old ones go.
+            let _old = std::mem::replace(&mut watcher, start(&targets, tx.clone()));
+        }
+    })
+}
+
+/// The directories of every file the current config was read from, and those names.
+fn targets(web: &Web) -> Targets {
+    let mut targets = Targets::default();
+    let files = web.files().into_iter().chain(web.file().map(PathBuf::from));
+    for file in files {
+        targets.add(parent_dir(&file), file.file_name().map(OsString::from));
+    }
+    targets
+}
