@@ -35,8 +35,11 @@ pub struct Composed {
     pub title: String,
     /// The body text, with the closing line when alerts were left out.
     pub text: String,
-    /// Who to mention.
+    /// Who to mention: the profile's `mention` rules resolved over the notification's alerts.
     pub mention: Mention,
+    /// Values of `mention.from_labels` labels that were not mentioned: not a mobile or user
+    /// id, or past [`crate::mention::MAX_LABEL_MENTIONS`] (counted in a metric).
+    pub mentions_skipped: usize,
     /// Firing when any of its alerts fires (a Feishu card's header is red), else resolved.
     pub status: Status,
     /// Alertmanager's external URL (a Feishu card's button).
@@ -141,6 +144,8 @@ pub fn compose_with(
 ) -> Result<Composed, RenderError> {
     let ordered = Ordered::new(notification);
     let total = ordered.len();
+    // Over every alert, those a cut leaves out too, once for all the renders below.
+    let resolved = profile.mention.resolve(notification);
     let closing = |omitted: usize| match omitted {
         0 => String::new(),
         _ => omitted_line(
@@ -172,7 +177,8 @@ pub fn compose_with(
             kind: profile.message,
             title,
             text,
-            mention: profile.mention.clone(),
+            mention: resolved.mention.clone(),
+            mentions_skipped: resolved.skipped,
             status: notification.status,
             link: notification.external_url.to_string(),
             omitted,

@@ -18,6 +18,7 @@ use chrono_tz::Tz;
 
 use crate::channel::RobotUrl;
 pub use crate::channel::{Channel, Mention, MessageKind};
+use crate::mention::MentionRules;
 use crate::secret::Secret;
 pub use duration::parse as parse_duration;
 pub use locate::locate;
@@ -110,8 +111,8 @@ pub struct Profile {
     pub template: Option<String>,
     /// A Tera template for the markdown title (shown in notifications and chat lists).
     pub title: Option<String>,
-    /// Who gets @-mentioned.
-    pub mention: Mention,
+    /// Who gets @-mentioned, and when.
+    pub mention: MentionRules,
     /// Messages a minute this robot may send (its channel's figure unless set); 0 switches
     /// the budget off. Profiles sharing a robot (its channel and token) share one budget.
     /// Feishu's 5 a second holds beside it.
@@ -324,7 +325,7 @@ impl Profile {
             message: channel.default_kind(),
             template: None,
             title: None,
-            mention: Mention::default(),
+            mention: MentionRules::default(),
             rate_limit: channel.default_rate_limit(),
         }
     }

@@ -15,6 +15,7 @@
 //! | [`alert`] | the Alertmanager v4 payload |
 //! | [`render`] | Tera templates, built-in and user's, and our filters |
 //! | [`channel`] | what every robot shares (message, outcome, retry class, limits), and one module per robot protocol: [`channel::dingtalk`], [`channel::wecom`], [`channel::feishu`] |
+//! | [`mention`] | a profile's `mention:` rules → who one notification's message mentions, and why |
 //! | [`compose`] | rendered text → a message within the channel's size cap, cut at an alert |
 //! | [`delivery`] | budget per robot (each channel's windows), merging, retries: delivered or why not |
 //! | [`state`] | duplicate suppression: notifications delivered lately and being delivered now, in memory and with `state.redis` across replicas (with shared throttles; Redis's shared budget is built, not yet used by delivery) |
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod delivery;
+pub mod mention;
 pub mod metrics;
 pub mod preview;
 pub mod reload;

@@ -68,6 +68,10 @@ pub struct Preview {
     pub omitted: usize,
     /// The template used (for the page: which file to edit).
     pub template: TemplateInfo,
+    /// Who the message mentions, and why (the profile's `mention` rules resolved over the
+    /// notification's alerts).
+    #[serde(default)]
+    pub mentions: Vec<crate::mention::Reason>,
     /// Things that would surprise the person editing the template.
     pub warnings: Vec<String>,
 }
@@ -180,7 +184,15 @@ pub fn preview(
     if let Some(text) = &request.template {
         template.source.clone_from(text);
     }
+    let resolved = config.mention.resolve(&notification);
     let mut warnings = warnings(&composed, config);
+    if resolved.skipped > 0 {
+        warnings.push(format!(
+            "{} value(s) of the labels in mention.from_labels are not mentioned: not a mobile number or user id, or past {} people from labels in one message",
+            resolved.skipped,
+            crate::mention::MAX_LABEL_MENTIONS
+        ));
+    }
     if composed.omitted > 0 {
         let total = notification.alerts.len();
         let size = if total <= WHOLE_RENDER_ALERTS {
@@ -208,7 +220,9 @@ pub fn preview(
             ),
         );
     }
-    Ok(answer(profile, &composed, template, warnings))
+    let mut preview = answer(profile, &composed, template, warnings);
+    preview.mentions = resolved.reasons;
+    Ok(preview)
 }
 
 /// "DingTalk's 20000-byte cap" and the like, for warnings.
@@ -243,7 +257,7 @@ fn warnings(composed: &Composed, profile: &Look) -> Vec<String> {
             cap_words(profile)
         ));
     }
-    let mention = &profile.mention;
+    let mention = &composed.mention;
     match profile.channel {
         Channel::DingTalk => {
             for who in mention.mobiles.iter().chain(&mention.user_ids) {
@@ -302,6 +316,7 @@ fn answer(
         limit: composed.channel.cap(composed.kind),
         omitted: composed.omitted,
         template,
+        mentions: Vec::new(),
         warnings,
     }
 }

@@ -11,10 +11,11 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    Channel, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, Mention, MessageKind,
+    Channel, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, MessageKind,
     PROFILE_NAME_RULE, Profile, duration, valid_profile_name,
 };
 use crate::channel::RobotUrl;
+use crate::mention::MentionRules;
 use crate::secret::Secret;
 
 #[derive(Deserialize)]
@@ -145,7 +146,7 @@ pub(super) struct RawProfile {
     #[serde(default)]
     title: Option<String>,
     #[serde(default)]
-    mention: Mention,
+    mention: MentionRules,
     #[serde(default)]
     rate_limit: Option<u32>,
 }

@@ -94,6 +94,14 @@ async function render() {
     item.textContent = w;
     return item;
   }));
+  // Who the message mentions and why: text only.
+  const mentions = Array.isArray(answer.mentions) ? answer.mentions : [];
+  $("mentions").replaceChildren(...mentions.map((m) => {
+    const item = document.createElement("li");
+    item.textContent = String(m?.who ?? "") + " — " + String(m?.why ?? "");
+    return item;
+  }));
+  $("mentions-label").hidden = mentions.length === 0;
   document.body.dataset.rendered = String(mine);
 }
 

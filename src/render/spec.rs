@@ -6,7 +6,8 @@ use std::path::Path;
 
 use super::RenderError;
 use crate::channel::Channel;
-use crate::config::{Config, Mention, MessageKind, Profile};
+use crate::config::{Config, MessageKind, Profile};
+use crate::mention::MentionRules;
 
 /// What rendering needs of a configuration, and nothing more: no robot URLs, tokens or
 /// secrets. Template files are read once, into the spec, so a render worker process built
@@ -36,8 +37,9 @@ pub struct Look {
     pub template: Option<String>,
     /// The title template text; `None` for the default.
     pub title: Option<String>,
-    /// Who is @-mentioned (templates see it as `mention`; the body carries it).
-    pub mention: Mention,
+    /// Who is @-mentioned, and when (templates see it as `mention`; the body carries the
+    /// people it resolves to).
+    pub mention: MentionRules,
 }
 
 impl From<&Profile> for Look {

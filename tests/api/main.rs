@@ -11,6 +11,7 @@ mod fuzz;
 mod golden;
 mod helpers;
 mod limits;
+mod mentions;
 mod preview;
 mod properties;
 mod redis;

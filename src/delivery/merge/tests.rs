@@ -25,6 +25,7 @@ fn part_for(channel: Channel, kind: MessageKind, text: &str, who: &[&str]) -> Co
             mobiles,
             user_ids,
         },
+        mentions_skipped: 0,
         status: if text.len().is_multiple_of(3) {
             Status::Firing
         } else {
