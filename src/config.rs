@@ -216,6 +216,12 @@ impl Config {
     /// templates directory.
     pub fn from_yaml(text: &str, file: &Path) -> Result<Self, ConfigError> {
         let name = file.display().to_string();
+        // prometheus-webhook-dingtalk's config.yml has `targets:` where ours has `profiles:`.
+        if let Some(line) = locate(text, &["targets"])
+            && locate(text, &["profiles"]).is_none()
+        {
+            return Err(config_error(&name, Some(line), crate::migrate::hint(file)));
+        }
         let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| {
             if e.location().is_none()
                 && let Some(line) = locate::second_document(text)

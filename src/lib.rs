@@ -22,6 +22,7 @@
 //! | [`sandbox`] | render workers: every render in a child process with capped memory and time |
 //! | [`runtime`] | one immutable snapshot of config + templates + workers + robots |
 //! | [`server`] | the HTTP router, handlers, status codes, graceful shutdown |
+//! | [`migrate`] | a prometheus-webhook-dingtalk `config.yml` and its Go templates → `profiles.yaml` and Tera files |
 //! | [`cli`], [`telemetry`] | flags and logging for the binary |
 
 pub mod alert;
@@ -33,6 +34,7 @@ pub mod config;
 pub mod delivery;
 pub mod mention;
 pub mod metrics;
+pub mod migrate;
 pub mod preview;
 pub mod reload;
 pub mod render;

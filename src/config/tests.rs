@@ -48,6 +48,19 @@ fn every_documented_key_is_read() {
 }
 
 #[test]
+fn a_prometheus_webhook_dingtalk_config_is_refused_with_the_migrate_hint() {
+    let yaml = "timeout: 5s\ntargets:\n  webhook1:\n    url: https://oapi.dingtalk.com/robot/send?access_token=x\n";
+
+    let (line, message) = invalid(yaml);
+
+    assert_eq!(line, Some(2));
+    assert_eq!(
+        message,
+        "this is a prometheus-webhook-dingtalk config; run `alertrelay migrate --from /nonexistent/profiles.yaml`"
+    );
+}
+
+#[test]
 fn a_bad_mobile_in_a_mention_is_refused_with_its_file_and_line() {
     let yaml = format!(
         "profiles:\n  ops:\n    url: {URL}\n    mention:\n      all: false\n      mobiles: [\"138-0000\"]\n"

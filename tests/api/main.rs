@@ -12,6 +12,7 @@ mod golden;
 mod helpers;
 mod limits;
 mod mentions;
+mod migrate;
 mod preview;
 mod properties;
 mod redis;
