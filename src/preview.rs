@@ -68,6 +68,9 @@ pub struct Preview {
     pub omitted: usize,
     /// The template used (for the page: which file to edit).
     pub template: TemplateInfo,
+    /// An action card's buttons, as posted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<crate::channel::Button>,
     /// Who the message mentions, and why (the profile's `mention` rules resolved over the
     /// notification's alerts).
     #[serde(default)]
@@ -257,8 +260,16 @@ fn warnings(composed: &Composed, profile: &Look) -> Vec<String> {
             cap_words(profile)
         ));
     }
+    warnings.extend(composed.buttons_left_out.iter().cloned());
+    if profile.message == MessageKind::ActionCard && composed.buttons.is_empty() {
+        warnings.push(
+            "no button has a URL for this notification: it is sent as a markdown message".into(),
+        );
+    }
     let mention = &composed.mention;
     match profile.channel {
+        // An action card mentions no one (said below, with what a channel cannot carry).
+        Channel::DingTalk if profile.message == MessageKind::ActionCard => {}
         Channel::DingTalk => {
             for who in mention.mobiles.iter().chain(&mention.user_ids) {
                 if !composed.text.contains(&format!("@{who}")) {
@@ -296,6 +307,7 @@ fn answer(
     let text = composed.channel.text_as_posted(&message).into_owned();
     let body: Value = serde_json::from_slice(&composed.body()).unwrap_or(Value::Null);
     let html = match (composed.channel, composed.kind) {
+        (_, MessageKind::ActionCard) => markdown::to_html(&text, Dialect::DingTalk),
         (Channel::DingTalk, MessageKind::Text) => markdown::text_to_html(&text),
         (Channel::WeCom, MessageKind::Text) => markdown::wecom_text_to_html(&text),
         (Channel::Feishu, MessageKind::Text) => markdown::feishu_text_to_html(&text),
@@ -316,6 +328,7 @@ fn answer(
         limit: composed.channel.cap(composed.kind),
         omitted: composed.omitted,
         template,
+        buttons: composed.buttons.clone(),
         mentions: Vec::new(),
         warnings,
     }

@@ -81,7 +81,7 @@ pub(super) fn body(message: &Message) -> Vec<u8> {
             json::string(&mut out, &text);
             out.extend_from_slice(b"}}");
         }
-        MessageKind::Card => {
+        MessageKind::Card | MessageKind::ActionCard => {
             let template = match message.status {
                 Status::Firing => "red",
                 Status::Resolved => "green",
@@ -117,7 +117,7 @@ pub(super) fn mentioned<'a>(message: &Message<'a>) -> Cow<'a, str> {
     let all = mention.all.then(|| "all".to_owned());
     let ids = all.into_iter().chain(mention.user_ids.iter().cloned());
     match message.kind {
-        MessageKind::Card => with_missing(
+        MessageKind::Card | MessageKind::ActionCard => with_missing(
             message.text,
             ids.map(|id| format!("<at id={id}></at>")),
             " ",
@@ -262,6 +262,7 @@ mod tests {
             mention,
             status,
             link: "http://am:9093",
+            buttons: &[],
         }
     }
 
