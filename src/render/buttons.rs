@@ -123,3 +123,46 @@ fn check(url: &str) -> Result<String, String> {
     }
     Ok(text.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(url: &str) -> Buttons {
+        let template = Template {
+            title: "b".into(),
+            name: "t".into(),
+        };
+        render(&[template], OpenLinks::Client, |_| Ok(url.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn a_url_is_percent_encoded_by_parsing_and_must_be_http_or_https() {
+        assert_eq!(
+            one(" https://wiki/运行 手册?q=a b ").buttons[0].url,
+            "https://wiki/%E8%BF%90%E8%A1%8C%20%E6%89%8B%E5%86%8C?q=a%20b"
+        );
+        for bad in ["javascript:alert(1)", "ftp://x/", "//x/y", "dingtalk://x"] {
+            let out = one(bad);
+            assert!(out.buttons.is_empty(), "{bad}");
+            assert!(
+                out.left_out[0].starts_with("button \"b\" is left out: its URL"),
+                "{:?}",
+                out.left_out
+            );
+        }
+        assert!(
+            one("   ").left_out.is_empty(),
+            "an empty URL is left out quietly"
+        );
+    }
+
+    #[test]
+    fn a_url_past_the_bound_leaves_its_button_out() {
+        let long = format!("https://x/{}", "a".repeat(MAX_URL_BYTES));
+        let out = one(&long);
+        assert!(out.buttons.is_empty());
+        assert!(out.left_out[0].contains("over 2048"), "{:?}", out.left_out);
+        assert_eq!(one(&long[..MAX_URL_BYTES]).buttons.len(), 1);
+    }
+}

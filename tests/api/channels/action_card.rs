@@ -14,7 +14,7 @@ fn card_yaml(extra: &str) -> String {
 }
 
 /// Percent-decoding, as a browser hands the fragment's query to the UI.
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -33,7 +33,7 @@ fn percent_decode(text: &str) -> String {
 /// The matchers of a `filter=` value, parsed by the grammar of Alertmanager's UI
 /// (`Utils.Filter.filter`): `{` items separated by `,` `}`, an item being a label name, an
 /// operator and a JSON string; spaces between. Only `=` is expected here.
-fn ui_matchers(filter: &str) -> BTreeMap<String, String> {
+pub(crate) fn ui_matchers(filter: &str) -> BTreeMap<String, String> {
     let inner = filter
         .trim()
         .strip_prefix('{')
