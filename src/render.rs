@@ -356,6 +356,13 @@ impl ProfileTemplates {
                 }
                 buttons::own(name, specs)
             }
+            (MessageKind::Card, Some(specs)) => {
+                // A Feishu card's own buttons replace its one button to Alertmanager.
+                for (index, spec) in specs.iter().enumerate() {
+                    tera.add(&buttons::profile_name(name, index), &spec.url)?;
+                }
+                buttons::own(name, specs)
+            }
             (MessageKind::ActionCard, None) => buttons::builtin(),
             _ => Vec::new(),
         };

@@ -95,7 +95,26 @@ pub(super) fn body(message: &Message) -> Vec<u8> {
             );
             json::string(&mut out, &text);
             out.extend_from_slice(b"}}");
-            if is_web_link(message.link) {
+            if !message.buttons.is_empty() {
+                out.extend_from_slice(b",{\"tag\":\"action\",\"actions\":[");
+                for (i, button) in message.buttons.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(
+                        b"{\"tag\":\"button\",\"text\":{\"tag\":\"plain_text\",\"content\":",
+                    );
+                    json::string(&mut out, &button.title);
+                    out.extend_from_slice(if i == 0 {
+                        b"},\"type\":\"primary\",\"url\":"
+                    } else {
+                        b"},\"type\":\"default\",\"url\":"
+                    });
+                    json::string(&mut out, &button.url);
+                    out.push(b'}');
+                }
+                out.extend_from_slice(b"]}");
+            } else if is_web_link(message.link) {
                 out.extend_from_slice(b",{\"tag\":\"action\",\"actions\":[{\"tag\":\"button\",\"text\":{\"tag\":\"plain_text\",\"content\":");
                 json::string(&mut out, BUTTON);
                 out.extend_from_slice(b"},\"type\":\"primary\",\"url\":");

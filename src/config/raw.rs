@@ -225,22 +225,21 @@ impl RawProfile {
 }
 
 impl RawProfile {
-    /// `buttons` and `open_links` belong to action cards; a card has 1 to [`MAX_BUTTONS`]
-    /// buttons, each with a label.
+    /// `buttons` belong to DingTalk action cards and Feishu cards, `open_links` to action
+    /// cards; a card has 1 to [`MAX_BUTTONS`] buttons, each with a label.
     fn check_buttons(&self, message: MessageKind) -> Result<(), (&'static str, String)> {
-        if message != MessageKind::ActionCard {
-            for (key, set) in [
-                ("buttons", self.buttons.is_some()),
-                ("open_links", self.open_links.is_some()),
-            ] {
-                if set {
-                    return Err((
-                        key,
-                        format!(
-                            "{key}: only DingTalk action cards have buttons (message: action_card)"
-                        ),
-                    ));
-                }
+        if message != MessageKind::ActionCard && self.open_links.is_some() {
+            return Err((
+                "open_links",
+                "open_links: only DingTalk action cards (message: action_card) open links in the DingTalk client".into(),
+            ));
+        }
+        if !matches!(message, MessageKind::ActionCard | MessageKind::Card) {
+            if self.buttons.is_some() {
+                return Err((
+                    "buttons",
+                    "buttons: only DingTalk action cards (message: action_card) and Feishu cards have buttons".into(),
+                ));
             }
             return Ok(());
         }

@@ -262,7 +262,9 @@ fn buttons_on_a_markdown_profile_are_refused_with_the_line() {
         .to_string();
     assert!(error.starts_with("p.yaml:6: "), "{error}");
     assert!(
-        error.contains("only DingTalk action cards have buttons"),
+        error.contains(
+            "only DingTalk action cards (message: action_card) and Feishu cards have buttons"
+        ),
         "{error}"
     );
 }
