@@ -121,3 +121,39 @@ fn go_time_layouts_become_strftime() {
     assert_eq!(go_layout("Jan _2 03:04PM MST").unwrap(), "%b %e %I:%M%p %Z");
     assert!(go_layout("2006-1-2").is_err());
 }
+
+#[test]
+fn a_define_that_calls_itself_is_cut_off_at_the_depth_bound_with_a_note() {
+    let defines = defines(
+        "loop.tmpl",
+        "{{ define \"a\" }}x{{ template \"a\" . }}{{ end }}",
+    )
+    .unwrap();
+
+    let t = translate("{{ template \"a\" . }}", "cfg", 1, &defines);
+
+    assert!(!t.complete());
+    assert_eq!(t.tera.matches('x').count(), MAX_DEPTH);
+    assert!(
+        t.notes[0].why.contains("nest deeper than 8"),
+        "{:?}",
+        t.notes
+    );
+}
+
+#[test]
+fn broken_go_templates_are_notes_not_panics() {
+    for go in [
+        "{{ .A",
+        "{{ if }}",
+        "{{ end }}",
+        "{{ (.A }}",
+        "{{ \"x }}",
+        "{{ .A.B.C.D.E }}",
+        "{{ | }}",
+        "{{ range .Alerts }}{{ else }}{{ end }}",
+    ] {
+        let t = translate(go, "x", 1, &BTreeMap::new());
+        assert!(!t.complete(), "{go}: {}", t.tera);
+    }
+}
