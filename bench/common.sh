@@ -60,8 +60,10 @@ CONF
   robot="http://127.0.0.1:$port/robot/send?access_token=bench"
   # Profile `bench` uses the shipped template; `edited` an operator's copy of it.
   write_templates
-  printf 'templates: templates\nprofiles:\n  bench:\n    url: %s\n    rate_limit: 0\n  edited:\n    url: %s\n    rate_limit: 0\n    template: edited.md.tera\n  wecom:\n    url: %s\n    rate_limit: 0\n  feishu:\n    url: %s\n    rate_limit: 0\n' \
-    "$robot" "$robot" "http://127.0.0.1:$port/cgi-bin/webhook/send?key=bench" "http://127.0.0.1:$port/open-apis/bot/v2/hook/bench" > "$work/profiles.yaml"
+  # Profile `budget` has a rate budget too high to spend: every message takes a slot (from
+  # Redis, with state.redis), one request at a time per robot as always.
+  printf 'templates: templates\nprofiles:\n  bench:\n    url: %s\n    rate_limit: 0\n  edited:\n    url: %s\n    rate_limit: 0\n    template: edited.md.tera\n  wecom:\n    url: %s\n    rate_limit: 0\n  feishu:\n    url: %s\n    rate_limit: 0\n  budget:\n    url: %s\n    rate_limit: 100000000\n' \
+    "$robot" "$robot" "http://127.0.0.1:$port/cgi-bin/webhook/send?key=bench" "http://127.0.0.1:$port/open-apis/bot/v2/hook/bench" "${robot/access_token=bench/access_token=budget}" > "$work/profiles.yaml"
 }
 
 # write_templates — $work/templates/edited.md.tera: the shipped markdown template as an

@@ -6,7 +6,10 @@
 # a 10-alert payload, each through the shipped template, through an operator's edited
 # copy of it, and through the shipped WeCom and Feishu templates to the same nginx (a WeCom
 # path answers errcode 0, a Feishu one code 0), and the ratio to the forwarder, measured in ROUNDS (default 3) rounds and
-# summarised by the median. Every
+# summarised by the median. A third configuration, a second alertrelay sharing state
+# through a redis-server on 127.0.0.1 (state.redis), gives the latency Redis adds per
+# delivery (duplicate suppression's claim and record; with a rate budget, the shared
+# budget's slot too: profile `budget`, beside the same profile without Redis). Every
 # run is bounded: DURATION (default 10s) per load, 60 s for startup.
 #   bash bench/load.sh            # ROUNDS=5 DURATION=20s bash bench/load.sh for steadier figures
 #   PROFILE=dist bash bench/load.sh   # both built with link-time optimisation
@@ -18,7 +21,7 @@ PROFILE=${PROFILE:-release}   # or dist: both binaries built the same way
 CONNECTIONS=${CONNECTIONS:-8}
 
 source bench/common.sh
-install_missing wrk:wrk nginx:nginx-light
+install_missing wrk:wrk nginx:nginx-light redis-server:redis-server
 cargo build --profile "$PROFILE" --quiet --bin alertrelay --example forwarder
 
 start_robot
@@ -26,7 +29,13 @@ relay_port=$(free_port)
 ./target/"$PROFILE"/alertrelay --config.file="$work/profiles.yaml" --web.listen-address="127.0.0.1:$relay_port" 2>"$work/alertrelay.log" & relay_pid=$!; pids+=($relay_pid)
 forwarder_port=$(free_port)
 ./target/"$PROFILE"/examples/forwarder "127.0.0.1:$forwarder_port" "$robot" & forwarder_pid=$!; pids+=($forwarder_pid)
-wait_port "$relay_port"; wait_port "$forwarder_port"
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null & pids+=($!)
+wait_port "$redis_port"
+{ printf 'state:\n  redis: redis://127.0.0.1:%s/0\n  key_prefix: bench\n' "$redis_port"; cat "$work/profiles.yaml"; } > "$work/profiles-redis.yaml"
+shared_port=$(free_port)
+./target/"$PROFILE"/alertrelay --config.file="$work/profiles-redis.yaml" --web.listen-address="127.0.0.1:$shared_port" 2>"$work/alertrelay-redis.log" & shared_pid=$!; pids+=($shared_pid)
+wait_port "$relay_port"; wait_port "$forwarder_port"; wait_port "$shared_port"
 sleep 1
 write_payloads
 
@@ -82,11 +91,11 @@ PY
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); profile ${PROFILE}; wrk ${CONNECTIONS} connections, ${DURATION} per run, ${ROUNDS} rounds; $(date -u +%F)"
 # Warm-up, not counted: first requests pay for connection pools, allocator arenas, page faults.
-for target in "$forwarder_port" "$relay_port"; do
+for target in "$forwarder_port" "$relay_port" "$shared_port"; do
   PAYLOAD="$work/10.json" timeout 30 wrk -t2 -c"$CONNECTIONS" -d3s -s bench/post.lua "http://127.0.0.1:$target/dingtalk/bench/send" >/dev/null
 done
 label() {
-  case $1 in bench) echo "shipped" ;; edited) echo "edited" ;; *) echo "$1 shipped" ;; esac
+  case $1 in bench) echo "shipped" ;; edited) echo "edited" ;; budget) echo "shipped, budget" ;; *) echo "$1 shipped" ;; esac
 }
 printf '%-34s %12s %8s %8s %14s %8s\n' "" "deliveries/s" "p50 ms" "p99 ms" "CPU s/1000" "non-2xx"
 # Rounds of forwarder, alertrelay 1 alert, alertrelay 10 alerts back to back: each ratio
@@ -107,6 +116,17 @@ for round in $(seq "$ROUNDS"); do
       echo "$profile$n $rate $p50 $p99 $cpu $bad $ratio" >> "$work/rounds.txt"
     done
   done
+  # Redis beside it: the shipped template through state.redis, and a rate budget's slots
+  # without Redis and with it.
+  for row in "bench 1 redis" "bench 10 redis" "budget 1 local" "budget 1 redis"; do
+    read -r profile n where <<<"$row"
+    pid=$relay_pid; port=$relay_port; name="$profile$n"
+    [ "$where" = redis ] && { pid=$shared_pid; port=$shared_port; name="redis-$profile$n"; }
+    read -r rate p50 p99 cpu bad <<<"$(run "$name" "$pid" "$port" "$work/$n.json" "$profile")"
+    ratio=$(python3 -c "print(f'{$rate / $f_rate:.2f}')")
+    printf '%-34s %12s %8s %8s %14s %8s   ratio %s\n' "[$round] alertrelay, $(label "$profile"), $n ($where)" "$rate" "$p50" "$p99" "$cpu" "$bad" "$ratio"
+    echo "$name $rate $p50 $p99 $cpu $bad $ratio" >> "$work/rounds.txt"
+  done
 done
 forwarder_peak=$(rss_kb "$forwarder_pid" VmHWM)
 echo "median of $ROUNDS rounds (non-2xx: the total):"
@@ -120,7 +140,9 @@ labels = {"forwarder": "forwarder, 1 alert",
           "bench1": "alertrelay, shipped, 1 alert", "bench10": "alertrelay, shipped, 10 alerts",
           "edited1": "alertrelay, edited, 1 alert", "edited10": "alertrelay, edited, 10 alerts",
           "wecom1": "alertrelay, wecom shipped, 1 alert", "wecom10": "alertrelay, wecom shipped, 10 alerts",
-          "feishu1": "alertrelay, feishu shipped, 1 alert", "feishu10": "alertrelay, feishu shipped, 10 alerts"}
+          "feishu1": "alertrelay, feishu shipped, 1 alert", "feishu10": "alertrelay, feishu shipped, 10 alerts",
+          "redis-bench1": "+redis, shipped, 1 alert", "redis-bench10": "+redis, shipped, 10 alerts",
+          "budget1": "budget, shipped, 1 alert", "redis-budget1": "+redis, budget, shipped, 1 alert"}
 for name, label in labels.items():
     rate, p50, p99, cpu, _, ratio = (statistics.median(column) for column in zip(*rows[name]))
     worst_p99 = max(r[2] for r in rows[name])

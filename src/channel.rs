@@ -143,6 +143,19 @@ pub struct Window {
 /// A minute, the window every robot counts in (Feishu also counts per second).
 pub const MINUTE: Duration = Duration::from_secs(60);
 
+impl Window {
+    /// The window's share of a per-minute `margin`: all of it for a minute, in proportion
+    /// for a shorter window (a second's gets a sixtieth), so the margin keeps its meaning, a
+    /// share of the window, whatever its length.
+    pub(crate) fn margin(&self, margin: Duration) -> Duration {
+        if self.length >= MINUTE {
+            margin
+        } else {
+            margin.mul_f64(self.length.as_secs_f64() / MINUTE.as_secs_f64())
+        }
+    }
+}
+
 impl Channel {
     /// Every channel, in the order documentation lists them.
     pub const ALL: [Self; 3] = [Self::DingTalk, Self::WeCom, Self::Feishu];

@@ -36,10 +36,13 @@ pub async fn check(sources: &Sources, out: &mut impl Write) -> std::io::Result<b
                 Ok(Some(unreachable)) => {
                     writeln!(
                         out,
-                        "  WARNING: state.redis: {unreachable} (replicas fall back to memory until it answers)"
+                        "  WARNING: state.redis: {unreachable} (until it answers, each replica keeps to rate_limit / replicas and suppresses duplicates in memory)"
                     )?;
                 }
                 Ok(None) => {}
+            }
+            for warning in replica_warnings(config) {
+                writeln!(out, "  WARNING: {warning}")?;
             }
             for (name, profile) in &config.profiles {
                 let channel = profile.channel;
@@ -73,6 +76,35 @@ pub async fn shared_state(config: &StateConfig) -> Result<Option<StateError>, St
         Err(error) if error.is_misconfigured() => Err(error),
         Err(error) => Ok(Some(error)),
     }
+}
+
+/// What `state.replicas` does not do as an operator may expect: nothing without
+/// `state.redis`; or a robot budget smaller than the replicas, whose shares (at least one
+/// message each) add up to more than the budget while Redis is away.
+fn replica_warnings(config: &crate::config::Config) -> Vec<String> {
+    let replicas = config.state.replicas;
+    if config.state.redis.is_none() {
+        return match replicas {
+            1 => Vec::new(),
+            n => vec![format!(
+                "state.replicas: {n} has no effect without state.redis; replicas without it each keep a whole budget per robot"
+            )],
+        };
+    }
+    let mut warnings = Vec::new();
+    for (name, profile) in &config.profiles {
+        let policy = crate::delivery::Policy::of(config, profile);
+        for (window, share) in policy.windows.iter().zip(policy.alone.iter()) {
+            let together = u64::from(share.limit) * u64::from(replicas);
+            if together > u64::from(window.limit) {
+                warnings.push(format!(
+                    "profile {name:?}: {} a {:?} among {replicas} replicas: while Redis is away each sends {} ({together} together)",
+                    window.limit, window.length, share.limit
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// One line per problem.

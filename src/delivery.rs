@@ -4,9 +4,12 @@
 //! - **Rate budget per robot** (`budget`): never more than its channel allows in any window
 //!   by the robot's own clock (`rate_limit` a minute; Feishu also 5 a second; a message counts
 //!   from when its answer came back, plus `rate_limit_margin`), keyed by the robot's channel
-//!   and token and shared by every profile that points at it. One worker task per robot owns its budget and queue
-//!   (`worker`), so a slow or throttled robot never delays another; it retires when it holds
+//!   and token and shared by every profile that points at it. One worker task per robot owns
+//!   its budget and queue (`worker`), so a slow or throttled robot never delays another; it retires when it holds
 //!   neither. Throttle penalties (`robots`) belong to the robot, budget or not.
+//! - **Replicas** (`slots`, `shared`): with `state.redis` the budget and the throttles are
+//!   one per robot for every replica, in Redis; while it does not answer each replica keeps
+//!   to `rate_limit / replicas`.
 //! - **Merging while waiting** (`merge`): when more notifications wait than the budget has
 //!   slots, they are merged into as few messages as fit under the size cap.
 //! - **Bounded waits**: a notification that cannot be sent within `max_wait` is answered
@@ -21,6 +24,7 @@ mod budget;
 mod merge;
 mod robots;
 mod shared;
+mod slots;
 mod worker;
 
 use std::sync::{Arc, Mutex};
@@ -76,6 +80,9 @@ mod tests {
 pub struct Policy {
     /// The robot's rate windows; none = no budget.
     pub windows: Windows,
+    /// The share of them this replica keeps to while it cannot reach the budget replicas
+    /// share (`rate_limit / replicas`, with `state.redis`); all of them without it.
+    pub alone: Windows,
     /// Timeout of one robot request.
     pub timeout: Duration,
     /// How long the notification may wait, in all, before it is answered.
@@ -102,8 +109,14 @@ impl Policy {
             .filter(|limit| *limit > 0)
             .min()
             .unwrap_or(0);
+        let windows = Windows::of(profile.channel, rate_limit);
+        let alone = match config.state.redis {
+            Some(_) => windows.share(config.state.replicas),
+            None => windows,
+        };
         Self {
-            windows: Windows::of(profile.channel, rate_limit),
+            windows,
+            alone,
             timeout: config.timeout,
             max_wait: config.max_wait,
             throttle_penalty: profile.channel.throttle_penalty(config.throttle_penalty),

@@ -18,7 +18,7 @@
 //! | [`mention`] | a profile's `mention:` rules → who one notification's message mentions, and why |
 //! | [`compose`] | rendered text → a message within the channel's size cap, cut at an alert |
 //! | [`delivery`] | budget per robot (each channel's windows), merging, retries: delivered or why not |
-//! | [`state`] | duplicate suppression: notifications delivered lately and being delivered now, in memory and with `state.redis` across replicas (with shared throttles; Redis's shared budget is built, not yet used by delivery) |
+//! | [`state`] | duplicate suppression: notifications delivered lately and being delivered now, in memory and with `state.redis` across replicas (and, through `state::redis`, each robot's budget and throttle) |
 //! | [`sandbox`] | render workers: every render in a child process with capped memory and time |
 //! | [`runtime`] | one immutable snapshot of config + templates + workers + robots |
 //! | [`server`] | the HTTP router, handlers, status codes, graceful shutdown |

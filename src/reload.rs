@@ -49,7 +49,15 @@ impl Reloader {
     pub async fn reload(&self, trigger: &str) -> Result<(), Arc<BuildError>> {
         let _one_at_a_time = self.lock.lock().await;
         match Runtime::load(&self.sources).await {
-            Ok(runtime) => {
+            Ok(mut runtime) => {
+                let started_with = &self.current().config.state;
+                if runtime.config.state != *started_with {
+                    tracing::warn!(
+                        trigger,
+                        "state: changed; it takes effect at the next restart (the rest is reloaded)"
+                    );
+                    runtime.keep_state(started_with.clone());
+                }
                 let profiles = runtime.config.profiles.len();
                 self.runtime.store(Arc::new(runtime));
                 self.metrics.record_reload(true);

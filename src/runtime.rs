@@ -76,11 +76,7 @@ impl Runtime {
                 (name.clone(), robot)
             })
             .collect();
-        let policies = config
-            .profiles
-            .iter()
-            .map(|(name, profile)| (name.clone(), Policy::of(&config, profile)))
-            .collect();
+        let policies = policies(&config);
         Ok(Self {
             config,
             renderer,
@@ -89,6 +85,22 @@ impl Runtime {
             policies,
         })
     }
+
+    /// Keeps `state` (the block the process started with) in place of the one this snapshot
+    /// read: Redis is connected once, at start, so a reload must not change what delivery
+    /// believes about it (each replica's share of a budget while Redis is away).
+    pub fn keep_state(&mut self, state: crate::config::StateConfig) {
+        self.config.state = state;
+        self.policies = policies(&self.config);
+    }
+}
+
+fn policies(config: &Config) -> BTreeMap<String, Policy> {
+    config
+        .profiles
+        .iter()
+        .map(|(name, profile)| (name.clone(), Policy::of(config, profile)))
+        .collect()
 }
 
 /// The blocking part of a load: the config file, then the templates it names.

@@ -28,7 +28,7 @@ use crate::metrics::{self, Metrics};
 use crate::reload::Reloader;
 use crate::runtime::Runtime;
 use crate::state::Dedup;
-use crate::state::redis::RedisState;
+use crate::state::redis::{HEARTBEAT, RedisState};
 pub use error::AppError;
 
 /// What handlers share.
@@ -99,7 +99,7 @@ impl AppState {
 fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisState> {
     let url = config.redis.as_ref()?;
     let redis = match RedisState::open(url.expose(), &config.key_prefix) {
-        Ok(redis) => redis,
+        Ok(redis) => redis.with_replicas(config.replicas),
         Err(error) => {
             tracing::error!(%error, "cannot use state.redis; duplicates are suppressed in memory only");
             metrics.state_backend_up.set(0);
@@ -107,22 +107,34 @@ fn shared_state(config: &StateConfig, metrics: &Arc<Metrics>) -> Option<RedisSta
         }
     };
     let mut health = redis.health();
+    // Down until a call succeeds (startup connected already, or the probe below).
+    metrics.state_backend_up.set(i64::from(redis.is_up()));
     let (metrics, addr, probe) = (metrics.clone(), redis.addr().to_owned(), redis.clone());
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             // Health is known after a first call; until then it reads "down".
-            let _ = probe.ping().await;
-            drop(probe);
+            let _ = probe.heartbeat().await;
             loop {
                 let up = *health.borrow_and_update();
                 metrics.state_backend_up.set(i64::from(up));
                 if up {
                     tracing::info!(redis = %addr, "shared state: Redis answers");
                 } else {
-                    tracing::warn!(redis = %addr, "shared state: Redis does not answer; duplicates are suppressed in memory only until it does");
+                    tracing::warn!(redis = %addr, "shared state: Redis does not answer; until it does, duplicates are suppressed in memory and each robot's budget is rate_limit / replicas");
                 }
-                if health.changed().await.is_err() {
-                    return;
+                // A heartbeat every second: while Redis answers, the other replicas know
+                // this one is on it; while it is away, it is how Redis is found back
+                // without waiting for a webhook.
+                loop {
+                    tokio::select! {
+                        changed = health.changed() => match changed {
+                            Ok(()) => break,
+                            Err(_) => return,
+                        },
+                        () = tokio::time::sleep(HEARTBEAT) => {
+                            let _ = probe.heartbeat().await;
+                        }
+                    }
                 }
             }
         });

@@ -97,7 +97,8 @@ pub struct Lease {
     identity: Identity,
     store: memory::Shared,
     /// The claim in Redis, when there is one.
-    shared: Option<(RedisState, Ticket)>,
+    /// (Boxed: a connection handle is large beside a claim that has none.)
+    shared: Option<Box<(RedisState, Ticket)>>,
     settled: bool,
 }
 
@@ -108,7 +109,7 @@ impl Lease {
     pub fn settle(mut self, delivered: bool, window: Duration) {
         self.settled = true;
         self.store.settle(self.identity, delivered, window);
-        if let Some((redis, ticket)) = self.shared.take() {
+        if let Some((redis, ticket)) = self.shared.take().map(|b| *b) {
             spawn_settle(redis, ticket, delivered, window);
         }
     }
@@ -118,7 +119,7 @@ impl Lease {
     pub async fn settle_now(mut self, delivered: bool, window: Duration) {
         self.settled = true;
         self.store.settle(self.identity, delivered, window);
-        if let Some((redis, ticket)) = self.shared.take()
+        if let Some((redis, ticket)) = self.shared.take().map(|b| *b)
             && let Err(error) = redis.settle(ticket, delivered, window).await
         {
             tracing::debug!(%error, "could not record the delivery in Redis");
@@ -138,7 +139,7 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if !self.settled {
             self.store.settle(self.identity, false, Duration::ZERO);
-            if let Some((redis, ticket)) = self.shared.take() {
+            if let Some((redis, ticket)) = self.shared.take().map(|b| *b) {
                 spawn_settle(redis, ticket, false, Duration::ZERO);
             }
         }
@@ -182,7 +183,9 @@ impl Dedup {
                         shared: None,
                         settled: false,
                     };
-                    return match &self.redis {
+                    // While Redis is away it is not asked (the server's probe finds it back
+                    // within a second): a Redis that hangs would cost every webhook a call.
+                    return match self.redis.as_ref().filter(|redis| !redis.is_away()) {
                         Some(redis) => self.claim_shared(redis, lease, deadline, max_wait).await,
                         None => Claim::Mine(lease),
                     };
@@ -208,15 +211,22 @@ impl Dedup {
         max_wait: Duration,
     ) -> Claim {
         loop {
-            let claimed = redis.claim(lease.identity, max_wait + CLAIM_SLACK).await;
+            let claimed = redis
+                .claim_keeping(lease.identity, max_wait + CLAIM_SLACK)
+                .await;
             let waited = match claimed {
                 Ok(RedisClaim::Mine(ticket)) => {
-                    lease.shared = Some((redis.clone(), ticket));
+                    lease.shared = Some(Box::new((redis.clone(), ticket)));
                     return Claim::Mine(lease);
                 }
                 Ok(RedisClaim::Duplicate) => Ok(Waited::Delivered),
                 Ok(RedisClaim::InFlight) => redis.wait_for(lease.identity, deadline).await,
-                Err(error) => Err(error),
+                Err((error, ticket)) => {
+                    // Redis may have taken a claim whose answer timed out: settling its
+                    // ticket records the outcome there too.
+                    lease.shared = ticket.map(|ticket| Box::new((redis.clone(), ticket)));
+                    Err(error)
+                }
             };
             match waited {
                 Ok(Waited::Freed) => {}

@@ -4,8 +4,24 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Parses a duration such as `5s` or `1m30s` (units ms, s, m, h, d).
+/// The longest duration any setting takes (ten years): past it, adding one to a clock's
+/// reading could overflow, and no setting means anything that long.
+pub const MAX: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// Parses a duration such as `5s` or `1m30s` (units ms, s, m, h, d), at most ten years.
 pub fn parse(text: &str) -> Result<Duration, String> {
+    let total = parse_any(text)?;
+    within(total, text)
+}
+
+fn within(total: Duration, text: &str) -> Result<Duration, String> {
+    if total > MAX {
+        return Err(format!("duration {text:?} is longer than ten years"));
+    }
+    Ok(total)
+}
+
+fn parse_any(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?} (write e.g. 500ms, 5s, 1m30s)");
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -27,7 +43,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "d" => Duration::from_secs(86_400),
             _ => return Err(bad()),
         };
-        total += unit * u32::try_from(number).map_err(|_| bad())?;
+        let term = unit * u32::try_from(number).map_err(|_| bad())?;
+        total = total.checked_add(term).ok_or_else(bad)?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -42,7 +59,9 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
         Text(String),
     }
     match Raw::deserialize(d)? {
-        Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+        Raw::Seconds(s) => {
+            within(Duration::from_secs(s), &s.to_string()).map_err(serde::de::Error::custom)
+        }
         Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
     }
 }
@@ -50,6 +69,20 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_duration_is_longer_than_ten_years() {
+        assert_eq!(parse("3650d"), Ok(MAX));
+        assert!(
+            parse("3651d")
+                .unwrap_err()
+                .contains("longer than ten years")
+        );
+        assert!(parse("4294967295d4294967295d").is_err());
+        let bare: Result<Duration, _> =
+            deserialize(serde_json::Value::from(u64::MAX)).map_err(|e| e.to_string());
+        assert!(bare.unwrap_err().contains("longer than ten years"));
+    }
 
     #[test]
     fn prometheus_durations_parse() {

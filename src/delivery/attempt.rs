@@ -22,7 +22,7 @@ pub(super) trait Gate {
 
     /// The attempt that [`Gate::acquire`] let through is over: answered, or given up on.
     /// `late` is how much later than now the robot may still count it (see [`late_by`]).
-    fn settle(&mut self, late: Duration);
+    async fn settle(&mut self, late: Duration);
 }
 
 /// How long after an attempt ended the robot may still count it: an attempt given up on
@@ -43,7 +43,7 @@ impl Gate for Open {
         Ok(())
     }
 
-    fn settle(&mut self, _late: Duration) {}
+    async fn settle(&mut self, _late: Duration) {}
 }
 
 /// Who is sending what, for requests and metrics.
@@ -93,7 +93,7 @@ impl<'a> Context<'a> {
                 .client
                 .send(self.robot, body.clone(), Patience::new(timeout, remaining))
                 .await;
-            gate.settle(late_by(&result, timeout));
+            gate.settle(late_by(&result, timeout)).await;
             self.count(&result);
             let error = match result {
                 Ok(()) => return Ok(()),

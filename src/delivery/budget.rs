@@ -46,6 +46,29 @@ impl Windows {
         windows
     }
 
+    /// Each window's limit divided among `replicas` (rounded down, at least 1): the share
+    /// one replica keeps to while it cannot reach the budget they share.
+    pub(crate) fn share(mut self, replicas: u32) -> Self {
+        for window in &mut self.windows[..self.len] {
+            window.limit = (window.limit / replicas.max(1)).max(1);
+        }
+        self
+    }
+
+    /// The windows, as a slice.
+    pub(crate) fn as_slice(&self) -> &[Window] {
+        &self.windows[..self.len]
+    }
+
+    /// The longest window's length plus its share of `margin` (zero without a budget): how
+    /// long a message stays counted after its answer.
+    pub(crate) fn counted_for(&self, margin: Duration) -> Duration {
+        self.iter()
+            .map(|w| w.length + w.margin(margin))
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Whether no budget applies.
     pub fn is_open(&self) -> bool {
         self.len == 0
@@ -53,7 +76,7 @@ impl Windows {
 
     /// The windows.
     pub fn iter(&self) -> impl Iterator<Item = &Window> {
-        self.windows[..self.len].iter()
+        self.as_slice().iter()
     }
 
     /// The per-minute limit (0 without a budget).
@@ -81,17 +104,6 @@ pub struct Budget {
 struct Counted {
     length: Duration,
     until: VecDeque<Instant>,
-}
-
-/// The margin for a window: `margin` for a minute, in proportion for a shorter one (a
-/// second's window gets a sixtieth of it), so the margin keeps its meaning, a share of the
-/// window, whatever its length.
-fn scaled(margin: Duration, length: Duration) -> Duration {
-    if length >= MINUTE {
-        margin
-    } else {
-        margin.mul_f64(length.as_secs_f64() / MINUTE.as_secs_f64())
-    }
 }
 
 impl Budget {
@@ -174,7 +186,7 @@ impl Budget {
         self.counted
             .retain(|c| windows.iter().any(|w| w.length == c.length));
         for window in windows.iter() {
-            let until = now + window.length + scaled(margin, window.length);
+            let until = now + window.length + window.margin(margin);
             let counted = self.counted(window.length);
             // Kept in order even if the margin was lowered by a reload.
             let until = counted.until.back().map_or(until, |last| until.max(*last));
@@ -213,6 +225,25 @@ mod tests {
     fn send(budget: &mut Budget, at: Instant, latency: Duration, limit: u32) {
         budget.take();
         budget.settle(at + latency, MARGIN, &minute(limit));
+    }
+
+    #[test]
+    fn a_seconds_window_gets_a_sixtieth_of_the_margin() {
+        let margin = Duration::from_secs(3);
+        let feishu = Windows::of(Channel::Feishu, 100);
+        let margins: Vec<Duration> = feishu.iter().map(|w| w.margin(margin)).collect();
+        assert_eq!(margins, [Duration::from_millis(50), margin]);
+        assert_eq!(feishu.counted_for(margin), MINUTE + margin);
+    }
+
+    #[test]
+    fn a_replicas_share_divides_every_window_and_never_reaches_zero() {
+        let share = Windows::of(Channel::Feishu, 100).share(3);
+        let limits: Vec<u32> = share.iter().map(|w| w.limit).collect();
+        assert_eq!(limits, [1, 33], "5 a second and 100 a minute among 3");
+        assert_eq!(minute(20).share(3).per_minute(), 6);
+        assert_eq!(minute(2).share(3).per_minute(), 1);
+        assert_eq!(minute(20).share(1), minute(20));
     }
 
     #[tokio::test(start_paused = true)]

@@ -212,8 +212,10 @@ impl MergeQueue {
             .expect("a valid robot URL"),
             secret: None,
         };
+        let windows = super::Windows::of(Channel::DingTalk, 20);
         let policy = super::Policy {
-            windows: super::Windows::of(Channel::DingTalk, 20),
+            windows,
+            alone: windows,
             timeout: std::time::Duration::from_secs(5),
             max_wait: std::time::Duration::from_secs(90),
             throttle_penalty: std::time::Duration::from_secs(600),

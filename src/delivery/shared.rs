@@ -13,7 +13,8 @@ pub(super) async fn throttled_elsewhere(
     shared: Option<&RedisState>,
     key: &str,
 ) -> Option<Duration> {
-    let redis = shared?;
+    // Not asked while away (see `slots`): its penalties are then this replica's own.
+    let redis = shared.filter(|redis| !redis.is_away())?;
     redis
         .throttled_for(&RobotHash::of(key))
         .await

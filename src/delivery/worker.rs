@@ -3,14 +3,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::attempt::{self, Gate};
-use super::budget::{Budget, Windows};
+use super::attempt;
 use super::robots::{self, Robots};
+use super::slots::{Free, SlotGate, Slots};
 use super::{Delivered, DeliveryError, Job, merge, shared};
 use crate::channel::Client;
 use crate::metrics::Metrics;
@@ -27,36 +26,8 @@ pub(super) struct Worker {
     /// Replicas' shared state, for throttles every replica keeps to.
     shared: Option<RedisState>,
     queue: VecDeque<Job>,
-    budget: Budget,
-}
-
-/// Takes budget slots for attempts, held while each is in flight; waits for one when the
-/// budget is spent.
-struct BudgetGate<'a> {
-    budget: &'a mut Budget,
-    windows: Windows,
-    margin: Duration,
-}
-
-impl Gate for BudgetGate<'_> {
-    async fn acquire(&mut self, deadline: Instant) -> Result<(), DeliveryError> {
-        let now = Instant::now();
-        if let Some(free_at) = self.budget.next_free(now, &self.windows) {
-            if free_at > deadline {
-                return Err(DeliveryError::WaitTimeout(
-                    deadline.saturating_duration_since(now),
-                ));
-            }
-            tokio::time::sleep_until(free_at).await;
-        }
-        self.budget.take();
-        Ok(())
-    }
-
-    fn settle(&mut self, late: Duration) {
-        self.budget
-            .settle(Instant::now() + late, self.margin, &self.windows);
-    }
+    /// The robot's budget: shared through Redis, or this replica's.
+    slots: Slots,
 }
 
 enum Next {
@@ -82,10 +53,10 @@ impl Worker {
             metrics,
             shutdown,
             robots,
+            slots: Slots::new(&key, shared.clone()),
             key,
             shared,
             queue: VecDeque::new(),
-            budget: Budget::default(),
         }
     }
 
@@ -158,24 +129,32 @@ impl Worker {
             }
         }
         let Some(newest) = self.queue.back() else {
-            return match self.budget.last_counted(now) {
+            return match self.slots.last_counted(now) {
                 Some(free_at) => Next::WaitUntil(Some(free_at)),
                 None => Next::Retire,
             };
         };
-        let windows = newest.policy.windows;
-        let Some(free_at) = self.budget.next_free(now, &windows) else {
-            return Next::Send;
-        };
+        let policy = newest.policy;
         // Spent: answer those that cannot wait for the next slot, sleep until the slot
-        // frees or the next deadline passes.
-        let (expired, waiting): (Vec<Job>, Vec<Job>) =
-            self.queue.drain(..).partition(|job| job.deadline < free_at);
-        self.queue = waiting.into();
-        for job in expired {
-            let waited = now.duration_since(job.enqueued);
-            self.answer(job, Err(DeliveryError::WaitTimeout(waited)));
+        // frees or the next deadline passes. Free: still answer those out of time, never
+        // sent with no time left (the robot might take one Alertmanager is told failed).
+        let free_at = self.slots.next_free(now, &policy);
+        let cutoff = free_at.unwrap_or(now);
+        if self.queue.iter().any(|job| job.deadline < cutoff) {
+            let (expired, waiting): (Vec<Job>, Vec<Job>) =
+                self.queue.drain(..).partition(|job| job.deadline < cutoff);
+            self.queue = waiting.into();
+            for job in expired {
+                let waited = now.duration_since(job.enqueued);
+                self.answer(job, Err(DeliveryError::WaitTimeout(waited)));
+            }
         }
+        let Some(free_at) = free_at else {
+            return match self.queue.is_empty() {
+                true => Next::WaitUntil(Some(now)),
+                false => Next::Send,
+            };
+        };
         let next_deadline = self.queue.iter().map(|job| job.deadline).min();
         Next::WaitUntil(Some(next_deadline.map_or(free_at, |d| d.min(free_at))))
     }
@@ -186,13 +165,19 @@ impl Worker {
             robots::lock(&self.robots).hold(&self.key, left);
             return;
         }
-        let now = Instant::now();
-        let Some(windows) = self.queue.back().map(|job| job.policy.windows) else {
+        let Some(newest) = self.queue.back().map(|job| job.policy) else {
             return;
         };
-        let Some((mut batch, message)) =
-            merge::take(&mut self.queue, self.budget.free(now, &windows))
-        else {
+        // The first slot is taken before the batch is chosen: how many more the budget has
+        // free (on every replica, with Redis) says how much to merge.
+        let reserved = self.slots.free(&newest).await;
+        let free = match &reserved {
+            Free::Slots(free, _) => *free,
+            // Spent: the next round waits for the slot (and answers who cannot wait).
+            Free::Spent => return,
+        };
+        let now = Instant::now();
+        let Some((mut batch, message)) = merge::take(&mut self.queue, free) else {
             return;
         };
         let first = &batch[0];
@@ -208,11 +193,7 @@ impl Worker {
                 self.metrics.merged.get_or_create(&label).inc();
             }
         }
-        let mut gate = BudgetGate {
-            budget: &mut self.budget,
-            windows,
-            margin: policy.rate_limit_margin,
-        };
+        let mut gate = SlotGate::new(&mut self.slots, newest, reserved);
         let context = attempt::Context::new(
             &self.client,
             &self.metrics,
@@ -233,12 +214,10 @@ impl Worker {
         .await;
         let merged = batch.len();
         let outcome = result.map(|()| Delivered { merged });
-        // Recorded (for every replica, with Redis) before any of them is answered.
-        for job in &mut batch {
-            if let Some(record) = job.record.take() {
-                record.settle_now(outcome.is_ok()).await;
-            }
-        }
+        // Recorded (for every replica, with Redis) before any of them is answered; all at
+        // once, so a Redis that hangs costs the batch one call's timeout, not one a part.
+        let records = batch.iter_mut().filter_map(|job| job.record.take());
+        futures_util::future::join_all(records.map(|r| r.settle_now(outcome.is_ok()))).await;
         for job in batch {
             self.answer(job, outcome.clone());
         }

@@ -19,15 +19,19 @@
 //! |---|---|---|---|
 //! | `{prefix}:dedup:{identity hex}` | string | `d` delivered, `f:{ticket}` being delivered | `dedup_window`, or `in_flight_for` |
 //! | `{prefix}:budget:{{robot}}:{window ms}` | sorted set | a slot per message → when it leaves the window (ms) | with its last slot |
+//! | `{prefix}:budget:{{robot}}:flight` | sorted set | a slot per request in flight → when its hold ends (ms) | with its last slot |
 //! | `{prefix}:throttle:{robot}` | string | `1` | with the penalty |
+//! | `{prefix}:epoch:budget` | string | a random token set once: another one means Redis lost its keys | never |
+//! | `{prefix}:replicas:live` | sorted set | a replica's token → when it was last heard from (ms) | a while after the last |
 //!
-//! A robot's budget keys share the hash tag `{robot}`, so one script may touch them all on a
-//! Redis Cluster too.
+//! One Redis (or Valkey) server, with or without replicas of its own; Redis Cluster is not
+//! supported (the budget script touches the epoch beside the robot's keys).
 
 mod budget;
 mod dedup;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -45,6 +49,15 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// The longest [`RedisState::connect`] waits for Redis to answer (connecting, TLS, AUTH and
 /// a PING), once at startup or in `check`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often each replica tells Redis it is alive ([`RedisState::heartbeat`]).
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A replica not heard from for this long may be away from Redis, sending on its own share.
+pub const LIVE_FOR: Duration = Duration::from_secs(3);
+
+static HEARTBEAT_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("redis/scripts/heartbeat.lua")));
 
 /// How often [`RedisState::wait_for`] looks whether a delivery in flight ended.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -144,6 +157,17 @@ pub struct RedisState {
     tls: bool,
     /// Whether the last call succeeded.
     up: Arc<watch::Sender<bool>>,
+    /// Whether any call has ended yet (before one has, Redis is not known to be away).
+    known: Arc<std::sync::atomic::AtomicBool>,
+    /// This process among the replicas (a random token), for their heartbeats.
+    id: Arc<str>,
+    /// How many replicas share the robots (`state.replicas`): those not heard from lately
+    /// may be sending on their own shares, which the budget script holds back for them.
+    replicas: u32,
+    /// The budget's epoch last read from Redis, and how often it changed: a new one means
+    /// Redis lost what it held (see [`RedisState::forgotten`]).
+    epoch: Arc<std::sync::Mutex<Option<String>>>,
+    forgotten: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RedisState {
@@ -232,7 +256,18 @@ impl RedisState {
             password,
             tls,
             up: Arc::new(watch::channel(false).0),
+            known: Arc::default(),
+            id: token().into(),
+            replicas: 1,
+            epoch: Arc::default(),
+            forgotten: Arc::default(),
         })
+    }
+
+    /// The same connection, for `replicas` replicas sharing the robots (at least 1).
+    pub fn with_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas.max(1);
+        self
     }
 
     /// Asks Redis whether it is there (for `check`, startup, and a probe while it is down).
@@ -250,10 +285,48 @@ impl RedisState {
         }
     }
 
+    /// Tells Redis this replica is alive (every [`HEARTBEAT`]): the budget script holds
+    /// back the share of each replica it has not heard from within [`LIVE_FOR`], as that one
+    /// may be sending on its own. A write, so it also finds out whether Redis takes writes
+    /// (a Redis out of memory under `noeviction`, or a read-only copy after a failover,
+    /// still answers PING): the probe that finds Redis back while it is away.
+    pub async fn heartbeat(&self) -> Result<(), StateError> {
+        let mut call = HEARTBEAT_SCRIPT.prepare_invoke();
+        call.key(self.key("replicas", "live"))
+            .arg(&*self.id)
+            .arg(millis(LIVE_FOR));
+        let mut con = self.manager.clone();
+        self.run(async move { call.invoke_async::<()>(&mut con).await })
+            .await
+    }
+
     /// Whether the last call to Redis succeeded (true after [`RedisState::connect`], false
     /// after [`RedisState::open`] until a call succeeds).
     pub fn is_up(&self) -> bool {
         *self.up.borrow()
+    }
+
+    /// How many times this process found that Redis had lost what it held (restarted
+    /// without persistence, flushed, failed over to a copy that lagged): the budgets'
+    /// epoch, a key that never expires, was gone or another. Slots taken before are no
+    /// longer counted there, so a replica must also keep to its own count for a window.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten.load(Ordering::Relaxed)
+    }
+
+    /// Notes the epoch a budget script read.
+    fn note_epoch(&self, epoch: String) {
+        let mut known = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+        if known.as_ref().is_some_and(|known| *known != epoch) {
+            self.forgotten.fetch_add(1, Ordering::Relaxed);
+        }
+        *known = Some(epoch);
+    }
+
+    /// Whether the last call to Redis failed: known to be away, so callers that would
+    /// rather not wait on it fall back at once (before any call, it is not known away).
+    pub fn is_away(&self) -> bool {
+        self.known.load(Ordering::Relaxed) && !self.is_up()
     }
 
     /// Changes of [`RedisState::is_up`], each announced once: for a log line and the
@@ -323,6 +396,7 @@ impl RedisState {
 
     /// Notes how a call went, announcing a change.
     fn note(&self, up: bool) {
+        self.known.store(true, Ordering::Relaxed);
         self.up
             .send_if_modified(|was| std::mem::replace(was, up) != up);
     }

@@ -211,16 +211,18 @@ fn the_container_file_builds_in_one_stage_and_runs_unprivileged_in_another() {
 }
 
 #[test]
-fn the_kubernetes_manifest_mounts_its_configmap_as_a_directory_with_probes() {
+fn the_kubernetes_manifest_runs_three_replicas_on_one_redis_and_mounts_its_configmap_as_a_directory()
+ {
     let text = std::fs::read_to_string(repo("examples/kubernetes.yaml")).unwrap();
     let docs: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
-    let kind = |k: &str| {
+    let named = |k: &str, name: &str| {
         docs.iter()
-            .find(|d| d["kind"] == k)
-            .unwrap_or_else(|| panic!("no {k}"))
+            .find(|d| d["kind"] == k && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {k} {name}"))
     };
+    let kind = |k: &str| named(k, "alertrelay");
     let container = &kind("Deployment")["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/-/healthy");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/-/ready");
@@ -229,7 +231,28 @@ fn the_kubernetes_manifest_mounts_its_configmap_as_a_directory_with_probes() {
         mount["subPath"].is_null(),
         "a subPath mount never sees ConfigMap updates"
     );
-    assert_eq!(kind("Deployment")["spec"]["replicas"], 1);
+    let replicas = &kind("Deployment")["spec"]["replicas"];
+    assert_eq!(replicas, 3);
+    let budget = &kind("PodDisruptionBudget")["spec"];
+    assert_eq!(budget["minAvailable"], 2);
+    let labels = &kind("Deployment")["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(&budget["selector"]["matchLabels"], labels);
+    let redis = named("Deployment", "alertrelay-redis");
+    let service = named("Service", "alertrelay-redis");
+    assert_eq!(
+        &service["spec"]["selector"],
+        &redis["spec"]["template"]["metadata"]["labels"]
+    );
+    let profiles: serde_json::Value =
+        serde_yaml_ng::from_str(kind("ConfigMap")["data"]["profiles.yaml"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(&profiles["state"]["replicas"], replicas);
+    assert!(
+        profiles["state"]["redis"]
+            .as_str()
+            .unwrap()
+            .contains("@alertrelay-redis:6379")
+    );
     // The ConfigMap's files, laid out as the kubelet would, pass alertrelay check.
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in kind("ConfigMap")["data"].as_object().unwrap() {
@@ -240,9 +263,48 @@ fn the_kubernetes_manifest_mounts_its_configmap_as_a_directory_with_probes() {
         .args(["check", "--config.file", &file.to_string_lossy()])
         .env("DINGTALK_OPS_TOKEN", "t")
         .env("DINGTALK_OPS_SECRET", "SECs")
+        .env("REDIS_PASSWORD", "p")
         .output()
         .unwrap();
     assert_ok(&output);
+}
+
+#[test]
+fn the_two_host_example_passes_alertrelay_check_and_amtool() {
+    let text = std::fs::read_to_string(repo("examples/two-hosts/compose.yaml")).unwrap();
+    let compose: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let services = compose["services"].as_object().unwrap();
+    for name in ["redis", "alertrelay", "alertmanager"] {
+        assert!(services.contains_key(name), "no service {name}");
+    }
+    assert_eq!(compose["services"]["redis"]["profiles"][0], "redis");
+    for service in services.values() {
+        for volume in service["volumes"].as_array().into_iter().flatten() {
+            let source = volume.as_str().unwrap().split(':').next().unwrap();
+            if let Some(file) = source.strip_prefix("./") {
+                let path = format!("examples/two-hosts/{file}");
+                assert!(repo(&path).exists(), "{path} mounted but missing");
+            }
+        }
+    }
+    let file = repo("examples/two-hosts/profiles.yaml");
+    let profiles: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(profiles["state"]["replicas"], 2);
+    let output = Command::new(env!("CARGO_BIN_EXE_alertrelay"))
+        .args(["check", "--config.file", &file.to_string_lossy()])
+        .env("DINGTALK_OPS_TOKEN", "t")
+        .env("DINGTALK_OPS_SECRET", "SECs")
+        .env("REDIS_PASSWORD", "p")
+        // No such host: check warns that Redis does not answer yet, and passes.
+        .env("REDIS_HOST", "redis.invalid")
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    assert_ok(&run(
+        "amtool",
+        &["check-config", "examples/two-hosts/alertmanager.yml"],
+    ));
 }
 
 /// A real Alertmanager on a free port, routing by `project` to alertrelay's profiles.

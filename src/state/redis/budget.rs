@@ -10,7 +10,7 @@ use std::time::Duration;
 use redis::Script;
 
 use super::{RedisState, RobotHash, StateError, millis, token};
-use crate::channel::{MINUTE, Window};
+use crate::channel::Window;
 
 static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/take.lua")));
 static SETTLE_SLOT: LazyLock<Script> =
@@ -33,8 +33,9 @@ pub enum Take {
 pub struct SlotId {
     robot: RobotHash,
     member: String,
-    lengths: Vec<Duration>,
+    windows: Vec<Window>,
     taken_at: Duration,
+    free: usize,
 }
 
 impl SlotId {
@@ -42,15 +43,11 @@ impl SlotId {
     pub fn taken_at(&self) -> Duration {
         self.taken_at
     }
-}
 
-/// The margin for a window: `margin` for a minute, in proportion for a shorter one, as the
-/// local budget scales it.
-pub(super) fn scaled(margin: Duration, length: Duration) -> Duration {
-    if length >= MINUTE {
-        margin
-    } else {
-        margin.mul_f64(length.as_secs_f64() / MINUTE.as_secs_f64())
+    /// How many more slots every window had free once this one was taken (by every
+    /// replica's count, at that moment): what the messages waiting behind this one may take.
+    pub(crate) fn free_after(&self) -> usize {
+        self.free
     }
 }
 
@@ -66,37 +63,46 @@ impl RedisState {
         hold_for: Duration,
     ) -> Result<Take, StateError> {
         let member = token();
-        let lengths: Vec<Duration> = windows.iter().map(|w| w.length).collect();
         if windows.is_empty() {
             return Ok(Take::Slot(SlotId {
                 robot: robot.clone(),
                 member,
-                lengths,
+                windows: Vec::new(),
                 taken_at: Duration::ZERO,
+                free: usize::MAX,
             }));
         }
         let mut call = TAKE.prepare_invoke();
-        call.key(self.flight_key(robot));
+        call.key(self.key("epoch", "budget"))
+            .key(self.key("replicas", "live"))
+            .key(self.flight_key(robot));
         for window in windows {
             call.key(self.window_key(robot, window.length));
         }
-        call.arg(&member).arg(millis(hold_for));
+        call.arg(token())
+            .arg(&member)
+            .arg(millis(hold_for))
+            .arg(&*self.id)
+            .arg(self.replicas)
+            .arg(millis(super::LIVE_FOR));
         for window in windows {
             call.arg(window.limit).arg(millis(window.length).max(1));
         }
         let mut con = self.manager.clone();
-        let (taken, at): (i64, i64) = self
+        let (taken, at, free, epoch): (i64, i64, i64, String) = self
             .run(async move { call.invoke_async(&mut con).await })
             .await?;
-        match (taken, u64::try_from(at)) {
-            (1, Ok(at)) => Ok(Take::Slot(SlotId {
+        self.note_epoch(epoch);
+        match (taken, u64::try_from(at), usize::try_from(free)) {
+            (1, Ok(at), Ok(free)) => Ok(Take::Slot(SlotId {
                 robot: robot.clone(),
                 member,
-                lengths,
+                windows: windows.to_vec(),
                 taken_at: Duration::from_millis(at),
+                free,
             })),
-            (0, Ok(wait)) if wait > 0 => Ok(Take::WaitUntil(Duration::from_millis(wait))),
-            _ => Err(self.unexpected("the budget script", (taken, at))),
+            (0, Ok(wait), _) if wait > 0 => Ok(Take::WaitUntil(Duration::from_millis(wait))),
+            _ => Err(self.unexpected("the budget script", (taken, at, free))),
         }
     }
 
@@ -110,17 +116,17 @@ impl RedisState {
         margin: Duration,
         late: Duration,
     ) -> Result<Duration, StateError> {
-        if slot.lengths.is_empty() {
+        if slot.windows.is_empty() {
             return Ok(Duration::ZERO);
         }
         let mut call = SETTLE_SLOT.prepare_invoke();
         call.key(self.flight_key(&slot.robot));
-        for length in &slot.lengths {
-            call.key(self.window_key(&slot.robot, *length));
+        for window in &slot.windows {
+            call.key(self.window_key(&slot.robot, window.length));
         }
         call.arg(&slot.member).arg(millis(late));
-        for length in &slot.lengths {
-            call.arg(millis(*length + scaled(margin, *length)));
+        for window in &slot.windows {
+            call.arg(millis(window.length + window.margin(margin)));
         }
         let mut con = self.manager.clone();
         let at: i64 = self
@@ -131,8 +137,7 @@ impl RedisState {
             .map_err(|_| self.unexpected("the settle script", at))
     }
 
-    /// `{prefix}:budget:{robot}:{length ms}`; the braces make the robot a Cluster hash tag,
-    /// so one script may touch all of its keys.
+    /// `{prefix}:budget:{robot}:{length ms}`.
     fn window_key(&self, robot: &RobotHash, length: Duration) -> String {
         format!(
             "{}:budget:{{{}}}:{}",
@@ -144,20 +149,5 @@ impl RedisState {
 
     fn flight_key(&self, robot: &RobotHash) -> String {
         format!("{}:budget:{{{}}}:flight", self.prefix, robot.as_str())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_seconds_window_gets_a_sixtieth_of_the_margin() {
-        let margin = Duration::from_secs(3);
-        assert_eq!(scaled(margin, MINUTE), margin);
-        assert_eq!(
-            scaled(margin, Duration::from_secs(1)),
-            Duration::from_millis(50)
-        );
     }
 }

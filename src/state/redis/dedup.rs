@@ -63,6 +63,20 @@ impl RedisState {
         identity: Identity,
         in_flight_for: Duration,
     ) -> Result<RedisClaim, StateError> {
+        self.claim_keeping(identity, in_flight_for)
+            .await
+            .map_err(|(error, _)| error)
+    }
+
+    /// As [`RedisState::claim`]; when the answer did not come in time, the error comes with
+    /// the claim's ticket, for Redis may have taken the claim all the same: settling the
+    /// ticket then records the delivery (or frees the claim) instead of leaving other
+    /// replicas to wait for it until it expires.
+    pub async fn claim_keeping(
+        &self,
+        identity: Identity,
+        in_flight_for: Duration,
+    ) -> Result<RedisClaim, (StateError, Option<Ticket>)> {
         let ticket = Ticket {
             identity,
             token: token(),
@@ -72,14 +86,19 @@ impl RedisState {
             .arg(&ticket.token)
             .arg(millis(in_flight_for).max(1));
         let mut con = self.manager.clone();
-        let found: i64 = self
+        let found: i64 = match self
             .run(async move { call.invoke_async(&mut con).await })
-            .await?;
+            .await
+        {
+            Ok(found) => found,
+            Err(error @ StateError::Timeout { .. }) => return Err((error, Some(ticket))),
+            Err(error) => return Err((error, None)),
+        };
         match found {
             0 => Ok(RedisClaim::Duplicate),
             1 => Ok(RedisClaim::InFlight),
             2 => Ok(RedisClaim::Mine(ticket)),
-            other => Err(self.unexpected("the claim script", other)),
+            other => Err((self.unexpected("the claim script", other), None)),
         }
     }
 
