@@ -170,7 +170,7 @@ impl Planner<'_> {
             let place = format!("{} {title_from}", self.file);
             match self.part(title, &place, "") {
                 Part::Builtin(why) => self.push(&format!("    # title: the built-in title ({title_from}: {why})")),
-                Part::Tera(tera) => self.push(&format!("    title: {}   # {title_from}, translated to Tera", yaml_string(tera.trim()))),
+                Part::Tera(tera) => self.push(&format!("    title: {}   # {title_from}, translated to Tera", yaml_string(&without_markers(tera.trim())))),
                 Part::Draft(tera) => self.push(&format!(
                     "    # title: {}   # {title_from}: not translated whole (see the notes); the built-in title is used",
                     yaml_string(tera.trim())
@@ -287,6 +287,27 @@ impl Planner<'_> {
             .push((variable.clone(), value.to_owned()));
         format!("${{{variable}}}")
     }
+}
+
+/// A title without the comments that mark where an inlined `define` starts and ends (a
+/// body file keeps them, for the person reading it).
+fn without_markers(tera: &str) -> String {
+    let mut out = String::with_capacity(tera.len());
+    let mut rest = tera;
+    while let Some(open) = rest.find("{#") {
+        let Some(close) = rest[open..].find("#}").map(|c| open + c + 2) else {
+            break;
+        };
+        let comment =
+            rest[open + 2..close - 2].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        out.push_str(&rest[..open]);
+        if !(comment.starts_with("from template ") || comment.starts_with("end of ")) {
+            out.push_str(&rest[open..close]);
+        }
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `NAME` in upper case with every other character `_`, for an environment variable.

@@ -198,7 +198,12 @@ async fn custom_go_templates_are_translated_and_an_untranslatable_line_is_report
 
     let ops = &config.profiles["ops"];
     assert_eq!(ops.template.as_deref(), Some("ops.md.tera"));
-    assert!(ops.title.as_deref().unwrap().contains("status | upper"));
+    let title = ops.title.as_deref().unwrap();
+    assert!(title.contains("status | upper"), "{title}");
+    assert!(
+        !title.contains("{#"),
+        "no inlining marks in a title: {title}"
+    );
     // dba's text calls a define that ranges with variables: left out, built-in used.
     let dba = &config.profiles["dba"];
     assert!(dba.template.is_none());
