@@ -62,6 +62,10 @@ pub enum MessageKind {
     Markdown,
     /// A Feishu message card: a coloured header, the text as `lark_md`, a button.
     Card,
+    /// A DingTalk action card: the markdown text with buttons under it (the group in
+    /// Alertmanager, a prefilled silence, the Prometheus graph).
+    #[serde(rename = "action_card")]
+    ActionCard,
 }
 
 impl MessageKind {
@@ -71,6 +75,7 @@ impl MessageKind {
             Self::Text => "text",
             Self::Markdown => "markdown",
             Self::Card => "card",
+            Self::ActionCard => "action_card",
         }
     }
 }
@@ -113,6 +118,17 @@ pub struct Message<'a> {
     pub status: Status,
     /// Alertmanager's external URL, for a card's button (empty: no button).
     pub link: &'a str,
+    /// An action card's buttons, URLs checked (http or https) and ready to post.
+    pub buttons: &'a [Button],
+}
+
+/// A button under a card: its label and where it leads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// The label.
+    pub title: String,
+    /// The URL, as posted.
+    pub url: String,
 }
 
 /// A limit on how many messages a robot takes in a sliding window of time.
@@ -193,7 +209,12 @@ impl Channel {
     /// The message types the robot takes; the first is the default.
     pub fn kinds(self) -> &'static [MessageKind] {
         match self {
-            Self::DingTalk | Self::WeCom => &[MessageKind::Markdown, MessageKind::Text],
+            Self::DingTalk => &[
+                MessageKind::Markdown,
+                MessageKind::Text,
+                MessageKind::ActionCard,
+            ],
+            Self::WeCom => &[MessageKind::Markdown, MessageKind::Text],
             Self::Feishu => &[MessageKind::Card, MessageKind::Text],
         }
     }
@@ -305,7 +326,10 @@ impl Channel {
     pub fn shows_title(self, kind: MessageKind) -> bool {
         matches!(
             (self, kind),
-            (Self::DingTalk, MessageKind::Markdown) | (Self::Feishu, MessageKind::Card)
+            (
+                Self::DingTalk,
+                MessageKind::Markdown | MessageKind::ActionCard
+            ) | (Self::Feishu, MessageKind::Card)
         )
     }
 
@@ -356,6 +380,15 @@ impl Channel {
             ));
         };
         match (self, kind) {
+            (Self::DingTalk, MessageKind::ActionCard) => {
+                // DingTalk notifies mentioned members of text and markdown messages only.
+                if mention.all {
+                    refuse("everyone (mention.all)");
+                }
+                if !mention.mobiles.is_empty() || !mention.user_ids.is_empty() {
+                    refuse("anyone (mention.mobiles, mention.user_ids)");
+                }
+            }
             (Self::WeCom, MessageKind::Markdown) => {
                 if mention.all {
                     refuse("everyone (mention.all)");

@@ -86,7 +86,9 @@ pub async fn check(sources: &Sources, out: &mut impl Write) -> std::io::Result<b
             }
             for (name, profile) in &config.profiles {
                 let channel = profile.channel;
-                for warning in channel.unsupported_mentions(profile.message, &profile.mention) {
+                for warning in
+                    channel.unsupported_mentions(profile.message, &profile.mention.anyone())
+                {
                     writeln!(out, "  WARNING: profile {name:?}: {warning}")?;
                 }
             }

@@ -74,11 +74,44 @@ pub struct Cli {
 }
 
 /// Subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Check the configuration and templates without serving (like `promtool check config`):
     /// prints each problem with file and line, exits 1 when there is one.
     Check,
+    /// Write a profiles.yaml (and Tera templates) equivalent to a prometheus-webhook-dingtalk
+    /// config.yml; prints a note for everything it could not carry over.
+    Migrate(MigrateArgs),
+}
+
+/// `alertrelay migrate` flags.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct MigrateArgs {
+    /// The prometheus-webhook-dingtalk config.yml to read.
+    #[arg(long = "from", value_name = "FILE")]
+    pub from: PathBuf,
+    /// The profiles.yaml to write; translated templates go to templates/ beside it.
+    #[arg(long = "out", value_name = "FILE", default_value = DEFAULT_CONFIG_FILE)]
+    pub out: PathBuf,
+    /// Write tokens and secrets as ${ENV} references, their values to an env file beside
+    /// --out (mode 0600), instead of into profiles.yaml.
+    #[arg(long = "secrets-to-env")]
+    pub secrets_to_env: bool,
+    /// Replace files that exist.
+    #[arg(long = "force")]
+    pub force: bool,
+}
+
+impl MigrateArgs {
+    /// The options of the migration.
+    pub fn options(&self) -> crate::migrate::Options {
+        crate::migrate::Options {
+            from: self.from.clone(),
+            out: self.out.clone(),
+            secrets_to_env: self.secrets_to_env,
+            force: self.force,
+        }
+    }
 }
 
 /// `--log.level` values.
@@ -148,6 +181,8 @@ fn parse_profile_flag(text: &str) -> Result<(String, String), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -188,6 +223,32 @@ mod tests {
         assert_eq!(cli.command, Some(Command::Check));
         assert!(cli.sources().file_required);
         assert_eq!(cli.sources().file, PathBuf::from("x.yaml"));
+    }
+
+    #[test]
+    fn migrate_takes_from_out_and_secrets_to_env() {
+        let cli = Cli::try_parse_from([
+            "alertrelay",
+            "migrate",
+            "--from",
+            "config.yml",
+            "--out",
+            "p.yaml",
+            "--secrets-to-env",
+        ])
+        .unwrap();
+        let Some(Command::Migrate(args)) = cli.command else {
+            panic!("not migrate: {:?}", cli.command);
+        };
+        let options = args.options();
+        assert_eq!(options.from, PathBuf::from("config.yml"));
+        assert_eq!(options.out, PathBuf::from("p.yaml"));
+        assert!(options.secrets_to_env && !options.force);
+        assert_eq!(options.env_file(), PathBuf::from("p.env"));
+        let default = Cli::try_parse_from(["alertrelay", "migrate", "--from", "c.yml"]).unwrap();
+        assert!(
+            matches!(default.command, Some(Command::Migrate(a)) if a.out == Path::new("profiles.yaml"))
+        );
     }
 
     #[test]

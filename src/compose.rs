@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::alert::{LeftOut, Notification, Status};
-use crate::channel::{Channel, Mention, Message, MessageKind, json_len_bound};
+use crate::channel::{Button, Channel, Mention, Message, MessageKind, json_len_bound};
 use crate::render::{Look, RenderError, Rendered, Renderer};
 
 /// The first render tries at most this many alerts; more are added only while they fit.
@@ -35,12 +35,19 @@ pub struct Composed {
     pub title: String,
     /// The body text, with the closing line when alerts were left out.
     pub text: String,
-    /// Who to mention.
+    /// Who to mention: the profile's `mention` rules resolved over the notification's alerts.
     pub mention: Mention,
+    /// Values of `mention.from_labels` labels that were not mentioned: not a mobile or user
+    /// id, or past [`crate::mention::MAX_LABEL_MENTIONS`] (counted in a metric).
+    pub mentions_skipped: usize,
     /// Firing when any of its alerts fires (a Feishu card's header is red), else resolved.
     pub status: Status,
     /// Alertmanager's external URL (a Feishu card's button).
     pub link: String,
+    /// An action card's buttons, URLs checked and ready to post.
+    pub buttons: Vec<Button>,
+    /// Why buttons of the profile were left out (not an http(s) URL, too long), for previews.
+    pub buttons_left_out: Vec<String>,
     /// Alerts left out to stay under the cap.
     pub omitted: usize,
     /// What was cut short inside the title or text to stay under the cap.
@@ -69,6 +76,7 @@ impl Composed {
             mention: &self.mention,
             status: self.status,
             link: &self.link,
+            buttons: &self.buttons,
         }
     }
 
@@ -96,7 +104,13 @@ impl Composed {
             .sum();
         // A text message's `<` may be written as the three-byte `＜` (`channel::defuse`).
         let defused = 2 * self.text.bytes().filter(|&b| b == b'<').count();
+        let buttons: usize = self
+            .buttons
+            .iter()
+            .map(|b| json_len_bound(&b.title) + json_len_bound(&b.url) + BUTTON_BYTES)
+            .sum();
         let bound = json_len_bound(&self.text)
+            + buttons
             + defused
             + json_len_bound(&self.title)
             + json_len_bound(&self.link)
@@ -110,6 +124,9 @@ impl Composed {
 /// At least what a mention adds to a message beyond twice its escaped length, in any
 /// channel (Feishu's `<at user_id=\"…\">所有人</at>` being the longest).
 pub(crate) const MENTION_BYTES: usize = 48;
+
+/// At least what a button adds to an action card beyond its escaped title and URL.
+const BUTTON_BYTES: usize = 48;
 
 /// At least what any channel's JSON adds around the title, text and link.
 const FRAME_BYTES: usize = 640;
@@ -141,6 +158,8 @@ pub fn compose_with(
 ) -> Result<Composed, RenderError> {
     let ordered = Ordered::new(notification);
     let total = ordered.len();
+    // Over every alert, those a cut leaves out too, once for all the renders below.
+    let resolved = profile.mention.resolve(notification);
     let closing = |omitted: usize| match omitted {
         0 => String::new(),
         _ => omitted_line(
@@ -172,9 +191,12 @@ pub fn compose_with(
             kind: profile.message,
             title,
             text,
-            mention: profile.mention.clone(),
+            mention: resolved.mention.clone(),
+            mentions_skipped: resolved.skipped,
             status: notification.status,
             link: notification.external_url.to_string(),
+            buttons: rendered.buttons.buttons,
+            buttons_left_out: rendered.buttons.left_out,
             omitted,
             cut: Cut {
                 title: title_cut,
@@ -319,7 +341,9 @@ fn omitted_line(
     external_url: &str,
 ) -> String {
     let link = match kind {
-        MessageKind::Markdown | MessageKind::Card => crate::render::filters::md_url(external_url),
+        MessageKind::Markdown | MessageKind::Card | MessageKind::ActionCard => {
+            crate::render::filters::md_url(external_url)
+        }
         MessageKind::Text => external_url.to_owned(),
     };
     let linked = !link.is_empty() && json_len_bound(&link) <= limit / 4;

@@ -17,7 +17,9 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 use crate::channel::RobotUrl;
+pub use crate::channel::dingtalk::OpenLinks;
 pub use crate::channel::{Channel, Mention, MessageKind};
+use crate::mention::MentionRules;
 use crate::secret::Secret;
 pub use duration::parse as parse_duration;
 pub use locate::locate;
@@ -110,13 +112,32 @@ pub struct Profile {
     pub template: Option<String>,
     /// A Tera template for the markdown title (shown in notifications and chat lists).
     pub title: Option<String>,
-    /// Who gets @-mentioned.
-    pub mention: Mention,
+    /// Who gets @-mentioned, and when.
+    pub mention: MentionRules,
+    /// An action card's buttons (`buttons:`); `None` gives the default three.
+    pub buttons: Option<Vec<ButtonSpec>>,
+    /// How a DingTalk client opens an action card's links.
+    pub open_links: OpenLinks,
     /// Messages a minute this robot may send (its channel's figure unless set); 0 switches
     /// the budget off. Profiles sharing a robot (its channel and token) share one budget.
     /// Feishu's 5 a second holds beside it.
     pub rate_limit: u32,
 }
+
+/// One of a profile's `buttons:`: a label, and a Tera template for the URL, rendered with
+/// the notification's context.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonSpec {
+    /// The label.
+    pub title: String,
+    /// The URL template; it must render an http or https URL (an empty one leaves the button
+    /// out).
+    pub url: String,
+}
+
+/// At most this many buttons on a card.
+pub const MAX_BUTTONS: usize = 5;
 
 /// A problem with the configuration. The message never holds a secret or a token.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +236,12 @@ impl Config {
     /// templates directory.
     pub fn from_yaml(text: &str, file: &Path) -> Result<Self, ConfigError> {
         let name = file.display().to_string();
+        // prometheus-webhook-dingtalk's config.yml has `targets:` where ours has `profiles:`.
+        if let Some(line) = locate(text, &["targets"])
+            && locate(text, &["profiles"]).is_none()
+        {
+            return Err(config_error(&name, Some(line), crate::migrate::hint(file)));
+        }
         let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| {
             if e.location().is_none()
                 && let Some(line) = locate::second_document(text)
@@ -324,7 +351,9 @@ impl Profile {
             message: channel.default_kind(),
             template: None,
             title: None,
-            mention: Mention::default(),
+            mention: MentionRules::default(),
+            buttons: None,
+            open_links: OpenLinks::default(),
             rate_limit: channel.default_rate_limit(),
         }
     }

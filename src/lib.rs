@@ -15,6 +15,7 @@
 //! | [`alert`] | the Alertmanager v4 payload |
 //! | [`render`] | Tera templates, built-in and user's, and our filters |
 //! | [`channel`] | what every robot shares (message, outcome, retry class, limits), and one module per robot protocol: [`channel::dingtalk`], [`channel::wecom`], [`channel::feishu`] |
+//! | [`mention`] | a profile's `mention:` rules → who one notification's message mentions, and why |
 //! | [`compose`] | rendered text → a message within the channel's size cap, cut at an alert |
 //! | [`delivery`] | budget per robot (each channel's windows), merging, retries: delivered or why not |
 //! | [`state`] | duplicate suppression: notifications delivered lately and being delivered now, in memory and with `state.redis` across replicas (and, through `state::redis`, each robot's budget and throttle) |
@@ -22,6 +23,7 @@
 //! | [`runtime`] | one immutable snapshot of config + templates + workers + robots |
 //! | [`server`] | the HTTP router, handlers, status codes, graceful shutdown |
 //! | [`web`] | `--web.config.file`: TLS through rustls, client certificates, basic auth, reloaded on change |
+//! | [`migrate`] | a prometheus-webhook-dingtalk `config.yml` and its Go templates → `profiles.yaml` and Tera files |
 //! | [`cli`], [`telemetry`] | flags and logging for the binary |
 
 pub mod alert;
@@ -31,7 +33,9 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod delivery;
+pub mod mention;
 pub mod metrics;
+pub mod migrate;
 pub mod preview;
 pub mod reload;
 pub mod render;

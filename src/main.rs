@@ -41,6 +41,9 @@ async fn serve() -> anyhow::Result<()> {
         let valid = check::check_all(&cli.sources(), web, &mut std::io::stdout()).await?;
         std::process::exit(if valid { 0 } else { 1 });
     }
+    if let Some(Command::Migrate(args)) = &cli.command {
+        return migrate(&args.options());
+    }
     telemetry::init(cli.log_level, cli.log_format);
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
     let sources = cli.sources();
@@ -92,6 +95,22 @@ async fn serve() -> anyhow::Result<()> {
     )
     .await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `alertrelay migrate`: notes to stderr, the files written to stdout.
+fn migrate(options: &alertrelay::migrate::Options) -> anyhow::Result<()> {
+    let migration = alertrelay::migrate::plan(options)?;
+    for note in &migration.notes {
+        eprintln!("NOTE: {note}");
+    }
+    for file in alertrelay::migrate::write(&migration, options)? {
+        println!("wrote {}", file.display());
+    }
+    println!(
+        "next: alertrelay check --config.file {}",
+        options.out.display()
+    );
     Ok(())
 }
 

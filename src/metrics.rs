@@ -100,6 +100,9 @@ pub struct Metrics {
     /// Notifications answered delivered without posting again: delivered within
     /// `dedup_window` already.
     pub duplicates: Family<ProfileLabel, Counter>,
+    /// Values of `mention.from_labels` labels not mentioned: not a mobile number or user id,
+    /// or past the bound on mentions from labels in one message.
+    pub mention_label_values_skipped: Family<ProfileLabel, Counter>,
     /// 1 while the shared state (Redis) answers, 0 while duplicates are suppressed in memory
     /// only; 1 without Redis (memory is the backend, and it is up).
     pub state_backend_up: Gauge,
@@ -192,6 +195,12 @@ impl Metrics {
             "Notifications already delivered within dedup_window, answered 200 without posting again",
             Family::default(),
         );
+        let mention_label_values_skipped = add(
+            &mut r,
+            "mention_label_values_skipped",
+            "Values of mention.from_labels labels not mentioned: not a mobile number or user id, or past the bound per message",
+            Family::default(),
+        );
         let state_backend_up = add(
             &mut r,
             "state_backend_up",
@@ -258,6 +267,7 @@ impl Metrics {
             rate_limit_wait,
             retries,
             duplicates,
+            mention_label_values_skipped,
             state_backend_up,
             reload_successful,
             reload_success_timestamp,

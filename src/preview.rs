@@ -68,6 +68,13 @@ pub struct Preview {
     pub omitted: usize,
     /// The template used (for the page: which file to edit).
     pub template: TemplateInfo,
+    /// An action card's buttons, as posted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<crate::channel::Button>,
+    /// Who the message mentions, and why (the profile's `mention` rules resolved over the
+    /// notification's alerts).
+    #[serde(default)]
+    pub mentions: Vec<crate::mention::Reason>,
     /// Things that would surprise the person editing the template.
     pub warnings: Vec<String>,
 }
@@ -180,7 +187,15 @@ pub fn preview(
     if let Some(text) = &request.template {
         template.source.clone_from(text);
     }
+    let resolved = config.mention.resolve(&notification);
     let mut warnings = warnings(&composed, config);
+    if resolved.skipped > 0 {
+        warnings.push(format!(
+            "{} value(s) of the labels in mention.from_labels are not mentioned: not a mobile number or user id, or past {} people from labels in one message",
+            resolved.skipped,
+            crate::mention::MAX_LABEL_MENTIONS
+        ));
+    }
     if composed.omitted > 0 {
         let total = notification.alerts.len();
         let size = if total <= WHOLE_RENDER_ALERTS {
@@ -208,7 +223,9 @@ pub fn preview(
             ),
         );
     }
-    Ok(answer(profile, &composed, template, warnings))
+    let mut preview = answer(profile, &composed, template, warnings);
+    preview.mentions = resolved.reasons;
+    Ok(preview)
 }
 
 /// "DingTalk's 20000-byte cap" and the like, for warnings.
@@ -243,8 +260,16 @@ fn warnings(composed: &Composed, profile: &Look) -> Vec<String> {
             cap_words(profile)
         ));
     }
-    let mention = &profile.mention;
+    warnings.extend(composed.buttons_left_out.iter().cloned());
+    if profile.message == MessageKind::ActionCard && composed.buttons.is_empty() {
+        warnings.push(
+            "no button has a URL for this notification: it is sent as a markdown message".into(),
+        );
+    }
+    let mention = &composed.mention;
     match profile.channel {
+        // An action card mentions no one (said below, with what a channel cannot carry).
+        Channel::DingTalk if profile.message == MessageKind::ActionCard => {}
         Channel::DingTalk => {
             for who in mention.mobiles.iter().chain(&mention.user_ids) {
                 if !composed.text.contains(&format!("@{who}")) {
@@ -282,6 +307,7 @@ fn answer(
     let text = composed.channel.text_as_posted(&message).into_owned();
     let body: Value = serde_json::from_slice(&composed.body()).unwrap_or(Value::Null);
     let html = match (composed.channel, composed.kind) {
+        (_, MessageKind::ActionCard) => markdown::to_html(&text, Dialect::DingTalk),
         (Channel::DingTalk, MessageKind::Text) => markdown::text_to_html(&text),
         (Channel::WeCom, MessageKind::Text) => markdown::wecom_text_to_html(&text),
         (Channel::Feishu, MessageKind::Text) => markdown::feishu_text_to_html(&text),
@@ -302,6 +328,8 @@ fn answer(
         limit: composed.channel.cap(composed.kind),
         omitted: composed.omitted,
         template,
+        buttons: composed.buttons.clone(),
+        mentions: Vec::new(),
         warnings,
     }
 }

@@ -6,6 +6,7 @@
 //! again with the built-in template of its message kind, so a template bug never loses an
 //! alert; the failure is returned alongside for logging and previews.
 
+pub mod buttons;
 mod context;
 pub mod filters;
 mod spec;
@@ -76,6 +77,8 @@ pub struct Rendered {
     pub text: String,
     /// Set when the profile's own template failed and the built-in one was used instead.
     pub fallback: Option<RenderError>,
+    /// An action card's buttons (none for other messages).
+    pub buttons: buttons::Buttons,
 }
 
 /// The compiled templates of one configuration.
@@ -97,6 +100,8 @@ struct ProfileTemplates {
     title: String,
     /// The built-in body of the profile's message kind, for the fallback.
     builtin_body: &'static str,
+    /// An action card's button templates (empty for other messages).
+    buttons: Vec<buttons::Template>,
 }
 
 impl Renderer {
@@ -121,6 +126,9 @@ impl Renderer {
             (BUILTIN_FEISHU_CARD_NAME, BUILTIN_FEISHU_CARD),
         ] {
             errors.extend(tera.add(name, text).err());
+        }
+        for (index, (_, text)) in buttons::BUILTIN.iter().enumerate() {
+            errors.extend(tera.add(&buttons::builtin_name(index), text).err());
         }
         for (name, text) in &spec.files {
             errors.extend(tera.add(name, text).err());
@@ -216,11 +224,32 @@ impl Renderer {
             self.with_fallback(&templates.title, BUILTIN_TITLE_NAME, &context)?;
         let (text, body_failure) =
             self.with_fallback(&templates.body, templates.builtin_body, &context)?;
+        let (buttons, buttons_failure) = self.buttons(templates, &context)?;
         Ok(Rendered {
             title,
             text,
-            fallback: body_failure.or(title_failure),
+            fallback: body_failure.or(title_failure).or(buttons_failure),
+            buttons,
         })
+    }
+
+    /// An action card's buttons, or the built-in ones (and why) when one of the profile's own
+    /// fails.
+    fn buttons(
+        &self,
+        templates: &ProfileTemplates,
+        context: &Context,
+    ) -> Result<(buttons::Buttons, Option<RenderError>), RenderError> {
+        let open = templates.look.open_links;
+        let render = |name: &str| self.render_one(name, context);
+        match buttons::render(&templates.buttons, open, render) {
+            Ok(buttons) => Ok((buttons, None)),
+            Err(error) if templates.look.buttons.is_some() => {
+                let builtin = buttons::render(&buttons::builtin(), open, render)?;
+                Ok((builtin, Some(error)))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// What is sent when the profile's own templates cannot be used at all (their job ran out
@@ -234,10 +263,17 @@ impl Renderer {
     ) -> Result<Rendered, RenderError> {
         let templates = self.templates(profile)?;
         let context = self.context(profile, templates, notification, now);
+        let buttons = if templates.buttons.is_empty() {
+            buttons::Buttons::default()
+        } else {
+            let render = |name: &str| self.render_one(name, &context);
+            buttons::render(&buttons::builtin(), templates.look.open_links, render)?
+        };
         Ok(Rendered {
             title: self.render_one(BUILTIN_TITLE_NAME, &context)?,
             text: self.render_one(templates.builtin_body, &context)?,
             fallback: None,
+            buttons,
         })
     }
 
@@ -313,11 +349,29 @@ impl ProfileTemplates {
             }
             None => user_or_builtin(&tera.tera, TITLE_FILE, BUILTIN_TITLE_NAME),
         };
+        let buttons = match (&profile.message, &profile.buttons) {
+            (MessageKind::ActionCard, Some(specs)) => {
+                for (index, spec) in specs.iter().enumerate() {
+                    tera.add(&buttons::profile_name(name, index), &spec.url)?;
+                }
+                buttons::own(name, specs)
+            }
+            (MessageKind::Card, Some(specs)) => {
+                // A Feishu card's own buttons replace its one button to Alertmanager.
+                for (index, spec) in specs.iter().enumerate() {
+                    tera.add(&buttons::profile_name(name, index), &spec.url)?;
+                }
+                buttons::own(name, specs)
+            }
+            (MessageKind::ActionCard, None) => buttons::builtin(),
+            _ => Vec::new(),
+        };
         Ok(Self {
             look: profile.clone(),
             body,
             title,
             builtin_body,
+            buttons,
         })
     }
 }

@@ -38,6 +38,9 @@ pub(super) const ASIDE: &str = "\n\n---\n\n> ";
 /// long string escaped a chunk at a time. DingTalk notifies a mentioned member only when the
 /// text also holds `@<mobile>` or `@<userId>`, so any the template left out are appended.
 pub(super) fn body(message: &Message) -> Vec<u8> {
+    if message.kind == MessageKind::ActionCard && !message.buttons.is_empty() {
+        return action_card(message);
+    }
     let mention = message.mention;
     let text = text(message);
     // Room for escapes (a newline every few dozen bytes is the common case), so the buffer
@@ -49,7 +52,8 @@ pub(super) fn body(message: &Message) -> Vec<u8> {
             out.extend_from_slice(b"{\"msgtype\":\"text\",\"text\":{\"content\":");
             json::string(&mut out, &text);
         }
-        MessageKind::Markdown => {
+        // An action card without a button (nothing to link to) goes as markdown.
+        MessageKind::Markdown | MessageKind::ActionCard => {
             out.extend_from_slice(b"{\"msgtype\":\"markdown\",\"markdown\":{\"title\":");
             json::string(&mut out, message.title);
             out.extend_from_slice(b",\"text\":");
@@ -68,8 +72,79 @@ pub(super) fn body(message: &Message) -> Vec<u8> {
     out
 }
 
+/// An action card: the title, the markdown text and the buttons, one as `singleTitle` and
+/// `singleURL`, more as `btns` side by side (up to three) or stacked. It carries no `at`:
+/// DingTalk notifies mentioned members of text and markdown messages only.
+fn action_card(message: &Message) -> Vec<u8> {
+    let buttons = message.buttons;
+    let len = message.text.len() + message.title.len();
+    let extra: usize = buttons
+        .iter()
+        .map(|b| b.title.len() + b.url.len() + 32)
+        .sum();
+    let mut out = Vec::with_capacity(len + len / 4 + extra + 128);
+    out.extend_from_slice(b"{\"msgtype\":\"actionCard\",\"actionCard\":{\"title\":");
+    json::string(&mut out, message.title);
+    out.extend_from_slice(b",\"text\":");
+    json::string(&mut out, message.text);
+    if let [only] = buttons {
+        out.extend_from_slice(b",\"singleTitle\":");
+        json::string(&mut out, &only.title);
+        out.extend_from_slice(b",\"singleURL\":");
+        json::string(&mut out, &only.url);
+    } else {
+        let orientation: &[u8] = if buttons.len() <= 3 { b"1" } else { b"0" };
+        out.extend_from_slice(b",\"btnOrientation\":\"");
+        out.extend_from_slice(orientation);
+        out.extend_from_slice(b"\",\"btns\":[");
+        for (i, button) in buttons.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"title\":");
+            json::string(&mut out, &button.title);
+            out.extend_from_slice(b",\"actionURL\":");
+            json::string(&mut out, &button.url);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// How a DingTalk client opens a button's link (`open_links`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenLinks {
+    /// In DingTalk's own browser window: the link as it is.
+    #[default]
+    Client,
+    /// In the system's browser (PC): `dingtalk://dingtalkclient/page/link?url=…&pc_slide=false`.
+    Browser,
+    /// In the client's side panel (PC): the same with `pc_slide=true`.
+    Sidebar,
+}
+
+/// `url` as a button posts it for `open`: wrapped in DingTalk's link scheme, the whole URL
+/// percent-encoded as its `url` parameter, unless the client opens it itself.
+pub fn open_link(url: &str, open: OpenLinks) -> String {
+    let slide = match open {
+        OpenLinks::Client => return url.to_owned(),
+        OpenLinks::Browser => "false",
+        OpenLinks::Sidebar => "true",
+    };
+    format!(
+        "dingtalk://dingtalkclient/page/link?url={}&pc_slide={slide}",
+        crate::render::filters::percent_encode(url)
+    )
+}
+
 /// The text with the `@` words of the mentions it lacks.
 pub(super) fn text<'a>(message: &Message<'a>) -> Cow<'a, str> {
+    if message.kind == MessageKind::ActionCard {
+        return Cow::Borrowed(message.text);
+    }
     let mention = message.mention;
     with_missing(
         message.text,
@@ -153,6 +228,7 @@ mod tests {
             mention,
             status: Status::Firing,
             link: "",
+            buttons: &[],
         }
     }
 
@@ -236,6 +312,52 @@ mod tests {
                 serde_json::from_slice(&body(&message(kind, title, text, &mention))).unwrap();
             assert_eq!(ours, expected);
         }
+    }
+
+    #[test]
+    fn action_cards_hold_what_dingtalk_documents() {
+        let mention = Mention::default();
+        let button = |title: &str, url: &str| crate::channel::Button {
+            title: title.into(),
+            url: url.into(),
+        };
+        let two = [
+            button("查看", "http://am/#/a"),
+            button("静默", "http://am/#/s"),
+        ];
+        let one = [button("查看", "http://am/#/a")];
+        let card = |buttons| Message {
+            buttons,
+            ..message(MessageKind::ActionCard, "[故障:1] t", "### 故障", &mention)
+        };
+
+        let many: Value = serde_json::from_slice(&body(&card(&two))).unwrap();
+        let single: Value = serde_json::from_slice(&body(&card(&one))).unwrap();
+        let none: Value = serde_json::from_slice(&body(&card(&[]))).unwrap();
+
+        assert_eq!(
+            many,
+            json!({"msgtype": "actionCard", "actionCard": {"title": "[故障:1] t", "text": "### 故障",
+                "btnOrientation": "1", "btns": [{"title": "查看", "actionURL": "http://am/#/a"},
+                {"title": "静默", "actionURL": "http://am/#/s"}]}})
+        );
+        assert_eq!(
+            single,
+            json!({"msgtype": "actionCard", "actionCard": {"title": "[故障:1] t", "text": "### 故障",
+                "singleTitle": "查看", "singleURL": "http://am/#/a"}})
+        );
+        assert_eq!(none["msgtype"], "markdown", "no button: a markdown message");
+    }
+
+    #[test]
+    fn open_links_wrap_the_whole_url_in_dingtalks_scheme() {
+        let url = "http://am:9093/#/silences/new?filter=%7Ba%3D%22b%22%7D";
+        assert_eq!(open_link(url, OpenLinks::Client), url);
+        assert_eq!(
+            open_link(url, OpenLinks::Browser),
+            "dingtalk://dingtalkclient/page/link?url=http%3A%2F%2Fam%3A9093%2F%23%2Fsilences%2Fnew%3Ffilter%3D%257Ba%253D%2522b%2522%257D&pc_slide=false"
+        );
+        assert!(open_link(url, OpenLinks::Sidebar).ends_with("&pc_slide=true"));
     }
 
     #[test]

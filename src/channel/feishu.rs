@@ -81,7 +81,7 @@ pub(super) fn body(message: &Message) -> Vec<u8> {
             json::string(&mut out, &text);
             out.extend_from_slice(b"}}");
         }
-        MessageKind::Card => {
+        MessageKind::Card | MessageKind::ActionCard => {
             let template = match message.status {
                 Status::Firing => "red",
                 Status::Resolved => "green",
@@ -95,7 +95,26 @@ pub(super) fn body(message: &Message) -> Vec<u8> {
             );
             json::string(&mut out, &text);
             out.extend_from_slice(b"}}");
-            if is_web_link(message.link) {
+            if !message.buttons.is_empty() {
+                out.extend_from_slice(b",{\"tag\":\"action\",\"actions\":[");
+                for (i, button) in message.buttons.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(
+                        b"{\"tag\":\"button\",\"text\":{\"tag\":\"plain_text\",\"content\":",
+                    );
+                    json::string(&mut out, &button.title);
+                    out.extend_from_slice(if i == 0 {
+                        b"},\"type\":\"primary\",\"url\":"
+                    } else {
+                        b"},\"type\":\"default\",\"url\":"
+                    });
+                    json::string(&mut out, &button.url);
+                    out.push(b'}');
+                }
+                out.extend_from_slice(b"]}");
+            } else if is_web_link(message.link) {
                 out.extend_from_slice(b",{\"tag\":\"action\",\"actions\":[{\"tag\":\"button\",\"text\":{\"tag\":\"plain_text\",\"content\":");
                 json::string(&mut out, BUTTON);
                 out.extend_from_slice(b"},\"type\":\"primary\",\"url\":");
@@ -117,7 +136,7 @@ pub(super) fn mentioned<'a>(message: &Message<'a>) -> Cow<'a, str> {
     let all = mention.all.then(|| "all".to_owned());
     let ids = all.into_iter().chain(mention.user_ids.iter().cloned());
     match message.kind {
-        MessageKind::Card => with_missing(
+        MessageKind::Card | MessageKind::ActionCard => with_missing(
             message.text,
             ids.map(|id| format!("<at id={id}></at>")),
             " ",
@@ -262,6 +281,7 @@ mod tests {
             mention,
             status,
             link: "http://am:9093",
+            buttons: &[],
         }
     }
 

@@ -31,7 +31,7 @@ pub(super) const WINDOWS: [Window; 1] = [Window {
 pub(super) fn max_content_bytes(kind: MessageKind) -> usize {
     match kind {
         MessageKind::Text => MAX_TEXT_BYTES,
-        MessageKind::Markdown | MessageKind::Card => MAX_MARKDOWN_BYTES,
+        MessageKind::Markdown | MessageKind::Card | MessageKind::ActionCard => MAX_MARKDOWN_BYTES,
     }
 }
 
@@ -50,7 +50,7 @@ pub(super) const MENTION_TAG: &str = "@";
 pub(super) fn content<'a>(message: &Message<'a>) -> Cow<'a, str> {
     match message.kind {
         MessageKind::Text => defuse(message.text, MENTION_TAG),
-        MessageKind::Markdown | MessageKind::Card => with_missing(
+        MessageKind::Markdown | MessageKind::Card | MessageKind::ActionCard => with_missing(
             message.text,
             message.mention.user_ids.iter().map(|id| format!("<@{id}>")),
             " ",
@@ -81,7 +81,7 @@ pub(super) fn body(message: &Message) -> Vec<u8> {
             out.extend_from_slice(b",\"mentioned_mobile_list\":");
             json::strings(&mut out, &mention.mobiles);
         }
-        MessageKind::Markdown | MessageKind::Card => {
+        MessageKind::Markdown | MessageKind::Card | MessageKind::ActionCard => {
             out.extend_from_slice(b"{\"msgtype\":\"markdown\",\"markdown\":{\"content\":");
             json::string(&mut out, &content);
         }
@@ -131,6 +131,7 @@ mod tests {
             mention,
             status: Status::Firing,
             link: "",
+            buttons: &[],
         }
     }
 

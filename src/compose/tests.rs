@@ -144,6 +144,9 @@ fn the_quick_size_check_never_lets_an_oversized_message_through_on_any_channel()
                 mobiles: who(&mut rng),
                 user_ids: who(&mut rng),
             },
+            mentions_skipped: 0,
+            buttons: vec![],
+            buttons_left_out: vec![],
             status: Status::Firing,
             link: "http://am:9093/\"".repeat(rng.usize(..3)),
             omitted: 0,
@@ -401,7 +404,9 @@ fn a_title_that_renders_empty_gets_a_plain_one() {
         message: MessageKind::Card,
         template: None,
         title: None,
-        mention: Mention::default(),
+        mention: crate::mention::MentionRules::default(),
+        buttons: None,
+        open_links: Default::default(),
     };
     let mut n = crate::samples::sample("firing").unwrap();
     for (status, expected) in [
@@ -414,6 +419,7 @@ fn a_title_that_renders_empty_gets_a_plain_one() {
                 title: " \n ".into(),
                 text: "x".into(),
                 fallback: None,
+                buttons: Default::default(),
             })
         })
         .unwrap();

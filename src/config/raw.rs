@@ -11,10 +11,11 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    Channel, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, Mention, MessageKind,
-    PROFILE_NAME_RULE, Profile, duration, valid_profile_name,
+    ButtonSpec, Channel, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, MAX_BUTTONS,
+    MessageKind, OpenLinks, PROFILE_NAME_RULE, Profile, duration, valid_profile_name,
 };
 use crate::channel::RobotUrl;
+use crate::mention::MentionRules;
 use crate::secret::Secret;
 
 #[derive(Deserialize)]
@@ -145,9 +146,13 @@ pub(super) struct RawProfile {
     #[serde(default)]
     title: Option<String>,
     #[serde(default)]
-    mention: Mention,
+    mention: MentionRules,
     #[serde(default)]
     rate_limit: Option<u32>,
+    #[serde(default)]
+    buttons: Option<Vec<ButtonSpec>>,
+    #[serde(default)]
+    open_links: Option<OpenLinks>,
 }
 
 impl RawProfile {
@@ -173,6 +178,7 @@ impl RawProfile {
                 ),
             ));
         }
+        self.check_buttons(message)?;
         if !channel.signs() && (self.secret.is_some() || self.secret_file.is_some()) {
             let key = if self.secret.is_some() {
                 "secret"
@@ -211,8 +217,56 @@ impl RawProfile {
             template: self.template,
             title: self.title,
             mention: self.mention,
+            buttons: self.buttons,
+            open_links: self.open_links.unwrap_or_default(),
             rate_limit: self.rate_limit.unwrap_or(channel.default_rate_limit()),
         })
+    }
+}
+
+impl RawProfile {
+    /// `buttons` belong to DingTalk action cards and Feishu cards, `open_links` to action
+    /// cards; a card has 1 to [`MAX_BUTTONS`] buttons, each with a label.
+    fn check_buttons(&self, message: MessageKind) -> Result<(), (&'static str, String)> {
+        if message != MessageKind::ActionCard && self.open_links.is_some() {
+            return Err((
+                "open_links",
+                "open_links: only DingTalk action cards (message: action_card) open links in the DingTalk client".into(),
+            ));
+        }
+        if !matches!(message, MessageKind::ActionCard | MessageKind::Card) {
+            if self.buttons.is_some() {
+                return Err((
+                    "buttons",
+                    "buttons: only DingTalk action cards (message: action_card) and Feishu cards have buttons".into(),
+                ));
+            }
+            return Ok(());
+        }
+        let Some(buttons) = &self.buttons else {
+            return Ok(());
+        };
+        if buttons.is_empty() || buttons.len() > MAX_BUTTONS {
+            return Err((
+                "buttons",
+                format!(
+                    "buttons: 1 to {MAX_BUTTONS} buttons (leave the key out for the default three)"
+                ),
+            ));
+        }
+        if let Some(bad) = buttons
+            .iter()
+            .find(|b| b.title.trim().is_empty() || b.title.len() > 64)
+        {
+            return Err((
+                "buttons",
+                format!(
+                    "buttons: a button needs a title of 1 to 64 bytes, not {:?}",
+                    bad.title
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -27,7 +27,7 @@ fn a_minimal_profile_gets_every_default() {
 #[test]
 fn every_documented_key_is_read() {
     let yaml = format!(
-        "timezone: Europe/Berlin\ntimeout: 1m30s\nmax_body_bytes: 1000\nprofiles:\n  ops:\n    url: {URL}\n    secret: SECxyz\n    message: text\n    title: \"{{{{ status }}}}\"\n    mention: {{ all: true, mobiles: [\"138\"], user_ids: [\"u1\"] }}\n"
+        "timezone: Europe/Berlin\ntimeout: 1m30s\nmax_body_bytes: 1000\nprofiles:\n  ops:\n    url: {URL}\n    secret: SECxyz\n    message: text\n    title: \"{{{{ status }}}}\"\n    mention: {{ all: true, mobiles: [\"13800000000\"], user_ids: [\"u1\"] }}\n"
     );
     let config = load(&yaml).unwrap();
     assert_eq!(config.timezone, chrono_tz::Europe::Berlin);
@@ -38,12 +38,57 @@ fn every_documented_key_is_read() {
     assert_eq!(ops.message, MessageKind::Text);
     assert_eq!(ops.title.as_deref(), Some("{{ status }}"));
     assert_eq!(
-        ops.mention,
+        ops.mention.anyone(),
         Mention {
             all: true,
-            mobiles: vec!["138".into()],
+            mobiles: vec!["13800000000".into()],
             user_ids: vec!["u1".into()]
         }
+    );
+}
+
+#[test]
+fn a_prometheus_webhook_dingtalk_config_is_refused_with_the_migrate_hint() {
+    let yaml = "timeout: 5s\ntargets:\n  webhook1:\n    url: https://oapi.dingtalk.com/robot/send?access_token=x\n";
+
+    let (line, message) = invalid(yaml);
+
+    assert_eq!(line, Some(2));
+    assert_eq!(
+        message,
+        "this is a prometheus-webhook-dingtalk config; run `alertrelay migrate --from /nonexistent/profiles.yaml`"
+    );
+}
+
+#[test]
+fn a_bad_mobile_in_a_mention_is_refused_with_its_file_and_line() {
+    let yaml = format!(
+        "profiles:\n  ops:\n    url: {URL}\n    mention:\n      all: false\n      mobiles: [\"138-0000\"]\n"
+    );
+    let problem = match load(&yaml).unwrap_err() {
+        ConfigError::Invalid(problems) => problems[0].to_string(),
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    assert!(
+        problem.starts_with("/nonexistent/profiles.yaml:6: "),
+        "{problem}"
+    );
+    assert!(
+        problem.contains("\"138-0000\" is not a mobile number"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn a_bad_mobile_in_a_mention_rule_is_refused_with_a_line_in_its_block() {
+    let yaml = format!(
+        "profiles:\n  ops:\n    url: {URL}\n    mention:\n      rules:\n        - match: {{ severity: critical }}\n          mobiles: [\"x\"]\n"
+    );
+    let (line, message) = invalid(&yaml);
+    assert!(matches!(line, Some(4..=7)), "{line:?} {message}");
+    assert!(
+        message.contains("\"x\" is not a mobile number"),
+        "{message}"
     );
 }
 

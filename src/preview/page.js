@@ -94,6 +94,14 @@ async function render() {
     item.textContent = w;
     return item;
   }));
+  // Who the message mentions and why: text only.
+  const mentions = Array.isArray(answer.mentions) ? answer.mentions : [];
+  $("mentions").replaceChildren(...mentions.map((m) => {
+    const item = document.createElement("li");
+    item.textContent = String(m?.who ?? "") + " — " + String(m?.why ?? "");
+    return item;
+  }));
+  $("mentions-label").hidden = mentions.length === 0;
   document.body.dataset.rendered = String(mine);
 }
 
@@ -110,13 +118,17 @@ function showChannel(answer) {
   const card = answer.msgtype === "card" && answer.card && typeof answer.card === "object" ? answer.card : null;
   $("chat").className = ["chat", channel.look].filter(Boolean).join(" ");
   $("bubble").className = card ? "bubble card" : "bubble";
-  const dingtalkTitle = (answer.channel ?? "dingtalk") === "dingtalk" && answer.msgtype === "markdown";
+  const dingtalkTitle = (answer.channel ?? "dingtalk") === "dingtalk" && (answer.msgtype === "markdown" || answer.msgtype === "action_card");
   $("bubble-title").textContent = dingtalkTitle ? answer.title : "";
   const header = $("card-header");
   header.hidden = !card;
   header.className = (card && CARD_HEADERS.get(card.template)) || CARD_HEADERS.get("grey");
   $("card-title").textContent = card ? String(card.title ?? "") : "";
-  const buttons = card && Array.isArray(card.buttons) ? card.buttons.map(cardButton) : [];
+  // A Feishu card's buttons, or a DingTalk action card's ({title, url}).
+  const actionButtons = answer.msgtype === "action_card" && Array.isArray(answer.buttons)
+    ? answer.buttons.map((b) => cardButton({ text: b?.title, url: b?.url }))
+    : [];
+  const buttons = card && Array.isArray(card.buttons) ? card.buttons.map(cardButton) : actionButtons;
   $("card-buttons").replaceChildren(...buttons);
   $("card-buttons").hidden = buttons.length === 0;
 }

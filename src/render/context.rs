@@ -20,7 +20,8 @@ use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 use tera::{Context, Value};
 
 use crate::alert::{Alert, KeyValues, Notification, Status, time};
-use crate::channel::{Channel, Mention};
+use crate::channel::Channel;
+use crate::mention::MentionRules;
 
 /// Everything a template of `profile` sees for `notification`, rendered at `now`.
 pub(super) fn build(
@@ -29,7 +30,7 @@ pub(super) fn build(
     now: DateTime<Utc>,
     timezone: chrono_tz::Tz,
     channel: Channel,
-    mention: &Mention,
+    mention: &MentionRules,
 ) -> Context {
     let n = notification;
     let alerts: Vec<Value> = n.alerts.iter().map(alert).collect();
@@ -213,7 +214,7 @@ mod tests {
 
     #[test]
     fn each_alert_is_the_value_its_json_would_give() {
-        let mention = Mention::default();
+        let mention = MentionRules::default();
         let now = "2026-11-25T04:06:31Z".parse().unwrap();
         for (name, mut n) in crate::samples::all() {
             // Every shape of time: fractions, offsets, Go's zero time.

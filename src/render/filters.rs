@@ -8,6 +8,10 @@
 //! a local time is built on the stack, and times are read and written by the payload's own
 //! RFC 3339 code (`alert::time`).
 
+mod links;
+
+pub use links::{matchers, percent_encode};
+
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use tera::{Error, Kwargs, State, StringInput, Tera, TeraResult, Value};
@@ -36,6 +40,7 @@ pub fn register(tera: &mut Tera, timezone: Tz) {
     tera.register_filter("lark_escape", |text: StringInput, _: Kwargs, _: &State| {
         changed_or_same(text, lark_escape_changes)
     });
+    links::register(tera);
 }
 
 /// What `change` writes for `input`, or `input` itself (a reference count, not a copy) when

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use super::RenderError;
 use crate::channel::Channel;
-use crate::config::{Config, Mention, MessageKind, Profile};
+use crate::config::{ButtonSpec, Config, MessageKind, OpenLinks, Profile};
+use crate::mention::MentionRules;
 
 /// What rendering needs of a configuration, and nothing more: no robot URLs, tokens or
 /// secrets. Template files are read once, into the spec, so a render worker process built
@@ -36,8 +37,15 @@ pub struct Look {
     pub template: Option<String>,
     /// The title template text; `None` for the default.
     pub title: Option<String>,
-    /// Who is @-mentioned (templates see it as `mention`; the body carries it).
-    pub mention: Mention,
+    /// Who is @-mentioned, and when (templates see it as `mention`; the body carries the
+    /// people it resolves to).
+    pub mention: MentionRules,
+    /// An action card's own buttons; `None` for the built-in three.
+    #[serde(default)]
+    pub buttons: Option<Vec<ButtonSpec>>,
+    /// How a DingTalk client opens an action card's links.
+    #[serde(default)]
+    pub open_links: OpenLinks,
 }
 
 impl From<&Profile> for Look {
@@ -48,6 +56,8 @@ impl From<&Profile> for Look {
             template: profile.template.clone(),
             title: profile.title.clone(),
             mention: profile.mention.clone(),
+            buttons: profile.buttons.clone(),
+            open_links: profile.open_links,
         }
     }
 }

@@ -78,10 +78,12 @@ impl Renderer {
         // Only the title: rendering the saved body too would be wasted, and could fail.
         let (title, title_failure) =
             self.with_fallback(&templates.title, super::BUILTIN_TITLE_NAME, &context)?;
+        let (buttons, buttons_failure) = self.buttons(templates, &context)?;
         Ok(Rendered {
             title,
             text: body,
-            fallback: title_failure,
+            fallback: title_failure.or(buttons_failure),
+            buttons,
         })
     }
 }

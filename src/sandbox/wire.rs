@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{PayloadError, Status};
-use crate::channel::{Channel, Mention, MessageKind};
+use crate::channel::{Button, Channel, Mention, MessageKind};
 use crate::compose::{Composed, Cut};
 use crate::preview::{Preview, PreviewError};
 use crate::render::{Part, RenderError};
@@ -145,8 +145,11 @@ struct HeadOut<'a> {
     channel: Channel,
     kind: &'a MessageKind,
     mention: &'a Mention,
+    mentions_skipped: usize,
     message_status: Status,
     link: &'a str,
+    buttons: &'a [Button],
+    buttons_left_out: &'a [String],
     omitted: usize,
     cut: Cut,
     fallback: &'a Option<RenderError>,
@@ -161,8 +164,13 @@ struct HeadIn {
     channel: Channel,
     kind: MessageKind,
     mention: Mention,
+    mentions_skipped: usize,
     message_status: Status,
     link: String,
+    #[serde(default)]
+    buttons: Vec<Button>,
+    #[serde(default)]
+    buttons_left_out: Vec<String>,
     omitted: usize,
     cut: Cut,
     fallback: Option<RenderError>,
@@ -185,8 +193,11 @@ pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()>
                 title,
                 text,
                 mention,
+                mentions_skipped,
                 status: message_status,
                 link,
+                buttons,
+                buttons_left_out,
                 omitted,
                 cut,
                 fallback,
@@ -199,8 +210,11 @@ pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()>
                 channel: *channel,
                 kind,
                 mention,
+                mentions_skipped: *mentions_skipped,
                 message_status: *message_status,
                 link,
+                buttons,
+                buttons_left_out,
                 omitted: *omitted,
                 cut: *cut,
                 fallback,
@@ -237,8 +251,11 @@ pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
                     title,
                     text,
                     mention: head.mention,
+                    mentions_skipped: head.mentions_skipped,
                     status: head.message_status,
                     link: head.link,
+                    buttons: head.buttons,
+                    buttons_left_out: head.buttons_left_out,
                     omitted: head.omitted,
                     cut: head.cut,
                     fallback: head.fallback,
@@ -297,6 +314,12 @@ mod tests {
                 all: true,
                 ..Mention::default()
             },
+            mentions_skipped: 3,
+            buttons: vec![Button {
+                title: "静默".into(),
+                url: "http://am/#/silences/new?filter=%7B%7D".into(),
+            }],
+            buttons_left_out: vec!["button \"x\" is left out".into()],
             status: Status::Firing,
             link: "http://am:9093/\"x".into(),
             omitted: 2,

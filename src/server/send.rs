@@ -137,6 +137,18 @@ async fn deliver(
     if let Some(error) = &composed.fallback {
         tracing::error!(profile, %error, "template failed; sent with the built-in template instead");
     }
+    if composed.mentions_skipped > 0 {
+        state
+            .metrics
+            .mention_label_values_skipped
+            .get_or_create(&label)
+            .inc_by(composed.mentions_skipped as u64);
+        tracing::warn!(
+            profile,
+            skipped = composed.mentions_skipped,
+            "label values in mention.from_labels that are no mobile number or user id were not mentioned"
+        );
+    }
     if composed.omitted > 0 {
         state.metrics.truncated.get_or_create(&label).inc();
         tracing::warn!(

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::helpers::{TestApp, distinct, payload, spawn_app_with_robot};
 use crate::robot::{Limits, Protocol, Received, RobotDouble};
 
+pub(crate) mod action_card;
 mod answers;
 mod cut;
 mod feishu;

@@ -11,6 +11,8 @@ mod fuzz;
 mod golden;
 mod helpers;
 mod limits;
+mod mentions;
+mod migrate;
 mod preview;
 mod properties;
 mod redis;

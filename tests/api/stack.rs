@@ -698,3 +698,93 @@ receivers:
         "something was refused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_cards_silence_button_silences_the_group_in_the_real_alertmanager() {
+    let profiles = PROFILES.replace(
+        "    mention: { mobiles: [\"13800000000\"] }\n",
+        "    message: action_card\n",
+    );
+    let relay = spawn_app(&profiles, &[]).await;
+    let am = Alertmanager::start(&relay).await;
+    am.post(json!([alert("磁盘使用率告警", "wms")])).await;
+    wait_until("the action card", || {
+        relay
+            .robot
+            .received()
+            .iter()
+            .any(|r| r.token == "wms-token")
+    })
+    .await;
+
+    let received = relay.robot.received();
+    let card = received.iter().find(|r| r.token == "wms-token").unwrap();
+    assert_eq!(card.msgtype(), "actionCard");
+    let buttons = card.action_buttons();
+    let (_, silence) = buttons
+        .iter()
+        .find(|(t, _)| t == "静默 2 小时")
+        .expect("a silence button");
+    let (page, fragment) = silence.split_once('#').unwrap();
+    let filter = fragment
+        .strip_prefix("/silences/new?filter=")
+        .unwrap_or_else(|| panic!("{silence}"));
+    // The link is the real Alertmanager's UI (the fragment is read by its script).
+    let http = reqwest::Client::new();
+    let ui = http.get(page).send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+    assert!(ui.text().await.unwrap().contains("Alertmanager"));
+    // Read as the UI reads it, the filter is the group's matchers: a silence made of them
+    // silences the alert.
+    let matchers = crate::channels::action_card::ui_matchers(
+        &crate::channels::action_card::percent_decode(filter),
+    );
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("alertname".to_owned(), "磁盘使用率告警".to_owned()),
+        ("project".to_owned(), "wms".to_owned()),
+    ]
+    .into();
+    assert_eq!(matchers, expected);
+    let now = chrono::Utc::now();
+    let silence = json!({
+        "matchers": matchers.iter().map(|(name, value)| json!({"name": name, "value": value, "isRegex": false, "isEqual": true})).collect::<Vec<_>>(),
+        "startsAt": now.to_rfc3339(),
+        "endsAt": (now + chrono::Duration::hours(2)).to_rfc3339(),
+        "createdBy": "alertrelay test",
+        "comment": "from the action card's button",
+    });
+    let created = http
+        .post(format!("{}/api/v2/silences", am.url))
+        .json(&silence)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "{}",
+        created.text().await.unwrap()
+    );
+    let started = Instant::now();
+    loop {
+        let alerts: serde_json::Value = http
+            .get(format!("{}/api/v2/alerts", am.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let state = alerts[0]["status"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if state == "suppressed" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not silenced: {alerts}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

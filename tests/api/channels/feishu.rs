@@ -336,3 +336,25 @@ async fn a_title_template_that_renders_empty_still_delivers_a_feishu_card_with_a
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_feishu_cards_own_buttons_replace_its_one_button_and_the_bot_takes_them() {
+    let buttons = "    buttons:\n      - { title: 静默 2 小时, url: \"{{ externalURL }}/#/silences/new?filter={{ groupLabels | am_filter }}\" }\n      - { title: 图表, url: \"{{ alerts[0].generatorURL }}\" }\n      - { title: 坏, url: \"javascript:x\" }\n";
+    let app = spawn(FEISHU, buttons).await;
+
+    let (status, body) = answer(post(&app, "/send/ops", payload("firing_single.json")).await).await;
+
+    assert_eq!(status, 200, "{body}");
+    let card = app.robot.received().pop().unwrap();
+    let buttons = card.card_buttons();
+    let texts: Vec<&str> = buttons.iter().map(|b| b.text.as_str()).collect();
+    assert_eq!(texts, ["静默 2 小时", "图表"]);
+    assert_eq!(
+        buttons[0].url,
+        format!(
+            "{EXTERNAL_URL}/#/silences/new?filter=%7Balertname%3D%22CPU%E4%BD%BF%E7%94%A8%E7%8E%87%E5%91%8A%E8%AD%A6%22%7D"
+        )
+    );
+    assert_eq!(buttons[0].kind.as_deref(), Some("primary"));
+    assert!(buttons[1].url.starts_with("http://prometheus-0:9090/graph"));
+}

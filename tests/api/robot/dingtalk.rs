@@ -1,7 +1,9 @@
 //! The DingTalk robot's checks: the access token, the signature exactly as DingTalk computes
 //! it (query `timestamp` in milliseconds within an hour, `sign` = base64 HMAC-SHA256 keyed by
 //! the secret over `timestamp + "\n" + secret`), the JSON content type, the 20000-byte body
-//! cap, the `text`/`markdown` shape with its `at` block, and 20 messages a minute per token.
+//! cap, the `text`/`markdown` shape with its `at` block, the `actionCard` shape (title, text,
+//! and `singleTitle`+`singleURL` or `btns` of `title`+`actionURL`, `btnOrientation` "0" or
+//! "1", URLs of a scheme a client opens), and 20 messages a minute per token.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -60,6 +62,45 @@ pub(super) fn check(inner: &Inner, request: &Request) -> Result<Accepted, Refusa
     Ok(Accepted { token, body })
 }
 
+/// DingTalk's action card: a title and a markdown text, and either one button
+/// (`singleTitle`, `singleURL`) or `btns`, each with a `title` and an `actionURL`.
+fn validate_action_card(card: &Value) -> Result<(), &'static str> {
+    let non_empty = |v: &Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
+    let link = |v: &Value| {
+        v.as_str().is_some_and(|url| {
+            [
+                "http://",
+                "https://",
+                "dingtalk://dingtalkclient/page/link?url=",
+            ]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+                && !url.contains(char::is_whitespace)
+        })
+    };
+    if !non_empty(&card["title"]) || !non_empty(&card["text"]) {
+        return Err("param error: actionCard needs title and text");
+    }
+    match (&card["btns"], &card["singleTitle"]) {
+        (Value::Null, title) if non_empty(title) && link(&card["singleURL"]) => Ok(()),
+        (Value::Array(buttons), Value::Null) if !buttons.is_empty() => {
+            let orientation = &card["btnOrientation"];
+            if !(orientation.is_null() || orientation == "0" || orientation == "1") {
+                return Err("param error: btnOrientation must be \"0\" or \"1\"");
+            }
+            if buttons
+                .iter()
+                .all(|b| non_empty(&b["title"]) && link(&b["actionURL"]))
+            {
+                Ok(())
+            } else {
+                Err("param error: each btn needs title and actionURL")
+            }
+        }
+        _ => Err("param error: actionCard needs singleTitle and singleURL, or btns"),
+    }
+}
+
 fn validate_shape(value: &Value) -> Result<(), &'static str> {
     let non_empty = |v: &Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
     match value["msgtype"].as_str() {
@@ -67,6 +108,7 @@ fn validate_shape(value: &Value) -> Result<(), &'static str> {
         Some("markdown")
             if non_empty(&value["markdown"]["title"]) && non_empty(&value["markdown"]["text"]) => {}
         Some("text" | "markdown") => return Err("param error: missing content"),
+        Some("actionCard") => return validate_action_card(&value["actionCard"]),
         _ => return Err("param error: unknown msgtype"),
     }
     let at = &value["at"];

@@ -59,6 +59,22 @@ impl Received {
         self.body[field].as_str().unwrap_or_default()
     }
 
+    /// A DingTalk action card's buttons as (title, URL): `btns`, or the single button.
+    pub fn action_buttons(&self) -> Vec<(String, String)> {
+        let card = &self.body["actionCard"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        match card["btns"].as_array() {
+            Some(buttons) => buttons
+                .iter()
+                .map(|b| (text(&b["title"]), text(&b["actionURL"])))
+                .collect(),
+            None if card["singleURL"].is_string() => {
+                vec![(text(&card["singleTitle"]), text(&card["singleURL"]))]
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// A Feishu card's header title.
     pub fn card_header_title(&self) -> Option<&str> {
         self.card()?["header"]["title"]["content"].as_str()
@@ -150,6 +166,9 @@ fn at_target(attributes: &str) -> Option<&str> {
 fn gather_text(protocol: Protocol, body: &Value) -> String {
     let first = |a: &Value, b: &Value| a.as_str().or(b.as_str()).unwrap_or_default().to_owned();
     match protocol {
+        Protocol::DingTalk if body["msgtype"] == "actionCard" => {
+            first(&body["actionCard"]["text"], &Value::Null)
+        }
         Protocol::DingTalk => first(&body["markdown"]["text"], &body["text"]["content"]),
         Protocol::WeCom => first(&body["markdown"]["content"], &body["text"]["content"]),
         Protocol::Feishu if body["msg_type"] == "interactive" => card_text(&body["card"]),
