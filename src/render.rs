@@ -363,7 +363,8 @@ impl ProfileTemplates {
                 }
                 buttons::own(name, specs)
             }
-            (MessageKind::ActionCard, None) => buttons::builtin(),
+            // The built-in three under DingTalk action cards and Feishu cards alike.
+            (MessageKind::ActionCard | MessageKind::Card, None) => buttons::builtin(),
             _ => Vec::new(),
         };
         Ok(Self {

@@ -1,6 +1,6 @@
 //! The Feishu (飞书) / Lark custom-bot protocol: `msg_type` text or an interactive card built
 //! here around the rendered `lark_md` text (a red header while firing, green once resolved,
-//! a button to Alertmanager), signing in the body, the `code` of its answer (or the older
+//! its buttons: those rendered for it, else one to Alertmanager), signing in the body, the `code` of its answer (or the older
 //! `StatusCode`), and its limits: a body of at most 20 KB, 5 messages a second and 100 a
 //! minute per bot.
 //!

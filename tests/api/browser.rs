@@ -368,7 +368,7 @@ async fn a_person_previews_wecom_and_feishu_profiles_as_their_clients_show_them(
         "<img src=x onerror=alert(1)> firing",
     )
     .await;
-    wait_for(&client, "card-buttons", true, "在 Alertmanager 中查看").await;
+    wait_for(&client, "card-buttons", true, "静默 2 小时").await;
     let buttons = client
         .execute(
             "return [...document.querySelectorAll('#card-buttons a.card-button')].map((a) => a.getAttribute('href'));",

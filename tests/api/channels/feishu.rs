@@ -14,7 +14,7 @@ const FEISHU: Chan = Chan::Feishu;
 const EXTERNAL_URL: &str = "http://127.0.0.1:19093";
 
 #[tokio::test]
-async fn a_feishu_card_is_red_while_firing_green_once_resolved_with_a_button_to_alertmanager() {
+async fn a_feishu_card_is_red_while_firing_green_once_resolved_with_the_built_in_buttons() {
     let app = spawn(FEISHU, "").await;
 
     for (name, colour, title, heading) in [
@@ -45,10 +45,28 @@ async fn a_feishu_card_is_red_while_firing_green_once_resolved_with_a_button_to_
         assert_eq!(card.card_header_template(), Some(colour), "{name}");
         assert_eq!(card.card_header_title(), Some(title), "{name}");
         assert!(card.text().contains(heading), "{name}: {}", card.text());
+        // The built-in buttons, as under a DingTalk action card: the group in
+        // Alertmanager, a silence for it, the first alert's graph.
         let buttons = card.card_buttons();
-        assert_eq!(buttons.len(), 1, "{name}: {buttons:?}");
-        assert_eq!(buttons[0].url, EXTERNAL_URL);
-        assert!(!buttons[0].text.is_empty());
+        let texts: Vec<&str> = buttons.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["查看告警", "静默 2 小时", "Prometheus 图表"],
+            "{name}"
+        );
+        assert!(
+            buttons[0]
+                .url
+                .starts_with(&format!("{EXTERNAL_URL}/#/alerts?filter=")),
+            "{name}: {buttons:?}"
+        );
+        assert!(
+            buttons[1]
+                .url
+                .starts_with(&format!("{EXTERNAL_URL}/#/silences/new?filter=")),
+            "{name}: {buttons:?}"
+        );
+        assert!(buttons[2].url.starts_with("http"), "{name}: {buttons:?}");
         assert_eq!(buttons[0].kind.as_deref(), Some("primary"));
     }
     assert_eq!(app.robot.received().len(), 2);

@@ -95,10 +95,14 @@ async fn a_feishu_card_preview_answers_the_body_and_the_cards_header_colour_and_
         delivered["card"]["header"]["title"]["content"]
     );
     assert_eq!(card["title"], "[恢复:1] CPU使用率告警");
-    assert_eq!(
-        card["buttons"][0]["url"], "http://127.0.0.1:19093",
+    assert!(
+        card["buttons"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:19093/#/alerts?filter="),
         "{card}"
     );
+    assert_eq!(card["buttons"][1]["text"], "静默 2 小时", "{card}");
     assert!(!card["buttons"][0]["text"].as_str().unwrap().is_empty());
     assert_eq!(firing["card"]["template"], "red", "{firing}");
     assert_eq!(firing["card"]["title"], "[故障:1] CPU使用率告警");
