@@ -61,6 +61,7 @@ async fn serve() -> anyhow::Result<()> {
         cli.healthy_without_auth,
         state.metrics.clone(),
     )?;
+    let state = state.with_web(web.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     watch::spawn(state.reloader.clone(), stopped(stop_rx.clone()));
     web::watch::spawn(web.clone(), stopped(stop_rx));

@@ -55,6 +55,8 @@ pub struct AppState {
     pub preview_slots: Arc<tokio::sync::Semaphore>,
     /// The bytes of webhook bodies being read or held, bounded by `max_body_bytes_in_flight`.
     pub(crate) body_budget: Arc<body::BodyBudget>,
+    /// `--web.config.file`, which `/-/reload` reloads too.
+    pub web: Option<Web>,
 }
 
 impl AppState {
@@ -79,7 +81,14 @@ impl AppState {
             preview: true,
             preview_slots: Arc::new(tokio::sync::Semaphore::new(1)),
             body_budget: Arc::default(),
+            web: None,
         }
+    }
+
+    /// Reloads `web` (`--web.config.file`) on `/-/reload` as well.
+    pub fn with_web(mut self, web: Web) -> Self {
+        self.web = Some(web);
+        self
     }
 
     /// Serves `/preview` or not (`--web.enable-preview`).
@@ -181,6 +190,9 @@ async fn reload(State(state): State<AppState>) -> Result<&'static str, AppError>
         return Err(AppError::LifecycleDisabled);
     }
     state.reloader.reload("/-/reload").await?;
+    if let Some(web) = &state.web {
+        web.reload("/-/reload")?;
+    }
     Ok("configuration reloaded\n")
 }
 

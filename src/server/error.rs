@@ -85,6 +85,10 @@ pub enum AppError {
     /// A reload was refused; the last good configuration keeps serving.
     #[error("reload failed, the last good configuration keeps serving:\n{0}")]
     Reload(#[from] Arc<BuildError>),
+    /// The profiles reloaded, the web config (`--web.config.file`) was refused; its last
+    /// good version keeps serving.
+    #[error("reload of the web config failed, the last good one keeps serving:\n{0}")]
+    WebReload(#[from] crate::web::WebError),
     /// A preview could not be made.
     #[error("{0}")]
     Preview(#[from] PreviewError),
@@ -117,7 +121,11 @@ impl AppError {
             Self::BodyBudgetSpent { .. } => "overloaded",
             Self::BadPayload(_) | Self::ReadBody(_) => "bad_request",
             Self::Render(_) | Self::Unrenderable(_) | Self::WorkersUnavailable(_) => "render",
-            Self::LifecycleDisabled | Self::Reload(_) | Self::Preview(_) | Self::PreviewBusy => "",
+            Self::LifecycleDisabled
+            | Self::Reload(_)
+            | Self::WebReload(_)
+            | Self::Preview(_)
+            | Self::PreviewBusy => "",
             Self::ShuttingDown => "shutdown",
             Self::StillInFlight => "in_flight",
             Self::Delivery(error) => error.reason(),
@@ -141,7 +149,9 @@ impl AppError {
             | Self::BodyBudgetSpent { .. }
             | Self::ShuttingDown
             | Self::WorkersUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Render(_) | Self::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Render(_) | Self::Reload(_) | Self::WebReload(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::Delivery(DeliveryError::Send(SendError::Timeout { .. })) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -159,7 +169,8 @@ impl AppError {
     /// but a refused reload: its problems (file and line) are the operator's configuration,
     /// answered to the operator who asked, as Prometheus does, and logged by the reloader.
     fn is_internal(&self) -> bool {
-        self.status() == StatusCode::INTERNAL_SERVER_ERROR && !matches!(self, Self::Reload(_))
+        self.status() == StatusCode::INTERNAL_SERVER_ERROR
+            && !matches!(self, Self::Reload(_) | Self::WebReload(_))
     }
 }
 

@@ -128,6 +128,7 @@ impl WebApp {
             state.metrics.clone(),
         )
         .unwrap();
+        let state = state.with_web(web.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();

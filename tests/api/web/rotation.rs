@@ -120,3 +120,31 @@ async fn switching_tls_off_in_a_reload_is_refused_and_https_goes_on() {
     assert_eq!(certificate_of_a_new_connection(&app, &ca).await, server.der);
     assert!(app.web.tls());
 }
+
+#[tokio::test]
+async fn post_reload_reloads_the_web_config_too_and_says_when_it_is_refused() {
+    let ca = Ca::new("test CA");
+    let server = ca.server();
+    let app = WebApp::start(
+        &tls_yml(""),
+        &[("server.crt", &server.cert), ("server.key", &server.key)],
+    )
+    .await;
+    let https = client(&ca, None).build().unwrap();
+    let reload = || https.post(app.https("/-/reload")).send();
+
+    let answer = reload().await.unwrap();
+    assert_eq!(answer.status(), 200);
+
+    // Plain HTTP now: refused by the reload (as by the watcher), HTTPS goes on.
+    write(&app.path("web.yml"), "basic_auth_users: {}\n");
+    let answer = reload().await.unwrap();
+    assert_eq!(answer.status(), 500);
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.contains("reload of the web config failed, the last good one keeps serving"),
+        "{text}"
+    );
+    assert!(app.metrics().contains(FAILED));
+    assert_eq!(certificate_of_a_new_connection(&app, &ca).await, server.der);
+}
