@@ -129,43 +129,57 @@ pub fn spawn(
     reloader: Arc<Reloader>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
-    let (tx, rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
-    let targets = Targets::of(&reloader);
-    let watcher = start(&targets, tx.clone());
-    tokio::spawn(watch_loop(reloader, targets, watcher, tx, rx, shutdown))
+    let watched = reloader.clone();
+    follow(
+        move || Targets::of(&watched),
+        move || {
+            let reloader = reloader.clone();
+            async move {
+                let _ = reloader.reload("file change").await;
+            }
+        },
+        shutdown,
+    )
 }
 
-async fn watch_loop(
-    reloader: Arc<Reloader>,
-    mut targets: Targets,
-    // Held only to keep the watches alive.
-    mut _watcher: Option<RecommendedWatcher>,
-    tx: mpsc::UnboundedSender<Vec<PathBuf>>,
-    mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    loop {
-        let paths = tokio::select! {
-            () = &mut shutdown => return,
-            paths = rx.recv() => match paths { Some(p) => p, None => return },
-        };
-        if !paths.iter().any(|p| targets.matters(p)) {
-            continue;
+/// Watches the files `targets` names; after each quiet burst of changes to them runs
+/// `reload`, then watches afresh what `targets` names now (a reload may name other files),
+/// until `shutdown` completes. The watches are in place when this returns. The profiles'
+/// watcher and the web config's are this one.
+pub(crate) fn follow<R>(
+    targets: impl Fn() -> Targets + Send + 'static,
+    mut reload: impl FnMut() -> R + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()>
+where
+    R: std::future::Future<Output = ()> + Send,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
+    let mut watching = targets();
+    let mut watcher = start(&watching, tx.clone());
+    tokio::spawn(async move {
+        tokio::pin!(shutdown);
+        loop {
+            let paths = tokio::select! {
+                () = &mut shutdown => return,
+                paths = rx.recv() => match paths { Some(p) => p, None => return },
+            };
+            if !paths.iter().any(|p| watching.matters(p)) {
+                continue;
+            }
+            settle(&watching, &mut rx).await;
+            reload().await;
+            watching = targets();
+            // The new watches exist before the old ones go, so no change falls between them.
+            let _old = std::mem::replace(&mut watcher, start(&watching, tx.clone()));
         }
-        settle(&targets, &mut rx).await;
-        let _ = reloader.reload("file change").await;
-        targets = Targets::of(&reloader);
-        // The new watches exist before the old ones go (assignment drops the old watcher
-        // after building the new one), so no change falls between them.
-        _watcher = start(&targets, tx.clone());
-    }
+    })
 }
 
 /// Debounce: returns once the files that matter have not changed for [`DEBOUNCE`], or
 /// [`MAX_DEBOUNCE`] after it was called. Changes to other files are taken off the channel
 /// without counting.
-pub(crate) async fn settle(targets: &Targets, rx: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>) {
+async fn settle(targets: &Targets, rx: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>) {
     let give_up = Instant::now() + MAX_DEBOUNCE;
     let mut quiet = Instant::now() + DEBOUNCE;
     loop {
@@ -181,7 +195,7 @@ pub(crate) async fn settle(targets: &Targets, rx: &mut mpsc::UnboundedReceiver<V
 
 /// Sets up the watches; a directory that cannot be watched (it does not exist yet) is logged
 /// and skipped: its creation shows up in its parent's watch.
-pub(crate) fn start(
+fn start(
     targets: &Targets,
     tx: mpsc::UnboundedSender<Vec<PathBuf>>,
 ) -> Option<RecommendedWatcher> {

@@ -6,10 +6,8 @@ use std::ffi::OsString;
 use std::future::Future;
 use std::path::PathBuf;
 
-use tokio::sync::mpsc;
-
 use super::Web;
-use crate::reload::watch::{Targets, parent_dir, settle, start};
+use crate::reload::watch::{Targets, follow, parent_dir};
 
 /// Sets up the watches now (a change right after this returns is seen), then reloads after
 /// each quiet burst of changes until `shutdown` completes. Without a web config file, does
@@ -18,29 +16,18 @@ pub fn spawn(
     web: Web,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
-    let mut targets = targets(&web);
-    let mut watcher = start(&targets, tx.clone());
-    tokio::spawn(async move {
-        if web.file().is_none() {
-            return;
-        }
-        tokio::pin!(shutdown);
-        loop {
-            let paths = tokio::select! {
-                () = &mut shutdown => return,
-                paths = rx.recv() => match paths { Some(p) => p, None => return },
-            };
-            if !paths.iter().any(|p| targets.matters(p)) {
-                continue;
-            }
-            settle(&targets, &mut rx).await;
+    if web.file().is_none() {
+        return tokio::spawn(async {});
+    }
+    let watched = web.clone();
+    follow(
+        move || targets(&watched),
+        move || {
             let _ = web.reload("file change");
-            targets = self::targets(&web);
-            // The new watches exist before the old ones go.
-            let _old = std::mem::replace(&mut watcher, start(&targets, tx.clone()));
-        }
-    })
+            std::future::ready(())
+        },
+        shutdown,
+    )
 }
 
 /// The directories of every file the current config was read from, and those names.
