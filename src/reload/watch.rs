@@ -195,10 +195,7 @@ async fn settle(targets: &Targets, rx: &mut mpsc::UnboundedReceiver<Vec<PathBuf>
 
 /// Sets up the watches; a directory that cannot be watched (it does not exist yet) is logged
 /// and skipped: its creation shows up in its parent's watch.
-fn start(
-    targets: &Targets,
-    tx: mpsc::UnboundedSender<Vec<PathBuf>>,
-) -> Option<RecommendedWatcher> {
+fn start(targets: &Targets, tx: mpsc::UnboundedSender<Vec<PathBuf>>) -> Option<RecommendedWatcher> {
     let handler = move |event: notify::Result<Event>| match event {
         Ok(event) if relevant_kind(&event.kind) => {
             let _ = tx.send(event.paths);

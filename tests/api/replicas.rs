@@ -345,12 +345,7 @@ async fn three_replica_processes_sharing_redis_never_send_a_robot_more_than_its_
     );
     assert!(delivered >= messages, "{delivered} delivered in {messages}");
     for replica in &replicas {
-        let metrics = reqwest::get(format!("http://{}/metrics", replica.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_of(replica).await;
         assert!(
             metrics.contains("alertrelay_state_backend_up 1"),
             "{metrics}"
@@ -415,17 +410,18 @@ async fn a_notification_delivered_by_a_process_killed_after_is_not_posted_again_
     assert_eq!(robot.received().len(), 1, "posted twice");
 }
 
+/// A replica process's `/metrics` text.
+async fn metrics_of(replica: &Running) -> String {
+    let url = format!("http://{}/metrics", replica.addr);
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 /// Waits until every replica's `alertrelay_state_backend_up` reads `up`.
 async fn backend_up_everywhere(replicas: &[Running], up: u8) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for replica in replicas {
         loop {
-            let metrics = reqwest::get(format!("http://{}/metrics", replica.addr))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = metrics_of(replica).await;
             if metrics.contains(&format!("alertrelay_state_backend_up {up}")) {
                 break;
             }
