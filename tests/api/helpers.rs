@@ -79,11 +79,11 @@ pub async fn spawn_app_with_robot(
 }
 
 /// A server for a profiles.yaml that is already written.
-pub async fn spawn_app_from(robot: RobotDouble, file: &Path) -> TestApp {
-    let file = file.to_path_buf();
-    let dir = tempfile::tempdir().unwrap();
+/// The server state for the profiles in `file` (lifecycle on, render workers from the binary
+/// under test), not yet serving.
+pub async fn state_from(file: &Path) -> AppState {
     let sources = Sources {
-        file,
+        file: file.to_path_buf(),
         file_required: true,
         flag_profiles: vec![],
     };
@@ -91,7 +91,12 @@ pub async fn spawn_app_from(robot: RobotDouble, file: &Path) -> TestApp {
     let runtime = Runtime::build(Config::load(&sources).unwrap())
         .await
         .unwrap();
-    let state = AppState::new(runtime, sources).with_lifecycle(true);
+    AppState::new(runtime, sources).with_lifecycle(true)
+}
+
+pub async fn spawn_app_from(robot: RobotDouble, file: &Path) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_from(file).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

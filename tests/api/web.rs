@@ -12,8 +12,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use alertrelay::config::{Config, Sources};
-use alertrelay::runtime::Runtime;
 use alertrelay::server::{self, AppState};
 use alertrelay::web::{self, Web};
 use rcgen::{
@@ -112,16 +110,7 @@ impl WebApp {
         let profiles = dir.path().join("profiles.yaml");
         let yaml = ops_yaml("").replace("{robot}", &robot.addr.to_string());
         std::fs::write(&profiles, yaml).unwrap();
-        let sources = Sources {
-            file: profiles,
-            file_required: true,
-            flag_profiles: vec![],
-        };
-        alertrelay::sandbox::use_program(env!("CARGO_BIN_EXE_alertrelay"));
-        let runtime = Runtime::build(Config::load(&sources).unwrap())
-            .await
-            .unwrap();
-        let state = AppState::new(runtime, sources).with_lifecycle(true);
+        let state = crate::helpers::state_from(&profiles).await;
         let web = Web::load(
             Some(&dir.path().join("web.yml")),
             healthy_without_auth,
