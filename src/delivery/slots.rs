@@ -56,6 +56,16 @@ pub(super) enum Free {
     Spent,
 }
 
+impl Free {
+    /// `free` slots of this replica's own.
+    fn of(free: usize) -> Self {
+        match free {
+            0 => Self::Spent,
+            free => Self::Slots(free, None),
+        }
+    }
+}
+
 impl Slots {
     /// The slots of the robot `key`, shared through `redis` when given.
     pub(super) fn new(key: &str, redis: Option<RedisState>) -> Self {
@@ -99,57 +109,58 @@ impl Slots {
     pub(super) async fn free(&mut self, policy: &Policy) -> Free {
         let now = Instant::now();
         let own_free = self.budget.free(now, &self.own(policy));
-        if let Some(shared) = self.shared.as_mut().filter(|s| s.redis.is_away()) {
-            // Whatever it sends meanwhile, and whatever others send, Redis will not know:
-            // once it is back, a window of keeping to the share as well.
+        let Some(shared) = &mut self.shared else {
+            return Free::of(own_free);
+        };
+        if shared.redis.is_away() {
+            // Not asked while away (the heartbeat finds it back within a second: a Redis
+            // that hangs would cost every message a call's timeout). Whatever is sent
+            // meanwhile Redis will not know: once it is back, a window of keeping to the
+            // share as well.
             shared.keep_to_share(now, policy);
+            return Free::of(own_free);
         }
-        // While Redis is away it is not asked (the server's probe finds it back within a
-        // second): a Redis that hangs would cost every message a call's timeout.
-        if let Some(shared) = self.shared.as_mut().filter(|s| !s.redis.is_away()) {
-            let mut alone_lately = shared.alone_until.is_some_and(|until| until > now);
-            if alone_lately && own_free == 0 {
-                return Free::Spent;
-            }
-            let windows = policy.windows.as_slice();
-            match shared
-                .redis
-                .take_slot(&shared.robot, windows, hold(policy))
-                .await
-            {
-                Ok(Take::Slot(slot)) => {
-                    if shared.redis.forgotten() != shared.forgotten {
-                        // Redis lost its keys: the slots taken before are not in it.
-                        shared.forgotten = shared.redis.forgotten();
-                        shared.keep_to_share(now, policy);
-                        alone_lately = true;
-                        if own_free == 0 {
-                            let _ = shared
-                                .redis
-                                .settle_slot(slot, policy.rate_limit_margin, Duration::ZERO)
-                                .await;
-                            return Free::Spent;
-                        }
+        let mut alone_lately = shared.alone_until.is_some_and(|until| until > now);
+        if alone_lately && own_free == 0 {
+            return Free::Spent;
+        }
+        let windows = policy.windows.as_slice();
+        match shared
+            .redis
+            .take_slot(&shared.robot, windows, hold(policy))
+            .await
+        {
+            Ok(Take::Slot(slot)) => {
+                if shared.redis.forgotten() != shared.forgotten {
+                    // Redis lost its keys: the slots taken before are not in it.
+                    shared.forgotten = shared.redis.forgotten();
+                    shared.keep_to_share(now, policy);
+                    alone_lately = true;
+                    if own_free == 0 {
+                        let _ = shared
+                            .redis
+                            .settle_slot(slot, policy.rate_limit_margin, Duration::ZERO)
+                            .await;
+                        return Free::Spent;
                     }
-                    let free = slot.free_after().saturating_add(1);
-                    let free = if alone_lately {
-                        free.min(own_free)
-                    } else {
-                        free
-                    };
-                    return Free::Slots(free, Some(slot));
                 }
-                Ok(Take::WaitUntil(wait)) => {
-                    shared.wait_until = Some(Instant::now() + wait);
-                    return Free::Spent;
-                }
-                // Away: this replica's share, below.
-                Err(_) => shared.keep_to_share(now, policy),
+                let free = slot.free_after().saturating_add(1);
+                let free = if alone_lately {
+                    free.min(own_free)
+                } else {
+                    free
+                };
+                Free::Slots(free, Some(slot))
             }
-        }
-        match own_free {
-            0 => Free::Spent,
-            free => Free::Slots(free, None),
+            Ok(Take::WaitUntil(wait)) => {
+                shared.wait_until = Some(Instant::now() + wait);
+                Free::Spent
+            }
+            // Away: this replica's share.
+            Err(_) => {
+                shared.keep_to_share(now, policy);
+                Free::of(own_free)
+            }
         }
     }
 
