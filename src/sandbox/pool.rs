@@ -122,14 +122,11 @@ impl Pool {
     fn conduct(&self) {
         let mut worker: Option<Worker> = None;
         loop {
-            let task = {
+            let (task, idle) = {
                 let mut state = self.lock();
                 state.tasks.retain(|task| !task.answer.is_closed());
                 match state.tasks.pop_front() {
-                    Some(task) => {
-                        worker = worker.or_else(|| state.idle.pop());
-                        task
-                    }
+                    Some(task) => (task, worker.is_none().then(|| state.idle.pop()).flatten()),
                     None => {
                         state.conductors -= 1;
                         state.idle.extend(worker);
@@ -137,9 +134,10 @@ impl Pool {
                     }
                 }
             };
-            // An idle worker that died meanwhile is replaced, not handed the job.
-            let worker_alive = worker.take().and_then(|mut w| w.alive().then_some(w));
-            let running = match worker_alive {
+            // An idle worker that died meanwhile is replaced, not handed the job; the one
+            // that just answered this conductor is alive (one `wait4` less per job).
+            let idle = idle.and_then(|mut w| w.alive().then_some(w));
+            let running = match worker.take().or(idle) {
                 Some(worker) => Ok(worker),
                 None => Worker::start(&self.program, &self.spec, self.nice),
             };

@@ -3,7 +3,9 @@
 //! data memory at what it held when it was ready plus the job's budget, so a template that
 //! builds a huge string dies here, in a process the gateway replaces, and nowhere else.
 
+use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::alert::Notification;
 use crate::compose::{compose, compose_with};
@@ -32,8 +34,10 @@ pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
             libc::setpriority(libc::PRIO_PROCESS, 0, 10);
         }
     }
-    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
-    let mut output = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    // The pipes as plain files: stdout's own line buffering would write an answer in two
+    // parts (up to its last newline, then the rest), which wakes the gateway twice.
+    let mut input = BufReader::with_capacity(64 * 1024, pipe(io::stdin().as_fd())?);
+    let mut output = BufWriter::with_capacity(64 * 1024, pipe(io::stdout().as_fd())?);
     let Some(spec) = read_frame(&mut input)? else {
         return Ok(());
     };
@@ -62,6 +66,11 @@ pub fn run(args: impl Iterator<Item = String>) -> io::Result<()> {
         output.flush()?;
     }
     Ok(())
+}
+
+/// A file of its own for one of the standard streams' pipes.
+fn pipe(fd: BorrowedFd<'_>) -> io::Result<File> {
+    Ok(File::from(fd.try_clone_to_owned()?))
 }
 
 fn send(output: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
