@@ -426,3 +426,18 @@ fn a_title_that_renders_empty_gets_a_plain_one() {
         assert_eq!(composed.title, expected);
     }
 }
+
+#[test]
+fn count_lt_counts_every_lt_across_chunks() {
+    for text in [
+        String::new(),
+        "<".repeat(1000),
+        "a<b".repeat(300),
+        format!("{}<", "告".repeat(200)),
+    ] {
+        assert_eq!(
+            super::count_lt(&text),
+            text.bytes().filter(|&b| b == b'<').count()
+        );
+    }
+}
