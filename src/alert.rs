@@ -217,9 +217,9 @@ impl<'a> Notification<'a> {
                 "expected an Alertmanager payload object".into(),
             ));
         }
-        let parsed = std::str::from_utf8(bytes).map(serde_json::from_str);
+        let parsed = crate::utf8::str(bytes).map(serde_json::from_str);
         let notification: Self = match parsed {
-            Ok(Ok(notification)) => notification,
+            Some(Ok(notification)) => notification,
             _ => Self::explain(bytes)?,
         };
         if notification.alerts.is_empty() {

@@ -46,4 +46,5 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+mod utf8;
 pub mod web;

@@ -271,8 +271,8 @@ pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
 }
 
 fn read_text(input: &mut impl Read) -> io::Result<String> {
-    String::from_utf8(read_whole_frame(input)?)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    crate::utf8::string(read_whole_frame(input)?)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a text that is not UTF-8"))
 }
 
 /// Reads one frame; the end of input is an error.
