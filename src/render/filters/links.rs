@@ -6,12 +6,15 @@ use tera::{Kwargs, Map, State, StringInput, Value};
 /// `{{ text | percent_encode }}`: every byte but the unreserved `A-Z a-z 0-9 - _ . ~`
 /// percent-encoded, as a URL's query value (or a whole URL inside another) must be.
 pub fn percent_encode(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len() * 3 / 2);
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
     }
     out
