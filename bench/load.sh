@@ -5,8 +5,9 @@
 # CPU seconds per 1,000 deliveries (alertrelay's with its render workers') for a 1-alert and
 # a 10-alert payload, each through the shipped template, through an operator's edited
 # copy of it, and through the shipped WeCom and Feishu templates to the same nginx (a WeCom
-# path answers errcode 0, a Feishu one code 0), and the ratio to the forwarder, measured in ROUNDS (default 3) rounds and
-# summarised by the median. A third configuration, a second alertrelay sharing state
+# path answers errcode 0, a Feishu one code 0), and the ratio to the forwarder (each run to a
+# forwarder run just before it), measured in ROUNDS (default 3) rounds and summarised by the
+# median. A third configuration, a second alertrelay sharing state
 # through a redis-server on 127.0.0.1 (state.redis), gives the latency Redis adds per
 # delivery (duplicate suppression's claim and record; with a rate budget, the shared
 # budget's slot too: profile `budget`, beside the same profile without Redis). Every
@@ -98,22 +99,27 @@ label() {
   case $1 in bench) echo "shipped" ;; edited) echo "edited" ;; budget) echo "shipped, budget" ;; *) echo "$1 shipped" ;; esac
 }
 printf '%-34s %12s %8s %8s %14s %8s\n' "" "deliveries/s" "p50 ms" "p99 ms" "CPU s/1000" "non-2xx"
-# Rounds of forwarder, alertrelay 1 alert, alertrelay 10 alerts back to back: each ratio
-# compares runs seconds apart, so a machine whose speed drifts (shared hosts do) moves both
-# sides of it. The summary is the median of the rounds.
+# Each alertrelay run is paired with a forwarder run just before it, and its ratio is to that
+# run: on a shared host whose speed drifts within seconds, a forwarder measured once a round
+# (a minute before the round's last rows) made ratios of the drift. The summary is the median
+# of the rounds; the forwarder's row is the median of all its runs.
 : > "$work/rounds.txt"
-for round in $(seq "$ROUNDS"); do
+# paired NAME PID PORT PAYLOAD PROFILE LABEL — a forwarder run, then this one, and the ratio.
+paired() {
+  local name=$1 pid=$2 port=$3 payload=$4 profile=$5 label=$6 f_rate f_p50 f_p99 f_cpu f_bad rate p50 p99 cpu bad ratio
   read -r f_rate f_p50 f_p99 f_cpu f_bad <<<"$(run forwarder "$forwarder_pid" "$forwarder_port" "$work/1.json")"
-  printf '%-34s %12s %8s %8s %14s %8s\n' "[$round] forwarder, 1 alert" "$f_rate" "$f_p50" "$f_p99" "$f_cpu" "$f_bad"
   echo "forwarder $f_rate $f_p50 $f_p99 $f_cpu $f_bad 1" >> "$work/rounds.txt"
+  read -r rate p50 p99 cpu bad <<<"$(run "$name" "$pid" "$port" "$payload" "$profile")"
+  ratio=$(python3 -c "print(f'{$rate / $f_rate:.2f}')")
+  printf '%-34s %12s %8s %8s %14s %8s   ratio %s (forwarder just before: %s)\n' "$label" "$rate" "$p50" "$p99" "$cpu" "$bad" "$ratio" "$f_rate"
+  echo "$name $rate $p50 $p99 $cpu $bad $ratio" >> "$work/rounds.txt"
+}
+for round in $(seq "$ROUNDS"); do
   # The shipped template and an operator's edited copy (profile `edited`), and the shipped
   # WeCom markdown and Feishu card templates, in the same round.
   for profile in bench edited wecom feishu; do
     for n in 1 10; do
-      read -r rate p50 p99 cpu bad <<<"$(run "$profile$n" "$relay_pid" "$relay_port" "$work/$n.json" "$profile")"
-      ratio=$(python3 -c "print(f'{$rate / $f_rate:.2f}')")
-      printf '%-34s %12s %8s %8s %14s %8s   ratio %s\n' "[$round] alertrelay, $(label "$profile"), $n" "$rate" "$p50" "$p99" "$cpu" "$bad" "$ratio"
-      echo "$profile$n $rate $p50 $p99 $cpu $bad $ratio" >> "$work/rounds.txt"
+      paired "$profile$n" "$relay_pid" "$relay_port" "$work/$n.json" "$profile" "[$round] alertrelay, $(label "$profile"), $n"
     done
   done
   # Redis beside it: the shipped template through state.redis, and a rate budget's slots
@@ -122,10 +128,7 @@ for round in $(seq "$ROUNDS"); do
     read -r profile n where <<<"$row"
     pid=$relay_pid; port=$relay_port; name="$profile$n"
     [ "$where" = redis ] && { pid=$shared_pid; port=$shared_port; name="redis-$profile$n"; }
-    read -r rate p50 p99 cpu bad <<<"$(run "$name" "$pid" "$port" "$work/$n.json" "$profile")"
-    ratio=$(python3 -c "print(f'{$rate / $f_rate:.2f}')")
-    printf '%-34s %12s %8s %8s %14s %8s   ratio %s\n' "[$round] alertrelay, $(label "$profile"), $n ($where)" "$rate" "$p50" "$p99" "$cpu" "$bad" "$ratio"
-    echo "$name $rate $p50 $p99 $cpu $bad $ratio" >> "$work/rounds.txt"
+    paired "$name" "$pid" "$port" "$work/$n.json" "$profile" "[$round] alertrelay, $(label "$profile"), $n ($where)"
   done
 done
 forwarder_peak=$(rss_kb "$forwarder_pid" VmHWM)
