@@ -60,7 +60,8 @@ ticks_per_s=$(getconf CLK_TCK)
 idle_rss=$(rss_kb "$relay_pid" VmRSS)
 forwarder_idle_rss=$(rss_kb "$forwarder_pid" VmRSS)
 
-# run NAME PID PORT PAYLOAD [PROFILE] -> "deliveries/s p50_ms p99_ms cpu_s_per_1000 non2xx"
+# run NAME PID PORT PAYLOAD [PROFILE] -> "deliveries/s p50_ms p99_ms cpu_s_per_1000 non2xx
+# socket_errors" (socket_errors 1 when wrk saw any)
 run() {
   local pid=$2 port=$3 payload=$4 profile=${5:-bench} before after out path
   # DingTalk profiles at their own path, as receivers post them; the other channels at the
@@ -86,7 +87,7 @@ p50 = ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
 p99 = ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
 cpu = (int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3])
 non2xx = int(bad.group(1)) if bad else 0
-print(f"{rate:.0f} {p50:.2f} {p99:.2f} {cpu / total * 1000:.3f} {non2xx}{' socket-errors' if errors else ''}")
+print(f"{rate:.0f} {p50:.2f} {p99:.2f} {cpu / total * 1000:.3f} {non2xx} {1 if errors else 0}")
 PY
 }
 
@@ -106,12 +107,13 @@ printf '%-34s %12s %8s %8s %14s %8s\n' "" "deliveries/s" "p50 ms" "p99 ms" "CPU 
 : > "$work/rounds.txt"
 # paired NAME PID PORT PAYLOAD PROFILE LABEL — a forwarder run, then this one, and the ratio.
 paired() {
-  local name=$1 pid=$2 port=$3 payload=$4 profile=$5 label=$6 f_rate f_p50 f_p99 f_cpu f_bad rate p50 p99 cpu bad ratio
-  read -r f_rate f_p50 f_p99 f_cpu f_bad <<<"$(run forwarder "$forwarder_pid" "$forwarder_port" "$work/1.json")"
+  local name=$1 pid=$2 port=$3 payload=$4 profile=$5 label=$6 f_rate f_p50 f_p99 f_cpu f_bad f_errs rate p50 p99 cpu bad errs ratio
+  read -r f_rate f_p50 f_p99 f_cpu f_bad f_errs <<<"$(run forwarder "$forwarder_pid" "$forwarder_port" "$work/1.json")"
   echo "forwarder $f_rate $f_p50 $f_p99 $f_cpu $f_bad 1" >> "$work/rounds.txt"
-  read -r rate p50 p99 cpu bad <<<"$(run "$name" "$pid" "$port" "$payload" "$profile")"
+  read -r rate p50 p99 cpu bad errs <<<"$(run "$name" "$pid" "$port" "$payload" "$profile")"
   ratio=$(python3 -c "print(f'{$rate / $f_rate:.2f}')")
-  printf '%-34s %12s %8s %8s %14s %8s   ratio %s (forwarder just before: %s)\n' "$label" "$rate" "$p50" "$p99" "$cpu" "$bad" "$ratio" "$f_rate"
+  printf '%-34s %12s %8s %8s %14s %8s   ratio %s (forwarder just before: %s)%s\n' "$label" "$rate" "$p50" "$p99" "$cpu" "$bad" "$ratio" "$f_rate" \
+    "$([ "$errs$f_errs" = 00 ] || echo '   socket errors')"
   echo "$name $rate $p50 $p99 $cpu $bad $ratio" >> "$work/rounds.txt"
 }
 for round in $(seq "$ROUNDS"); do

@@ -122,11 +122,14 @@ impl Pool {
     fn conduct(&self) {
         let mut worker: Option<Worker> = None;
         loop {
-            let (task, idle) = {
+            let task = {
                 let mut state = self.lock();
                 state.tasks.retain(|task| !task.answer.is_closed());
                 match state.tasks.pop_front() {
-                    Some(task) => (task, worker.is_none().then(|| state.idle.pop()).flatten()),
+                    Some(task) => {
+                        worker = worker.or_else(|| state.idle.pop());
+                        task
+                    }
                     None => {
                         state.conductors -= 1;
                         state.idle.extend(worker);
@@ -134,34 +137,50 @@ impl Pool {
                     }
                 }
             };
-            // An idle worker that died meanwhile is replaced, not handed the job; the one
-            // that just answered this conductor is alive (one `wait4` less per job).
-            let idle = idle.and_then(|mut w| w.alive().then_some(w));
-            let running = match worker.take().or(idle) {
-                Some(worker) => Ok(worker),
-                None => Worker::start(&self.program, &self.spec, self.nice),
-            };
-            let outcome = running.and_then(|running| {
-                let (kept, outcome) = run_on(running, &task.job, &task.body);
-                worker = kept;
-                outcome
-            });
+            let (kept, outcome) = self.run_job(worker.take(), &task.job, &task.body);
+            worker = kept;
             let _ = task.answer.send(outcome);
         }
     }
+
+    /// Runs a job on `worker`, or a fresh one. A worker found gone before it took the job (it
+    /// died since it last answered: killed from outside, idle or between two jobs) is
+    /// replaced, once; the job never ran, so the fresh worker runs it for the first time.
+    fn run_job(&self, mut worker: Option<Worker>, job: &Job, body: &[u8]) -> Ran {
+        for _ in 0..2 {
+            let running = match worker.take() {
+                Some(running) => running,
+                None => match Worker::start(&self.program, &self.spec, self.nice) {
+                    Ok(running) => running,
+                    Err(error) => return (None, Err(error)),
+                },
+            };
+            if let Some(ran) = run_on(running, job, body) {
+                return ran;
+            }
+        }
+        let gone = "the render worker was gone before it took the job, twice";
+        (None, Err(SandboxError::Failed(gone.into())))
+    }
 }
 
+/// A job's answer (or why there is none), and its worker if it is still good.
+type Ran = (Option<Worker>, Result<Reply, SandboxError>);
+
 /// Runs one job on `worker` within [`TIME_LIMIT`]; gives the worker back if it is still good.
-fn run_on(
-    mut worker: Worker,
-    job: &Job,
-    body: &[u8],
-) -> (Option<Worker>, Result<Reply, SandboxError>) {
+/// `None` when the worker was gone before it took the job (its pipe was closed: it died
+/// since its last answer, killed from outside).
+fn run_on(mut worker: Worker, job: &Job, body: &[u8]) -> Option<Ran> {
     let deadline = watchdog::arm(worker.child.id(), TIME_LIMIT);
-    let answer = worker.call(job, body);
+    if worker.send_job(job, body).is_err() {
+        let timed_out = deadline.disarm();
+        worker.died();
+        return timed_out.then_some((None, Err(SandboxError::TimedOut(TIME_LIMIT))));
+    }
+    let answer = wire::read_reply(&mut worker.stdout);
     let timed_out = deadline.disarm();
     worker.jobs += 1;
-    match answer {
+    Some(match answer {
         // A worker that took a large job may hold much of its memory still, and any worker
         // grows a little with every job: both are replaced rather than kept.
         Ok(reply) if !timed_out && worker.fresh_enough(body.len()) => (Some(worker), Ok(reply)),
@@ -171,7 +190,7 @@ fn run_on(
             (None, Err(SandboxError::TimedOut(TIME_LIMIT)))
         }
         _ => (None, Err(worker.died().reason(memory_budget(body.len())))),
-    }
+    })
 }
 
 /// One worker process and its pipes. Killed and reaped when dropped.
@@ -234,24 +253,18 @@ impl Worker {
         }
     }
 
-    /// Still running (an idle worker can have been killed from outside).
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
     /// Whether to keep it after a job with a body of `body_len` bytes.
     fn fresh_enough(&self, body_len: usize) -> bool {
         body_len < super::LARGE_BODY && self.jobs < RECYCLE_AFTER
     }
 
-    /// Sends a job and its body (one write while they fit the buffer), and reads the answer.
-    fn call(&mut self, job: &Job, body: &[u8]) -> std::io::Result<Reply> {
+    /// Sends a job and its body (one write while they fit the buffer).
+    fn send_job(&mut self, job: &Job, body: &[u8]) -> std::io::Result<()> {
         self.out.clear();
         wire::put_job(&mut self.out, job, body.len())?;
         self.stdin.write_all(&self.out)?;
         self.stdin.write_all(body)?;
-        self.stdin.flush()?;
-        wire::read_reply(&mut self.stdout)
+        self.stdin.flush()
     }
 
     fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {

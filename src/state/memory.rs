@@ -3,11 +3,11 @@
 //! [`CAPACITY`] delivered identities are remembered, the oldest forgotten first.
 //!
 //! Delivered identities are kept in two generations, each a plain map of identity to expiry:
-//! new ones go into the young one; the old one is dropped whole once everything in it has
-//! expired, or when the young one is full (half of [`CAPACITY`]), and the young one then
-//! becomes the old. So the store holds no second copy of the identities in expiry order
-//! (an earlier queue did, and doubled its memory), each identity checks its own expiry, and
-//! what a flood forgets first is always the older half.
+//! new ones go into the young one; a generation is dropped whole once everything in it has
+//! expired, and when the young one is full (half of [`CAPACITY`]) the old one is dropped and
+//! the young one becomes the old. So the store holds no second copy of the identities in
+//! expiry order (an earlier queue did, and doubled its memory), each identity checks its own
+//! expiry, and a flood forgets only once it fills both, the older half first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -109,13 +109,15 @@ impl Shared {
 }
 
 impl Inner {
-    /// Drops the old generation once all of it has expired.
+    /// Drops a generation once all of it has expired. The young one becomes the old one only
+    /// when it is full ([`shift`](Self::shift)), so the old one is always a full generation
+    /// and nothing unexpired is forgotten before [`CAPACITY`] are remembered.
     fn forget_expired(&mut self, now: Instant) {
-        if self.old.expired(now) && !self.young.until.is_empty() {
-            self.shift();
-        }
-        if self.old.expired(now) {
+        if !self.old.until.is_empty() && self.old.expired(now) {
             self.old = Generation::default();
+        }
+        if !self.young.until.is_empty() && self.young.expired(now) {
+            self.young = Generation::default();
         }
     }
 
@@ -211,6 +213,24 @@ mod tests {
             matches!(store.try_claim(identity(2)), Try::Mine),
             "2 expired at 1100"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_unexpired_is_forgotten_before_the_store_is_full() {
+        let store = Shared::default();
+        let window = Duration::from_secs(300);
+        deliver(&store, 0, window);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // Fewer than CAPACITY in all: every one of them is still remembered.
+        for i in 1..CAPACITY as u64 {
+            deliver(&store, i, window);
+        }
+        for i in 0..CAPACITY as u64 {
+            assert!(
+                matches!(store.try_claim(identity(i)), Try::Duplicate),
+                "{i}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -353,6 +353,37 @@ async fn a_worker_idle_longer_than_tokios_blocking_threads_lives_on_and_renders(
 }
 
 #[tokio::test]
+async fn a_worker_killed_between_jobs_is_replaced_and_the_next_job_runs_on_a_fresh_one() {
+    let app = start(&["--ding.profile=ops=http://127.0.0.1:1/robot/send?access_token=t"]);
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/preview/ops", app.addr);
+    let preview = || async {
+        let body = json!({ "template": "{{ status }}" }).to_string();
+        http.post(&url).body(body).send().await.unwrap()
+    };
+    assert_eq!(preview().await.status(), 200);
+    let before = children(app.child.id());
+    assert!(!before.is_empty());
+    for worker in &before {
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &worker.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let answer = preview().await;
+    assert_eq!(answer.status(), 200, "{}", app.log());
+    assert!(answer.text().await.unwrap().contains("firing"));
+    let after = children(app.child.id());
+    assert!(
+        after.iter().any(|pid| !before.contains(pid)),
+        "a fresh worker beside the killed ones {before:?}: {after:?}"
+    );
+}
+
+#[tokio::test]
 async fn previews_abandoned_by_their_clients_do_not_hold_up_the_next_one() {
     let app = spawn_app(YAML, &[]).await;
     let body = json!({ "template": SPINNING }).to_string();
