@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::alert::{LeftOut, Notification, Status};
-use crate::channel::{Button, Channel, Mention, Message, MessageKind, json_len_bound};
+use crate::channel::{Button, Channel, Mention, Message, MessageKind, count_bytes, json_len_bound};
 use crate::render::{Look, RenderError, Rendered, Renderer};
 
 /// The first render tries at most this many alerts; more are added only while they fit.
@@ -103,7 +103,7 @@ impl Composed {
             .map(|m| 2 * json_len_bound(m) + MENTION_BYTES)
             .sum();
         // A text message's `<` may be written as the three-byte `＜` (`channel::defuse`).
-        let defused = 2 * count_lt(&self.text);
+        let defused = 2 * count_bytes(&self.text, |b| b == b'<');
         let buttons: usize = self
             .buttons
             .iter()
@@ -119,18 +119,6 @@ impl Composed {
             + FRAME_BYTES;
         bound <= cap || self.size() <= cap
     }
-}
-
-/// How many `<` `text` holds, counted a chunk at a time so the comparisons run abreast (a
-/// byte at a time this was a twentieth of a 10-alert compose).
-fn count_lt(text: &str) -> usize {
-    text.as_bytes()
-        .chunks(128)
-        .map(|chunk| {
-            let count: u8 = chunk.iter().map(|&b| u8::from(b == b'<')).sum();
-            usize::from(count)
-        })
-        .sum()
 }
 
 /// At least what a mention adds to a message beyond twice its escaped length, in any
