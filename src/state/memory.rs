@@ -18,8 +18,8 @@ use tokio::time::Instant;
 
 use super::Identity;
 
-/// The most delivered identities remembered at once (about 50 bytes each): past it the
-/// oldest half are forgotten, so a flood of distinct notifications costs bounded memory and
+/// The most delivered identities remembered at once (49 bytes each in their table, two
+/// tables of 65,536 buckets when full): past it the oldest half are forgotten, so a flood of distinct notifications costs bounded memory and
 /// at worst lets an old one through twice.
 pub const CAPACITY: usize = 100_000;
 
@@ -101,7 +101,8 @@ impl Shared {
         }
     }
 
-    /// How many identities are remembered or in flight.
+    /// How many entries are held: remembered deliveries and claims in flight (an identity
+    /// claimed again after its delivery expired counts in both until its generation goes).
     pub(super) fn len(&self) -> usize {
         let inner = self.lock();
         inner.in_flight.len() + inner.young.until.len() + inner.old.until.len()
@@ -110,7 +111,7 @@ impl Shared {
 
 impl Inner {
     /// Drops a generation once all of it has expired. The young one becomes the old one only
-    /// when it is full ([`shift`](Self::shift)), so the old one is always a full generation
+    /// when it is full ([`shift`](Self::shift)), so the old one was full when it became old
     /// and nothing unexpired is forgotten before [`CAPACITY`] are remembered.
     fn forget_expired(&mut self, now: Instant) {
         if !self.old.until.is_empty() && self.old.expired(now) {
