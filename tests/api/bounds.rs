@@ -28,9 +28,13 @@ const YAML: &str = "profiles:
 ";
 
 async fn preview(app: &TestApp, template: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url("/preview/ops"))
+    preview_at(&app.http, &app.url("/preview/ops"), template).await
+}
+
+/// A preview posted to `url`: its status and its JSON answer.
+async fn preview_at(http: &reqwest::Client, url: &str, template: &str) -> (u16, Value) {
+    let response = http
+        .post(url)
         .body(json!({ "template": template }).to_string())
         .send()
         .await
@@ -334,16 +338,12 @@ async fn a_worker_idle_longer_than_tokios_blocking_threads_lives_on_and_renders(
     let app = start(&["--ding.profile=ops=http://127.0.0.1:1/robot/send?access_token=t"]);
     let http = reqwest::Client::new();
     let url = format!("http://{}/preview/ops", app.addr);
-    let preview = || async {
-        let body = json!({ "template": "{{ status }}" }).to_string();
-        http.post(&url).body(body).send().await.unwrap().status()
-    };
-    assert_eq!(preview().await, 200);
+    assert_eq!(preview_at(&http, &url, "{{ status }}").await.0, 200);
     let before = children(app.child.id());
 
     tokio::time::sleep(Duration::from_secs(12)).await;
 
-    assert_eq!(preview().await, 200);
+    assert_eq!(preview_at(&http, &url, "{{ status }}").await.0, 200);
     let after = children(app.child.id());
     assert!(!before.is_empty());
     assert!(
@@ -357,11 +357,7 @@ async fn a_worker_killed_between_jobs_is_replaced_and_the_next_job_runs_on_a_fre
     let app = start(&["--ding.profile=ops=http://127.0.0.1:1/robot/send?access_token=t"]);
     let http = reqwest::Client::new();
     let url = format!("http://{}/preview/ops", app.addr);
-    let preview = || async {
-        let body = json!({ "template": "{{ status }}" }).to_string();
-        http.post(&url).body(body).send().await.unwrap()
-    };
-    assert_eq!(preview().await.status(), 200);
+    assert_eq!(preview_at(&http, &url, "{{ status }}").await.0, 200);
     let before = children(app.child.id());
     assert!(!before.is_empty());
     for worker in &before {
@@ -373,9 +369,9 @@ async fn a_worker_killed_between_jobs_is_replaced_and_the_next_job_runs_on_a_fre
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let answer = preview().await;
-    assert_eq!(answer.status(), 200, "{}", app.log());
-    assert!(answer.text().await.unwrap().contains("firing"));
+    let (status, answer) = preview_at(&http, &url, "{{ status }}").await;
+    assert_eq!(status, 200, "{}", app.log());
+    assert!(answer.to_string().contains("firing"), "{answer}");
     let after = children(app.child.id());
     assert!(
         after.iter().any(|pid| !before.contains(pid)),
